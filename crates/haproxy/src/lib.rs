@@ -1,0 +1,24 @@
+//! Talking to HAProxy: the runtime-API client and parsers for what it answers.
+//!
+//! This crate knows HAProxy's interfaces and nothing else: no configuration
+//! files, no daemons, no output formats of its own.
+//!
+//! - [`RuntimeClient`] sends one command to a stats socket or a master socket
+//!   ([`Endpoint`]: UNIX path or TCP) and returns the whole [`Reply`].
+//! - [`ShowStat`] parses `show stat` CSV by header name (HAProxy 1.5 to 3.x).
+//! - [`ShowInfo`] parses `show info`.
+//! - [`ServersState`] parses `show servers state`.
+
+mod client;
+mod endpoint;
+mod info;
+mod servers_state;
+mod stat;
+
+pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeClient};
+pub use endpoint::{Endpoint, EndpointError};
+pub use info::{InfoError, InfoValue, ShowInfo};
+pub use servers_state::{ServerStateRow, ServersState, ServersStateError};
+pub use stat::{
+    ObjectType, STATIC_FIELDS, ShowStat, StatError, StatRow, ValueError, is_text_column,
+};

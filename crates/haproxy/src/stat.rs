@@ -1,0 +1,600 @@
+//! `show stat` CSV, parsed by header name for every HAProxy from 1.5 to 3.x.
+//!
+//! The reply is kept as one buffer; each row is a run of field spans into it, so
+//! parsing a 30 MB reply allocates the buffer, one span array and one row array,
+//! and reading a field borrows from the buffer (a quoted field with doubled quotes
+//! is the only one copied, on read).
+//!
+//! What is tolerated, because real HAProxy output and real saved files contain it:
+//! a leading blank line (telegraf's sample), the trailing comma of every line,
+//! the literal `-` column of 2.3+ followed by stats-module columns, rows shorter
+//! or longer than the header, empty cells, CRLF line ends, and RFC 4180 quoting
+//! with commas, doubled quotes and newlines inside quoted cells (DataDog's
+//! `mock_data_evil`). A reply with no `# pxname,...` header is read with the
+//! positional layout that every version shares (HAProxy 1.4/1.5 `;csv` without
+//! `;norefresh` headers); it must then have at least the 33 fields up to `type`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use memchr::{memchr, memchr_iter};
+
+/// The object a `show stat` row describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectType {
+    /// `svname` FRONTEND, `type` 0.
+    Frontend,
+    /// `svname` BACKEND, `type` 1.
+    Backend,
+    /// A server of a backend, `type` 2.
+    Server,
+    /// A listening socket (`option socket-stats`), `type` 3.
+    Listener,
+}
+
+impl ObjectType {
+    /// The lowercase word for this type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectType::Frontend => "frontend",
+            ObjectType::Backend => "backend",
+            ObjectType::Server => "server",
+            ObjectType::Listener => "listener",
+        }
+    }
+}
+
+/// Why a reply could not be read as `show stat` CSV.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatError {
+    /// Nothing but blank lines.
+    #[error("empty input: no header and no rows")]
+    Empty,
+    /// The first line is neither a `# pxname,...` header nor a CSV row.
+    #[error("line {line}: not `show stat` CSV (first line is {first_line:?})")]
+    NotStatCsv {
+        /// 1-based line number.
+        line: usize,
+        /// The offending line, cut to 80 characters.
+        first_line: String,
+    },
+    /// The header names no `pxname`/`svname` columns.
+    #[error("line {line}: the header has no `pxname` and `svname` columns")]
+    MissingNameColumns {
+        /// 1-based line number of the header.
+        line: usize,
+    },
+    /// A quoted cell is never closed.
+    #[error("line {line}: quoted field never closed before the end of input")]
+    UnterminatedQuote {
+        /// Line where the quoted field starts.
+        line: usize,
+    },
+    /// Something other than a comma or a line end follows a closing quote.
+    #[error("line {line}: unexpected character after a closing quote")]
+    TextAfterQuote {
+        /// Line of the offending character.
+        line: usize,
+    },
+    /// The input exceeds the 2 GiB the compact spans can address.
+    #[error("input of {0} bytes is larger than the 2 GiB this parser addresses")]
+    TooLarge(usize),
+}
+
+/// A cell whose text is not the integer its column should hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: column `{column}` holds {value:?}, not an integer")]
+pub struct ValueError {
+    /// 1-based line number of the row.
+    pub line: usize,
+    /// Column name.
+    pub column: String,
+    /// The cell's text.
+    pub value: String,
+}
+
+/// Position of a field in the buffer; the top bit of `end` marks a quoted field
+/// holding doubled quotes that must be unescaped when read.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+const ESCAPED: u32 = 1 << 31;
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.end & !ESCAPED) as usize
+    }
+    fn escaped(self) -> bool {
+        self.end & ESCAPED != 0
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RowMeta {
+    first_span: u32,
+    span_count: u32,
+    line: u32,
+}
+
+/// A parsed `show stat` reply.
+#[derive(Clone)]
+pub struct ShowStat {
+    text: String,
+    columns: Vec<String>,
+    by_name: HashMap<String, usize>,
+    has_header: bool,
+    rows: Vec<RowMeta>,
+    spans: Vec<Span>,
+    truncated_line: Option<usize>,
+}
+
+impl fmt::Debug for ShowStat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShowStat")
+            .field("columns", &self.columns.len())
+            .field("rows", &self.rows.len())
+            .field("has_header", &self.has_header)
+            .finish()
+    }
+}
+
+/// Column names of the static fields in HAProxy's fixed order (positions 0–99),
+/// used to name the cells of a reply that has no header line.
+pub const STATIC_FIELDS: &[&str] = &[
+    "pxname", "svname", "qcur", "qmax", "scur", "smax", "slim", "stot", "bin", "bout", "dreq",
+    "dresp", "ereq", "econ", "eresp", "wretr", "wredis", "status", "weight", "act", "bck",
+    "chkfail", "chkdown", "lastchg", "downtime", "qlimit", "pid", "iid", "sid", "throttle",
+    "lbtot", "tracked", "type", "rate", "rate_lim", "rate_max", "check_status", "check_code",
+    "check_duration", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
+    "hanafail", "req_rate", "req_rate_max", "req_tot", "cli_abrt", "srv_abrt", "comp_in",
+    "comp_out", "comp_byp", "comp_rsp", "lastsess", "last_chk", "last_agt", "qtime", "ctime",
+    "rtime", "ttime", "agent_status", "agent_code", "agent_duration", "check_desc", "agent_desc",
+    "check_rise", "check_fall", "check_health", "agent_rise", "agent_fall", "agent_health",
+    "addr", "cookie", "mode", "algo", "conn_rate", "conn_rate_max", "conn_tot", "intercepted",
+    "dcon", "dses", "wrew", "connect", "reuse", "cache_lookups", "cache_hits", "srv_icur",
+    "src_ilim", "qtime_max", "ctime_max", "rtime_max", "ttime_max", "eint", "idle_conn_cur",
+    "safe_conn_cur", "used_conn_cur", "need_conn_est", "uweight",
+];
+
+/// Fields a headerless reply must reach (`pxname` … `type`).
+const MIN_HEADERLESS_FIELDS: usize = 33;
+
+/// Columns that hold text even when a value looks like a number (a proxy may
+/// be called `443`); every other column holds numbers.
+const TEXT_COLUMNS: &[&str] = &[
+    "pxname", "svname", "status", "tracked", "check_status", "last_chk", "last_agt",
+    "agent_status", "check_desc", "agent_desc", "addr", "cookie", "mode", "algo", "proto",
+];
+
+/// Whether `column` holds text rather than numbers.
+pub fn is_text_column(column: &str) -> bool {
+    TEXT_COLUMNS.contains(&column)
+}
+
+impl ShowStat {
+    /// Parses a reply given as bytes; invalid UTF-8 is replaced, never rejected.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, StatError> {
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+        };
+        Self::parse(text)
+    }
+
+    /// Parses a reply.
+    pub fn parse(text: String) -> Result<Self, StatError> {
+        if text.len() >= ESCAPED as usize {
+            return Err(StatError::TooLarge(text.len()));
+        }
+        let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0, line: 1 };
+        scanner.skip_blank_lines();
+        if scanner.at_end() {
+            return Err(StatError::Empty);
+        }
+        let mut spans = Vec::new();
+        let header_line = scanner.line;
+        let (columns, has_header) = if scanner.peek() == Some(b'#') {
+            scanner.pos += 1;
+            scanner.scan_record(&mut spans)?;
+            let names = spans
+                .iter()
+                .map(|span| field_text(&text, *span).trim().to_owned())
+                .collect::<Vec<_>>();
+            spans.clear();
+            (trim_trailing_empty(names), true)
+        } else {
+            let first_line = scanner.current_line_text().to_owned();
+            let mut probe = Vec::new();
+            scanner.clone().scan_record(&mut probe)?;
+            if probe.len() < MIN_HEADERLESS_FIELDS {
+                return Err(StatError::NotStatCsv {
+                    line: header_line,
+                    first_line: first_line.chars().take(80).collect(),
+                });
+            }
+            (STATIC_FIELDS.iter().map(|name| (*name).to_owned()).collect(), false)
+        };
+        let mut by_name = HashMap::with_capacity(columns.len());
+        for (index, name) in columns.iter().enumerate() {
+            if !name.is_empty() && name != "-" {
+                by_name.entry(name.clone()).or_insert(index);
+            }
+        }
+        if !by_name.contains_key("pxname") || !by_name.contains_key("svname") {
+            return Err(StatError::MissingNameColumns { line: header_line });
+        }
+
+        let mut rows = Vec::new();
+        loop {
+            scanner.skip_blank_lines();
+            if scanner.at_end() {
+                break;
+            }
+            let line = scanner.line;
+            let first_span = spans.len();
+            scanner.scan_record(&mut spans)?;
+            rows.push(RowMeta {
+                first_span: first_span as u32,
+                span_count: (spans.len() - first_span) as u32,
+                line: line as u32,
+            });
+        }
+        let truncated_line = match rows.last() {
+            Some(last) if !text.ends_with('\n') && (last.span_count as usize) < columns.len() => {
+                Some(last.line as usize)
+            }
+            _ => None,
+        };
+        Ok(ShowStat { text, columns, by_name, has_header, rows, spans, truncated_line })
+    }
+
+    /// Column names in reply order, including the `-` delimiter of 2.3+.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Index of the column called `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// False when the reply had no header and positional names were used.
+    pub fn has_header(&self) -> bool {
+        self.has_header
+    }
+
+    /// Line of the last row when the input ends mid-row (no final newline and
+    /// fewer cells than columns): the reply was probably cut short.
+    pub fn truncated_line(&self) -> Option<usize> {
+        self.truncated_line
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when the reply holds a header but no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows in reply order.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = StatRow<'_>> + '_ {
+        self.rows.iter().map(move |meta| StatRow { stat: self, meta: *meta })
+    }
+}
+
+/// One row of a [`ShowStat`].
+#[derive(Clone, Copy)]
+pub struct StatRow<'a> {
+    stat: &'a ShowStat,
+    meta: RowMeta,
+}
+
+impl fmt::Debug for StatRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatRow")
+            .field("line", &self.line())
+            .field("pxname", &self.pxname())
+            .field("svname", &self.svname())
+            .finish()
+    }
+}
+
+impl<'a> StatRow<'a> {
+    /// 1-based line number where the row starts.
+    pub fn line(&self) -> usize {
+        self.meta.line as usize
+    }
+
+    /// Number of cells the row has (it may differ from the column count).
+    pub fn cell_count(&self) -> usize {
+        self.meta.span_count as usize
+    }
+
+    /// The text of cell `index`, `None` when the row is shorter.
+    pub fn cell(&self, index: usize) -> Option<Cow<'a, str>> {
+        if index >= self.meta.span_count as usize {
+            return None;
+        }
+        let span = self.stat.spans[self.meta.first_span as usize + index];
+        let raw = field_text(&self.stat.text, span);
+        Some(if span.escaped() { Cow::Owned(raw.replace("\"\"", "\"")) } else { Cow::Borrowed(raw) })
+    }
+
+    /// The text of the column called `name`, `None` when the reply lacks it.
+    pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.cell(self.stat.column(name)?)
+    }
+
+    /// The integer in cell `index`: `None` when absent or empty.
+    pub fn int_at(&self, index: usize) -> Result<Option<i64>, ValueError> {
+        let Some(text) = self.cell(index) else { return Ok(None) };
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        trimmed.parse::<i64>().map(Some).map_err(|_| ValueError {
+            line: self.line(),
+            column: self.stat.columns.get(index).cloned().unwrap_or_default(),
+            value: text.into_owned(),
+        })
+    }
+
+    /// The integer in the column called `name`: `None` when absent or empty.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ValueError> {
+        match self.stat.column(name) {
+            Some(index) => self.int_at(index),
+            None => Ok(None),
+        }
+    }
+
+    /// The proxy name.
+    pub fn pxname(&self) -> Cow<'a, str> {
+        self.get("pxname").unwrap_or(Cow::Borrowed(""))
+    }
+
+    /// The server name, or `FRONTEND` / `BACKEND`.
+    pub fn svname(&self) -> Cow<'a, str> {
+        self.get("svname").unwrap_or(Cow::Borrowed(""))
+    }
+
+    /// What the row describes: from the `type` column when present, else from `svname`.
+    pub fn object_type(&self) -> ObjectType {
+        match self.get("type").as_deref().map(str::trim) {
+            Some("0") => ObjectType::Frontend,
+            Some("1") => ObjectType::Backend,
+            Some("2") => ObjectType::Server,
+            Some("3") => ObjectType::Listener,
+            _ => match self.svname().as_ref() {
+                "FRONTEND" => ObjectType::Frontend,
+                "BACKEND" => ObjectType::Backend,
+                _ => ObjectType::Server,
+            },
+        }
+    }
+}
+
+fn field_text(text: &str, span: Span) -> &str {
+    // Spans always start and end on ASCII delimiters, hence on char boundaries.
+    text.get(span.range()).unwrap_or("")
+}
+
+fn trim_trailing_empty(mut names: Vec<String>) -> Vec<String> {
+    while names.last().is_some_and(|name| name.is_empty()) {
+        names.pop();
+    }
+    names
+}
+
+/// Walks the buffer record by record.
+#[derive(Clone)]
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl Scanner<'_> {
+    fn at_end(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn line_end(&self) -> usize {
+        memchr(b'\n', &self.bytes[self.pos..]).map_or(self.bytes.len(), |offset| self.pos + offset)
+    }
+
+    fn current_line_text(&self) -> &str {
+        let line = &self.bytes[self.pos..self.line_end()];
+        std::str::from_utf8(line).unwrap_or("").trim_end_matches('\r')
+    }
+
+    fn skip_blank_lines(&mut self) {
+        while !self.at_end() {
+            let end = self.line_end();
+            if self.bytes[self.pos..end].iter().any(|byte| !byte.is_ascii_whitespace()) {
+                return;
+            }
+            self.pos = end + 1;
+            self.line += 1;
+        }
+    }
+
+    /// Appends the spans of one record and moves past its line end.
+    fn scan_record(&mut self, spans: &mut Vec<Span>) -> Result<(), StatError> {
+        let end = self.line_end();
+        let mut line_bytes = &self.bytes[self.pos..end];
+        if line_bytes.last() == Some(&b'\r') {
+            line_bytes = &line_bytes[..line_bytes.len() - 1];
+        }
+        if memchr(b'"', line_bytes).is_some() {
+            return self.scan_quoted_record(spans);
+        }
+        let base = self.pos;
+        let mut start = 0;
+        for comma in memchr_iter(b',', line_bytes) {
+            spans.push(Span { start: (base + start) as u32, end: (base + comma) as u32 });
+            start = comma + 1;
+        }
+        spans.push(Span { start: (base + start) as u32, end: (base + line_bytes.len()) as u32 });
+        self.pos = end + 1;
+        self.line += 1;
+        Ok(())
+    }
+
+    /// The slow path for a record holding a quote: cells may span lines.
+    fn scan_quoted_record(&mut self, spans: &mut Vec<Span>) -> Result<(), StatError> {
+        let bytes = self.bytes;
+        loop {
+            if bytes.get(self.pos) == Some(&b'"') {
+                let open_line = self.line;
+                let start = self.pos + 1;
+                let mut cursor = start;
+                let mut escaped = false;
+                let end = loop {
+                    let Some(offset) = memchr(b'"', &bytes[cursor..]) else {
+                        return Err(StatError::UnterminatedQuote { line: open_line });
+                    };
+                    self.line += memchr_iter(b'\n', &bytes[cursor..cursor + offset]).count();
+                    let quote = cursor + offset;
+                    if bytes.get(quote + 1) == Some(&b'"') {
+                        escaped = true;
+                        cursor = quote + 2;
+                    } else {
+                        break quote;
+                    }
+                };
+                let flag = if escaped { ESCAPED } else { 0 };
+                spans.push(Span { start: start as u32, end: end as u32 | flag });
+                self.pos = end + 1;
+            } else {
+                let rest = &bytes[self.pos..];
+                let stop = rest
+                    .iter()
+                    .position(|byte| matches!(byte, b',' | b'\n'))
+                    .unwrap_or(rest.len());
+                let mut field_end = self.pos + stop;
+                if bytes.get(field_end) != Some(&b',') && field_end > self.pos && bytes[field_end - 1] == b'\r' {
+                    field_end -= 1;
+                }
+                spans.push(Span { start: self.pos as u32, end: field_end as u32 });
+                self.pos += stop;
+            }
+            match bytes.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'\r') if bytes.get(self.pos + 1) == Some(&b'\n') => {
+                    self.pos += 2;
+                    self.line += 1;
+                    return Ok(());
+                }
+                Some(b'\n') => {
+                    self.pos += 1;
+                    self.line += 1;
+                    return Ok(());
+                }
+                None => return Ok(()),
+                Some(_) => return Err(StatError::TextAfterQuote { line: self.line }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "# pxname,svname,scur,status,type,\n";
+
+    #[test]
+    fn reads_cells_by_header_name_despite_trailing_commas() {
+        let stat = ShowStat::parse(format!("{HEADER}fe,FRONTEND,3,OPEN,0,\nbe,s1,,UP,2,\n\n")).unwrap();
+        assert_eq!(stat.columns(), ["pxname", "svname", "scur", "status", "type"]);
+        let rows: Vec<_> = stat.rows().collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].int("scur"), Ok(Some(3)));
+        assert_eq!(rows[1].int("scur"), Ok(None));
+        assert_eq!(rows[1].get("status").as_deref(), Some("UP"));
+        assert_eq!(rows[0].object_type(), ObjectType::Frontend);
+        assert_eq!(rows[1].object_type(), ObjectType::Server);
+        assert_eq!(rows[1].line(), 3);
+        assert_eq!(stat.truncated_line(), None);
+    }
+
+    #[test]
+    fn quoted_cells_keep_commas_quotes_and_newlines() {
+        let text = format!("{HEADER}\"a,b\",\"x\"\"y\nz\",1,\"UP\",2,\nnext,s,2,UP,2,\n");
+        let stat = ShowStat::parse(text).unwrap();
+        let rows: Vec<_> = stat.rows().collect();
+        assert_eq!(rows[0].pxname(), "a,b");
+        assert_eq!(rows[0].svname(), "x\"y\nz");
+        assert_eq!(rows[0].get("status").as_deref(), Some("UP"));
+        assert_eq!(rows[1].line(), 4);
+        assert_eq!(rows[1].pxname(), "next");
+    }
+
+    #[test]
+    fn malformed_quoting_names_the_line() {
+        let open = ShowStat::parse(format!("{HEADER}be,\"never closed,1\n")).unwrap_err();
+        assert_eq!(open, StatError::UnterminatedQuote { line: 2 });
+        let after = ShowStat::parse(format!("{HEADER}ok,s,1,UP,2,\nbe,\"s\"x,1\n")).unwrap_err();
+        assert_eq!(after, StatError::TextAfterQuote { line: 3 });
+    }
+
+    #[test]
+    fn bad_integer_names_line_column_and_value() {
+        let stat = ShowStat::parse(format!("{HEADER}be,s1,lots,UP,2,\n")).unwrap();
+        let row = stat.rows().next().unwrap();
+        let error = row.int("scur").unwrap_err();
+        assert_eq!(error.to_string(), "line 2: column `scur` holds \"lots\", not an integer");
+    }
+
+    #[test]
+    fn short_rows_and_truncated_replies() {
+        let stat = ShowStat::parse(format!("{HEADER}be,s1,4,UP,2,\nbe,s2,5")).unwrap();
+        let rows: Vec<_> = stat.rows().collect();
+        assert_eq!(rows[1].int("scur"), Ok(Some(5)));
+        assert_eq!(rows[1].get("status"), None);
+        assert_eq!(stat.truncated_line(), Some(3));
+    }
+
+    #[test]
+    fn refuses_text_that_is_not_stat_csv() {
+        assert_eq!(ShowStat::parse("\n \n".into()).unwrap_err(), StatError::Empty);
+        let error = ShowStat::parse("Unknown command, but maybe\n".into()).unwrap_err();
+        assert_eq!(
+            error,
+            StatError::NotStatCsv { line: 1, first_line: "Unknown command, but maybe".into() }
+        );
+        let no_names = ShowStat::parse("# a,b,c\n1,2,3\n".into()).unwrap_err();
+        assert_eq!(no_names, StatError::MissingNameColumns { line: 1 });
+    }
+
+    #[test]
+    fn headerless_replies_use_the_positional_layout() {
+        let row = "be,s1,0,0,7,0,,0,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,5007,0,,1,8,1,,0,,2,0,,0,L4OK,,0,\n";
+        let stat = ShowStat::parse(row.into()).unwrap();
+        assert!(!stat.has_header());
+        let parsed = stat.rows().next().unwrap();
+        assert_eq!(parsed.int("scur"), Ok(Some(7)));
+        assert_eq!(parsed.get("check_status").as_deref(), Some("L4OK"));
+        assert_eq!(parsed.object_type(), ObjectType::Server);
+    }
+
+    #[test]
+    fn crlf_line_ends_are_not_part_of_cells() {
+        let stat = ShowStat::parse("# pxname,svname,status\r\nbe,s1,UP\r\nbe,\"s2\",DOWN\r\n".into()).unwrap();
+        let rows: Vec<_> = stat.rows().collect();
+        assert_eq!(stat.columns(), ["pxname", "svname", "status"]);
+        assert_eq!(rows[0].get("status").as_deref(), Some("UP"));
+        assert_eq!(rows[1].get("status").as_deref(), Some("DOWN"));
+    }
+}
