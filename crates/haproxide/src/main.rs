@@ -1,1 +1,163 @@
-fn main() {}
+//! haproxide: one binary for HAProxy operators.
+//!
+//! This file only wires command lines to features. Called as
+//! `haproxystats-pull` or `haproxystats-process` (symlinks), the binary accepts
+//! haproxystats' own flags (`-f`, `-d`, `-p`, `-P`, `-v`) so existing unit files
+//! and scripts keep working.
+
+mod config;
+mod metric_names;
+mod query;
+mod sockets;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use config::{Config, Program};
+
+/// One binary for HAProxy operators.
+#[derive(Debug, Parser)]
+#[command(name = "haproxide", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send a runtime-API command to one or many sockets and print the replies.
+    Query(query::QueryArgs),
+    /// Check a configuration file; exit 0 when valid, 1 otherwise.
+    CheckConfig(ConfigFiles),
+    /// Collect `show info`/`show stat` into the spool (haproxystats-pull).
+    Pull(StatsArgs),
+    /// Aggregate spooled statistics and ship them (haproxystats-process).
+    Process(StatsArgs),
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Args)]
+struct ConfigFiles {
+    /// Configuration file [default: /etc/haproxystats.conf, ignored when missing].
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Directory of further `*.conf` files, read in name order after FILE.
+    #[arg(short = 'd', long = "dir", value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// Flags shared by `pull` and `process`, the same as haproxystats'.
+#[derive(Debug, Args)]
+struct StatsArgs {
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// Print the built-in defaults and exit.
+    #[arg(short = 'p', long = "print", conflicts_with = "print_conf")]
+    print: bool,
+    /// Print the effective configuration and exit.
+    #[arg(short = 'P', long = "print-conf")]
+    print_conf: bool,
+}
+
+/// The command line of `haproxystats-pull` / `haproxystats-process`.
+#[derive(Debug, Parser)]
+#[command(
+    disable_version_flag = true,
+    about = "haproxide, called by a haproxystats program name; takes haproxystats' flags"
+)]
+struct CompatCli {
+    #[command(flatten)]
+    args: StatsArgs,
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let invoked = argv
+        .first()
+        .and_then(|arg0| Path::new(arg0).file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let outcome = match invoked.as_str() {
+        "haproxystats-pull" => compat(Program::Pull, argv),
+        "haproxystats-process" => compat(Program::Process, argv),
+        _ => run(Cli::parse_from(argv)),
+    };
+    outcome.unwrap_or_else(|error| {
+        eprintln!("{invoked}: {error:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn compat(program: Program, argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    let cli = CompatCli::parse_from(argv);
+    if cli.version {
+        println!("{}", env!("CARGO_PKG_VERSION"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    stats_program(program, &cli.args)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Query(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(query::run(args))
+        }
+        Command::CheckConfig(files) => check_config(&files),
+        Command::Pull(args) => stats_program(Program::Pull, &args),
+        Command::Process(args) => stats_program(Program::Process, &args),
+    }
+}
+
+fn load(files: &ConfigFiles) -> anyhow::Result<Config> {
+    Ok(Config::load(files.file.as_deref(), files.dir.as_deref())?)
+}
+
+/// `check-config`: every problem on stderr, exit 1 if any is an error.
+fn check_config(files: &ConfigFiles) -> anyhow::Result<ExitCode> {
+    let config = load(files)?;
+    let report = config::schema::check(&config);
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for error in &report.errors {
+        eprintln!("error: {error}");
+    }
+    let read: Vec<String> = config.files().iter().map(|path| path.display().to_string()).collect();
+    let read = if read.is_empty() {
+        "built-in defaults".to_owned()
+    } else {
+        read.join(", ")
+    };
+    if report.errors.is_empty() {
+        println!("configuration is valid ({read})");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("configuration is invalid: {} error(s) ({read})", report.errors.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `pull` / `process`: `-p` and `-P`; the daemons themselves are not built yet.
+fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode> {
+    if args.print {
+        print!("{}", Config::print_defaults(program));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = load(&args.files)?;
+    if args.print_conf {
+        print!("{}", config.print_effective(program)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = match program {
+        Program::Pull => "pull",
+        Program::Process => "process",
+    };
+    anyhow::bail!("the {name} daemon is not part of this build yet; only -p and -P are available")
+}

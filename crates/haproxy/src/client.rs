@@ -114,11 +114,7 @@ pub struct Reply {
 }
 
 /// First lines by which the runtime API says a command was not carried out.
-const CLI_ERROR_PREFIXES: &[&str] = &[
-    "Unknown command",
-    "Permission denied",
-    "Can't find the target PID",
-];
+const CLI_ERROR_PREFIXES: &[&str] = &["Unknown command", "Permission denied", "Can't find the target PID"];
 
 impl Reply {
     /// Wraps bytes read from a socket or a saved file.
@@ -234,7 +230,10 @@ impl RuntimeClient {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let read_timeout = self.options.read_timeout;
-        let stalled = |received| ErrorKind::ReadTimeout { timeout: read_timeout, received };
+        let stalled = |received| ErrorKind::ReadTimeout {
+            timeout: read_timeout,
+            received,
+        };
         timeout(read_timeout, stream.write_all(line.as_bytes()))
             .await
             .map_err(|_| stalled(0))??;
@@ -268,13 +267,17 @@ mod tests {
 
     #[test]
     fn recognises_runtime_api_refusals() {
-        let unknown = Reply::new(b"Unknown command, but maybe one of the following ones is a better match:\n  help\n".to_vec());
+        let unknown =
+            Reply::new(b"Unknown command, but maybe one of the following ones is a better match:\n  help\n".to_vec());
         assert_eq!(
             unknown.cli_error().as_deref(),
             Some("Unknown command, but maybe one of the following ones is a better match:")
         );
         let target = Reply::new(b"Can't find the target PID matching the prefix '@5'\n".to_vec());
-        assert_eq!(target.cli_error().as_deref(), Some("Can't find the target PID matching the prefix '@5'"));
+        assert_eq!(
+            target.cli_error().as_deref(),
+            Some("Can't find the target PID matching the prefix '@5'")
+        );
         let info = Reply::new(b"Name: HAProxy\nVersion: 2.6.12\n\n".to_vec());
         assert_eq!(info.cli_error(), None);
     }

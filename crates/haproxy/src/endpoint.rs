@@ -75,7 +75,10 @@ impl FromStr for Endpoint {
     type Err = EndpointError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| EndpointError { input: input.to_owned(), reason };
+        let fail = |reason| EndpointError {
+            input: input.to_owned(),
+            reason,
+        };
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(fail("empty"));
@@ -87,15 +90,17 @@ impl FromStr for Endpoint {
             return Ok(Endpoint::Unix(PathBuf::from(path)));
         }
         if let Some(address) = trimmed.strip_prefix("tcp://") {
-            let (host, port) = split_host_port(address).ok_or_else(|| {
-                fail("tcp:// needs host:port, e.g. tcp://127.0.0.1:9999 or tcp://[::1]:9999")
-            })?;
+            let (host, port) = split_host_port(address)
+                .ok_or_else(|| fail("tcp:// needs host:port, e.g. tcp://127.0.0.1:9999 or tcp://[::1]:9999"))?;
             let port = port
                 .parse::<u16>()
                 .ok()
                 .filter(|port| *port != 0)
                 .ok_or_else(|| fail("the port must be a number from 1 to 65535"))?;
-            return Ok(Endpoint::Tcp { host: host.to_owned(), port });
+            return Ok(Endpoint::Tcp {
+                host: host.to_owned(),
+                port,
+            });
         }
         if trimmed.contains("://") {
             return Err(fail("unknown scheme: use a path, unix:///path or tcp://host:port"));
@@ -128,21 +133,39 @@ mod tests {
         assert_eq!("unix:///run/a.sock".parse(), Ok(Endpoint::Unix("/run/a.sock".into())));
         assert_eq!(
             "tcp://127.0.0.1:5555".parse(),
-            Ok(Endpoint::Tcp { host: "127.0.0.1".into(), port: 5555 })
+            Ok(Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 5555
+            })
         );
         assert_eq!(
             "tcp://[::1]:4444".parse(),
-            Ok(Endpoint::Tcp { host: "::1".into(), port: 4444 })
+            Ok(Endpoint::Tcp {
+                host: "::1".into(),
+                port: 4444
+            })
         );
         assert_eq!(
             "tcp://lb1.example:80".parse(),
-            Ok(Endpoint::Tcp { host: "lb1.example".into(), port: 80 })
+            Ok(Endpoint::Tcp {
+                host: "lb1.example".into(),
+                port: 80
+            })
         );
     }
 
     #[test]
     fn rejects_malformed_addresses_with_a_reason() {
-        for bad in ["", "unix://", "tcp://host", "tcp://:80", "tcp://h:0", "tcp://h:99999", "tcp://::1:80", "ftp://x"] {
+        for bad in [
+            "",
+            "unix://",
+            "tcp://host",
+            "tcp://:80",
+            "tcp://h:0",
+            "tcp://h:99999",
+            "tcp://::1:80",
+            "ftp://x",
+        ] {
             let error = bad.parse::<Endpoint>().expect_err(bad);
             assert_eq!(error.input, bad);
         }

@@ -96,7 +96,10 @@ impl ShowInfo {
 
     /// The value of `key` (exact, case-sensitive, as HAProxy spells it).
     pub fn get(&self, key: &str) -> Option<&InfoValue> {
-        self.entries.iter().find(|(name, _)| name == key).map(|(_, value)| value)
+        self.entries
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
     }
 
     /// The integer value of `key`.
@@ -129,7 +132,10 @@ mod tests {
         assert_eq!(ShowInfo::parse("\n\n"), Err(InfoError::Empty));
         assert_eq!(
             ShowInfo::parse("Name: HAProxy\nUnknown command\n"),
-            Err(InfoError::NotKeyValue { line: 2, text: "Unknown command".into() })
+            Err(InfoError::NotKeyValue {
+                line: 2,
+                text: "Unknown command".into()
+            })
         );
     }
 }

@@ -19,6 +19,4 @@ pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeC
 pub use endpoint::{Endpoint, EndpointError};
 pub use info::{InfoError, InfoValue, ShowInfo};
 pub use servers_state::{ServerStateRow, ServersState, ServersStateError};
-pub use stat::{
-    ObjectType, STATIC_FIELDS, ShowStat, StatError, StatRow, ValueError, is_text_column,
-};
+pub use stat::{ObjectType, STATIC_FIELDS, ShowStat, StatError, StatRow, ValueError, is_text_column};

@@ -62,19 +62,29 @@ impl ServersState {
             .map(|(index, line)| (index + 1, line.trim_end_matches('\r')))
             .filter(|(_, line)| !line.trim().is_empty());
         let (version_line, version_text) = lines.next().ok_or(ServersStateError::Empty)?;
-        let version = version_text.trim().parse::<u32>().map_err(|_| ServersStateError::NoVersion {
-            line: version_line,
-            text: version_text.chars().take(80).collect(),
-        })?;
+        let version = version_text
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| ServersStateError::NoVersion {
+                line: version_line,
+                text: version_text.chars().take(80).collect(),
+            })?;
         if version != 1 {
-            return Err(ServersStateError::UnsupportedVersion { line: version_line, version });
+            return Err(ServersStateError::UnsupportedVersion {
+                line: version_line,
+                version,
+            });
         }
         let header = lines.next().and_then(|(_, line)| line.strip_prefix('#'));
         let Some(header) = header else {
             return Err(ServersStateError::NoHeader { line: version_line + 1 });
         };
         let columns: Vec<String> = header.split_whitespace().map(str::to_owned).collect();
-        let by_name = columns.iter().enumerate().map(|(index, name)| (name.clone(), index)).collect();
+        let by_name = columns
+            .iter()
+            .enumerate()
+            .map(|(index, name)| (name.clone(), index))
+            .collect();
         let rows = lines
             .filter(|(_, line)| !line.starts_with('#'))
             .map(|(line, text)| ServerStateRow {
@@ -82,7 +92,12 @@ impl ServersState {
                 cells: text.split_whitespace().map(str::to_owned).collect(),
             })
             .collect();
-        Ok(ServersState { version, columns, by_name, rows })
+        Ok(ServersState {
+            version,
+            columns,
+            by_name,
+            rows,
+        })
     }
 
     /// The format version (always 1 so far).
@@ -133,12 +148,18 @@ mod tests {
         assert_eq!(ServersState::parse(""), Err(ServersStateError::Empty));
         assert_eq!(
             ServersState::parse("No such backend.\n"),
-            Err(ServersStateError::NoVersion { line: 1, text: "No such backend.".into() })
+            Err(ServersStateError::NoVersion {
+                line: 1,
+                text: "No such backend.".into()
+            })
         );
         assert_eq!(
             ServersState::parse("2\n# a b\n"),
             Err(ServersStateError::UnsupportedVersion { line: 1, version: 2 })
         );
-        assert_eq!(ServersState::parse("1\n4 be 1 s\n"), Err(ServersStateError::NoHeader { line: 2 }));
+        assert_eq!(
+            ServersState::parse("1\n4 be 1 s\n"),
+            Err(ServersStateError::NoHeader { line: 2 })
+        );
     }
 }

@@ -145,19 +145,106 @@ impl fmt::Debug for ShowStat {
 /// Column names of the static fields in HAProxy's fixed order (positions 0–99),
 /// used to name the cells of a reply that has no header line.
 pub const STATIC_FIELDS: &[&str] = &[
-    "pxname", "svname", "qcur", "qmax", "scur", "smax", "slim", "stot", "bin", "bout", "dreq",
-    "dresp", "ereq", "econ", "eresp", "wretr", "wredis", "status", "weight", "act", "bck",
-    "chkfail", "chkdown", "lastchg", "downtime", "qlimit", "pid", "iid", "sid", "throttle",
-    "lbtot", "tracked", "type", "rate", "rate_lim", "rate_max", "check_status", "check_code",
-    "check_duration", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
-    "hanafail", "req_rate", "req_rate_max", "req_tot", "cli_abrt", "srv_abrt", "comp_in",
-    "comp_out", "comp_byp", "comp_rsp", "lastsess", "last_chk", "last_agt", "qtime", "ctime",
-    "rtime", "ttime", "agent_status", "agent_code", "agent_duration", "check_desc", "agent_desc",
-    "check_rise", "check_fall", "check_health", "agent_rise", "agent_fall", "agent_health",
-    "addr", "cookie", "mode", "algo", "conn_rate", "conn_rate_max", "conn_tot", "intercepted",
-    "dcon", "dses", "wrew", "connect", "reuse", "cache_lookups", "cache_hits", "srv_icur",
-    "src_ilim", "qtime_max", "ctime_max", "rtime_max", "ttime_max", "eint", "idle_conn_cur",
-    "safe_conn_cur", "used_conn_cur", "need_conn_est", "uweight",
+    "pxname",
+    "svname",
+    "qcur",
+    "qmax",
+    "scur",
+    "smax",
+    "slim",
+    "stot",
+    "bin",
+    "bout",
+    "dreq",
+    "dresp",
+    "ereq",
+    "econ",
+    "eresp",
+    "wretr",
+    "wredis",
+    "status",
+    "weight",
+    "act",
+    "bck",
+    "chkfail",
+    "chkdown",
+    "lastchg",
+    "downtime",
+    "qlimit",
+    "pid",
+    "iid",
+    "sid",
+    "throttle",
+    "lbtot",
+    "tracked",
+    "type",
+    "rate",
+    "rate_lim",
+    "rate_max",
+    "check_status",
+    "check_code",
+    "check_duration",
+    "hrsp_1xx",
+    "hrsp_2xx",
+    "hrsp_3xx",
+    "hrsp_4xx",
+    "hrsp_5xx",
+    "hrsp_other",
+    "hanafail",
+    "req_rate",
+    "req_rate_max",
+    "req_tot",
+    "cli_abrt",
+    "srv_abrt",
+    "comp_in",
+    "comp_out",
+    "comp_byp",
+    "comp_rsp",
+    "lastsess",
+    "last_chk",
+    "last_agt",
+    "qtime",
+    "ctime",
+    "rtime",
+    "ttime",
+    "agent_status",
+    "agent_code",
+    "agent_duration",
+    "check_desc",
+    "agent_desc",
+    "check_rise",
+    "check_fall",
+    "check_health",
+    "agent_rise",
+    "agent_fall",
+    "agent_health",
+    "addr",
+    "cookie",
+    "mode",
+    "algo",
+    "conn_rate",
+    "conn_rate_max",
+    "conn_tot",
+    "intercepted",
+    "dcon",
+    "dses",
+    "wrew",
+    "connect",
+    "reuse",
+    "cache_lookups",
+    "cache_hits",
+    "srv_icur",
+    "src_ilim",
+    "qtime_max",
+    "ctime_max",
+    "rtime_max",
+    "ttime_max",
+    "eint",
+    "idle_conn_cur",
+    "safe_conn_cur",
+    "used_conn_cur",
+    "need_conn_est",
+    "uweight",
 ];
 
 /// Fields a headerless reply must reach (`pxname` … `type`).
@@ -166,8 +253,21 @@ const MIN_HEADERLESS_FIELDS: usize = 33;
 /// Columns that hold text even when a value looks like a number (a proxy may
 /// be called `443`); every other column holds numbers.
 const TEXT_COLUMNS: &[&str] = &[
-    "pxname", "svname", "status", "tracked", "check_status", "last_chk", "last_agt",
-    "agent_status", "check_desc", "agent_desc", "addr", "cookie", "mode", "algo", "proto",
+    "pxname",
+    "svname",
+    "status",
+    "tracked",
+    "check_status",
+    "last_chk",
+    "last_agt",
+    "agent_status",
+    "check_desc",
+    "agent_desc",
+    "addr",
+    "cookie",
+    "mode",
+    "algo",
+    "proto",
 ];
 
 /// Whether `column` holds text rather than numbers.
@@ -190,7 +290,11 @@ impl ShowStat {
         if text.len() >= ESCAPED as usize {
             return Err(StatError::TooLarge(text.len()));
         }
-        let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0, line: 1 };
+        let mut scanner = Scanner {
+            bytes: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        };
         scanner.skip_blank_lines();
         if scanner.at_end() {
             return Err(StatError::Empty);
@@ -249,7 +353,15 @@ impl ShowStat {
             }
             _ => None,
         };
-        Ok(ShowStat { text, columns, by_name, has_header, rows, spans, truncated_line })
+        Ok(ShowStat {
+            text,
+            columns,
+            by_name,
+            has_header,
+            rows,
+            spans,
+            truncated_line,
+        })
     }
 
     /// Column names in reply order, including the `-` delimiter of 2.3+.
@@ -285,7 +397,10 @@ impl ShowStat {
 
     /// The rows in reply order.
     pub fn rows(&self) -> impl ExactSizeIterator<Item = StatRow<'_>> + '_ {
-        self.rows.iter().map(move |meta| StatRow { stat: self, meta: *meta })
+        self.rows.iter().map(move |meta| StatRow {
+            stat: self,
+            meta: *meta,
+        })
     }
 }
 
@@ -324,7 +439,11 @@ impl<'a> StatRow<'a> {
         }
         let span = self.stat.spans[self.meta.first_span as usize + index];
         let raw = field_text(&self.stat.text, span);
-        Some(if span.escaped() { Cow::Owned(raw.replace("\"\"", "\"")) } else { Cow::Borrowed(raw) })
+        Some(if span.escaped() {
+            Cow::Owned(raw.replace("\"\"", "\""))
+        } else {
+            Cow::Borrowed(raw)
+        })
     }
 
     /// The text of the column called `name`, `None` when the reply lacks it.
@@ -442,10 +561,16 @@ impl Scanner<'_> {
         let base = self.pos;
         let mut start = 0;
         for comma in memchr_iter(b',', line_bytes) {
-            spans.push(Span { start: (base + start) as u32, end: (base + comma) as u32 });
+            spans.push(Span {
+                start: (base + start) as u32,
+                end: (base + comma) as u32,
+            });
             start = comma + 1;
         }
-        spans.push(Span { start: (base + start) as u32, end: (base + line_bytes.len()) as u32 });
+        spans.push(Span {
+            start: (base + start) as u32,
+            end: (base + line_bytes.len()) as u32,
+        });
         self.pos = end + 1;
         self.line += 1;
         Ok(())
@@ -474,7 +599,10 @@ impl Scanner<'_> {
                     }
                 };
                 let flag = if escaped { ESCAPED } else { 0 };
-                spans.push(Span { start: start as u32, end: end as u32 | flag });
+                spans.push(Span {
+                    start: start as u32,
+                    end: end as u32 | flag,
+                });
                 self.pos = end + 1;
             } else {
                 let rest = &bytes[self.pos..];
@@ -486,7 +614,10 @@ impl Scanner<'_> {
                 if bytes.get(field_end) != Some(&b',') && field_end > self.pos && bytes[field_end - 1] == b'\r' {
                     field_end -= 1;
                 }
-                spans.push(Span { start: self.pos as u32, end: field_end as u32 });
+                spans.push(Span {
+                    start: self.pos as u32,
+                    end: field_end as u32,
+                });
                 self.pos += stop;
             }
             match bytes.get(self.pos) {
@@ -554,7 +685,10 @@ mod tests {
         let stat = ShowStat::parse(format!("{HEADER}be,s1,lots,UP,2,\n")).unwrap();
         let row = stat.rows().next().unwrap();
         let error = row.int("scur").unwrap_err();
-        assert_eq!(error.to_string(), "line 2: column `scur` holds \"lots\", not an integer");
+        assert_eq!(
+            error.to_string(),
+            "line 2: column `scur` holds \"lots\", not an integer"
+        );
     }
 
     #[test]
@@ -572,7 +706,10 @@ mod tests {
         let error = ShowStat::parse("Unknown command, but maybe\n".into()).unwrap_err();
         assert_eq!(
             error,
-            StatError::NotStatCsv { line: 1, first_line: "Unknown command, but maybe".into() }
+            StatError::NotStatCsv {
+                line: 1,
+                first_line: "Unknown command, but maybe".into()
+            }
         );
         let no_names = ShowStat::parse("# a,b,c\n1,2,3\n".into()).unwrap_err();
         assert_eq!(no_names, StatError::MissingNameColumns { line: 1 });

@@ -33,7 +33,13 @@ impl HttpServer {
             let stopping = Arc::clone(&stopping);
             std::thread::spawn(move || serve(&listener, &body, &requests, &stopping))
         };
-        HttpServer { port, label: label.to_owned(), requests, stopping, thread: Some(thread) }
+        HttpServer {
+            port,
+            label: label.to_owned(),
+            requests,
+            stopping,
+            thread: Some(thread),
+        }
     }
 
     /// The port it listens on.

@@ -10,6 +10,9 @@
 //! retried with new ports. Dropping the lab stops every process it started
 //! (SIGTERM, then SIGKILL after two seconds).
 
+// A harness reports broken set-ups by panicking: that is how a test fails.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod http;
 
 use std::fmt::Write as _;
@@ -76,7 +79,10 @@ impl LabBuilder {
 
     /// Add a frontend that sends its traffic to `backend`.
     pub fn frontend(mut self, name: &str, backend: &str) -> Self {
-        self.frontends.push(FrontendSpec { name: name.into(), backend: backend.into() });
+        self.frontends.push(FrontendSpec {
+            name: name.into(),
+            backend: backend.into(),
+        });
         self
     }
 
@@ -98,7 +104,10 @@ impl LabBuilder {
             let backend = self.backends[0].name.clone();
             self = self.frontend("fe_main", &backend);
         }
-        let dir = tempfile::Builder::new().prefix("haproxide-lab-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("haproxide-lab-")
+            .tempdir()
+            .expect("temp dir");
         let socket_dir = dir.path().join("run");
         let master_dir = dir.path().join("master");
         fs::create_dir_all(&socket_dir).expect("run dir");
@@ -118,7 +127,13 @@ impl LabBuilder {
                 .collect::<Vec<_>>();
             server_ports.push(ports);
         }
-        let mut lab = Lab { dir, socket_dir, master_dir, instances: Vec::new(), http_servers };
+        let mut lab = Lab {
+            dir,
+            socket_dir,
+            master_dir,
+            instances: Vec::new(),
+            http_servers,
+        };
         for index in 0..self.instances {
             let instance = self.start_instance(&lab, index, &server_ports);
             lab.instances.push(instance);
@@ -129,10 +144,15 @@ impl LabBuilder {
     fn start_instance(&self, lab: &Lab, index: usize, server_ports: &[Vec<u16>]) -> Instance {
         let mut last_log = String::new();
         for _attempt in 0..5 {
-            let frontend_ports: Vec<(String, u16)> =
-                self.frontends.iter().map(|frontend| (frontend.name.clone(), free_port())).collect();
+            let frontend_ports: Vec<(String, u16)> = self
+                .frontends
+                .iter()
+                .map(|frontend| (frontend.name.clone(), free_port()))
+                .collect();
             let stats_socket = lab.socket_dir.join(format!("hap{index}.sock"));
-            let master_socket = self.master_cli.then(|| lab.master_dir.join(format!("hap{index}.master.sock")));
+            let master_socket = self
+                .master_cli
+                .then(|| lab.master_dir.join(format!("hap{index}.master.sock")));
             let config_path = lab.dir.path().join(format!("hap{index}.cfg"));
             let log_path = lab.dir.path().join(format!("hap{index}.log"));
             let config = self.config_text(&stats_socket, &frontend_ports, server_ports);
@@ -194,7 +214,13 @@ impl Lab {
     /// A lab of one instance with `fe_main` → `be_app` (servers `s1`, `s2`) unless
     /// other frontends and backends are added.
     pub fn builder() -> LabBuilder {
-        LabBuilder { instances: 1, master_cli: false, health_checks: false, frontends: Vec::new(), backends: Vec::new() }
+        LabBuilder {
+            instances: 1,
+            master_cli: false,
+            health_checks: false,
+            frontends: Vec::new(),
+            backends: Vec::new(),
+        }
     }
 
     /// The temporary directory holding configs, sockets and logs.
@@ -305,7 +331,10 @@ impl Instance {
         let log_err = log.try_clone().map_err(|error| error.to_string())?;
         let mut command = Command::new(haproxy_binary());
         if let Some(master) = &self.master_socket {
-            command.arg("-W").arg("-S").arg(format!("{},mode,600", master.display()));
+            command
+                .arg("-W")
+                .arg("-S")
+                .arg(format!("{},mode,600", master.display()));
         }
         command
             .arg("-db")
@@ -314,9 +343,12 @@ impl Instance {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot run {}: {error} (apt-get install haproxy)", haproxy_binary().display()));
+        let child = command.spawn().unwrap_or_else(|error| {
+            panic!(
+                "cannot run {}: {error} (apt-get install haproxy)",
+                haproxy_binary().display()
+            )
+        });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -327,9 +359,12 @@ impl Instance {
                 let output = fs::read_to_string(&self.log_path).unwrap_or_default();
                 return Err(format!("exited with {status}:\n{output}"));
             }
-            let answers = try_raw_command(&self.stats_socket, "show info").is_ok_and(|reply| reply.starts_with("Name:"));
-            let master_answers =
-                self.master_socket.as_deref().is_none_or(|master| try_raw_command(master, "show proc").is_ok());
+            let answers =
+                try_raw_command(&self.stats_socket, "show info").is_ok_and(|reply| reply.starts_with("Name:"));
+            let master_answers = self
+                .master_socket
+                .as_deref()
+                .is_none_or(|master| try_raw_command(master, "show proc").is_ok());
             if answers && master_answers {
                 return Ok(());
             }

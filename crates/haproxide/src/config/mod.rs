@@ -1,0 +1,393 @@
+//! haproxide's configuration: haproxystats' INI files, read the same way.
+//!
+//! Built-in defaults are loaded first as section values, then the main file
+//! (`-f`, default `/etc/haproxystats.conf`; a missing *default* file means
+//! built-in defaults only), then every `*.conf` of `-d DIR` in sorted order.
+//! Values are interpolated when read, and every typed getter names the file,
+//! line, section and key of a value it cannot use. [`schema`] says which keys
+//! each section knows and checks them; `-p`/`-P` print in haproxystats' format.
+
+mod ini;
+pub mod schema;
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use ini::{DEFAULT_SECTION, Ini, Origin};
+
+/// The file haproxystats and haproxide read when `-f` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/haproxystats.conf";
+
+/// haproxystats' built-in defaults: (section, key, value) exactly as `-p` prints them.
+const BUILT_IN: &[(&str, &str, &str)] = &[
+    ("DEFAULT", "loglevel", "info"),
+    ("DEFAULT", "retries", "2"),
+    ("DEFAULT", "timeout", "1"),
+    ("DEFAULT", "interval", "2"),
+    ("paths", "base-dir", "/var/lib/haproxystats"),
+    ("pull", "retries", "1"),
+    ("pull", "timeout", "0.1"),
+    ("pull", "interval", "0.5"),
+    ("pull", "pull-timeout", "2"),
+    ("pull", "pull-interval", "10"),
+    ("pull", "buffer-limit", "6291456"),
+    ("pull", "dst-dir", "/var/lib/haproxystats/incoming"),
+    ("pull", "tmp-dst-dir", "/var/lib/haproxystats/incoming.tmp"),
+    ("pull", "workers", "8"),
+    ("pull", "queue-size", "360"),
+    ("process", "workers", "4"),
+    ("process", "src-dir", "/var/lib/haproxystats/incoming"),
+    ("process", "aggr-server-metrics", "false"),
+    ("process", "per-process-metrics", "false"),
+    ("process", "calculate-percentages", "false"),
+    ("process", "liveness-check-interval", "10"),
+    ("graphite", "server", "127.0.0.1"),
+    ("graphite", "port", "3002"),
+    ("graphite", "retries", "3"),
+    ("graphite", "interval", "1.8"),
+    ("graphite", "connect-timeout", "1.0"),
+    ("graphite", "write-timeout", "1.0"),
+    ("graphite", "delay", "10"),
+    ("graphite", "backoff", "2"),
+    ("graphite", "namespace", "loadbalancers"),
+    ("graphite", "prefix-hostname", "true"),
+    ("graphite", "fqdn", "true"),
+    ("graphite", "queue-size", "1000000"),
+];
+
+/// Which program's view of the configuration `-p`/`-P` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// `pull` prints `[DEFAULT]` and `[pull]`.
+    Pull,
+    /// `process` prints every section but `[pull]`.
+    Process,
+}
+
+impl Program {
+    fn prints(self, section: &str) -> bool {
+        match self {
+            Program::Pull => section == DEFAULT_SECTION || section == "pull",
+            Program::Process => section != "pull",
+        }
+    }
+}
+
+/// A configuration problem, naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file or directory that cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A line that is not INI.
+    #[error(transparent)]
+    Syntax(#[from] ini::SyntaxError),
+    /// A value that is not what its key needs.
+    #[error(transparent)]
+    Value(Box<BadValue>),
+    /// A rule that involves a whole section.
+    #[error("{location}[{section}]: {message}")]
+    Section {
+        /// `file:line: ` of the section header, or empty.
+        location: String,
+        /// The section.
+        section: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A value that is not what its key needs, with where it was set.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: [{section}] {key} = {value:?}: {message}")]
+pub struct BadValue {
+    /// Where the value was set.
+    pub origin: Origin,
+    /// Section it was read from.
+    pub section: String,
+    /// The key.
+    pub key: String,
+    /// The value, interpolated when interpolation succeeded.
+    pub value: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    ini: Ini,
+    files: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Built-in defaults only.
+    pub fn builtin() -> Config {
+        let mut ini = Ini::default();
+        for (section, key, value) in BUILT_IN {
+            ini.set_builtin(section, key, value);
+        }
+        Config { ini, files: Vec::new() }
+    }
+
+    /// Loads built-in defaults, then `file` (`None`: [`DEFAULT_CONFIG_FILE`] if it
+    /// exists), then the sorted `*.conf` files of `dir`.
+    pub fn load(file: Option<&Path>, dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = Config::builtin();
+        match file {
+            Some(path) => config.read_file(path)?,
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                if default.exists() {
+                    config.read_file(default)?;
+                }
+            }
+        }
+        if let Some(dir) = dir {
+            let read_error = |source| ConfigError::Read {
+                path: dir.to_owned(),
+                source,
+            };
+            let mut extra: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(read_error)?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    let name = path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+                    name.ends_with(".conf") && !name.starts_with('.')
+                })
+                .collect();
+            extra.sort();
+            for path in extra {
+                config.read_file(&path)?;
+            }
+        }
+        Ok(config)
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.ini.read(path, &text)?;
+        self.files.push(path.to_owned());
+        Ok(())
+    }
+
+    /// The files read, in order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The underlying sections.
+    pub fn ini(&self) -> &Ini {
+        &self.ini
+    }
+
+    /// Whether `[section]` exists (built-in or from a file).
+    pub fn has_section(&self, section: &str) -> bool {
+        self.ini.section(section).is_some()
+    }
+
+    /// The interpolated value of `key` as seen from `section`, `None` when unset.
+    pub fn string(&self, section: &str, key: &str) -> Result<Option<String>, ConfigError> {
+        let Some(entry) = self.ini.lookup(section, key) else {
+            return Ok(None);
+        };
+        self.ini
+            .interpolate(section, &entry.value)
+            .map(Some)
+            .map_err(|error| self.bad_value(section, key, entry.value.clone(), error.message))
+    }
+
+    /// Reads `key` and converts it with `convert`, whose error message is wrapped
+    /// with the value's origin, section and key.
+    pub fn typed<T>(
+        &self,
+        section: &str,
+        key: &str,
+        convert: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(value) = self.string(section, key)? else {
+            return Ok(None);
+        };
+        match convert(&value) {
+            Ok(converted) => Ok(Some(converted)),
+            Err(message) => Err(self.bad_value(section, key, value, message)),
+        }
+    }
+
+    fn bad_value(&self, section: &str, key: &str, value: String, message: String) -> ConfigError {
+        let origin = self
+            .ini
+            .lookup(section, key)
+            .map_or(Origin::BuiltIn, |entry| entry.origin.clone());
+        ConfigError::Value(Box::new(BadValue {
+            origin,
+            section: section.to_owned(),
+            key: key.to_owned(),
+            value,
+            message,
+        }))
+    }
+
+    /// Prints the built-in defaults (`-p`) for `program`, in haproxystats' format.
+    pub fn print_defaults(program: Program) -> String {
+        // Built-in values never need interpolation and always interpolate cleanly.
+        Config::builtin().print_sections(program, false).unwrap_or_default()
+    }
+
+    /// Prints the effective, interpolated configuration (`-P`) for `program`.
+    pub fn print_effective(&self, program: Program) -> Result<String, ConfigError> {
+        self.print_sections(program, true)
+    }
+
+    /// Sections sorted by name (`DEFAULT` first, as Python sorts), each as
+    /// `[name]`, sorted `key = value` lines and an empty line. With `inherited`,
+    /// a section also lists the `[DEFAULT]` keys it inherits, as configparser does.
+    fn print_sections(&self, program: Program, inherited: bool) -> Result<String, ConfigError> {
+        let mut names: Vec<&str> = std::iter::once(DEFAULT_SECTION)
+            .chain(self.ini.section_names())
+            .collect();
+        names.sort_unstable();
+        let mut out = String::new();
+        for name in names.into_iter().filter(|name| program.prints(name)) {
+            let keys: Vec<&str> = if inherited || name == DEFAULT_SECTION {
+                self.ini.visible_keys(name)
+            } else {
+                let mut own: Vec<&str> = self
+                    .ini
+                    .section(name)
+                    .map(|section| section.entries.iter().map(|entry| entry.key.as_str()).collect())
+                    .unwrap_or_default();
+                own.sort_unstable();
+                own
+            };
+            let _ = writeln!(out, "[{name}]");
+            for key in keys {
+                let value = self.string(name, key)?.unwrap_or_default();
+                let _ = writeln!(out, "{key} = {value}");
+            }
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+/// Parses an integer as Python's `int()` would for config values.
+pub fn parse_int(text: &str) -> Result<i64, String> {
+    text.trim().parse::<i64>().map_err(|_| "expected an integer".to_owned())
+}
+
+/// Parses a finite number.
+pub fn parse_float(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
+        .ok_or_else(|| "expected a number".to_owned())
+}
+
+/// Parses a configparser boolean.
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" => Ok(false),
+        _ => Err("expected a boolean (true/false, yes/no, on/off, 1/0)".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.conf");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(Some(&path), None).unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn built_in_defaults_print_exactly_as_haproxystats() {
+        let pull = "[DEFAULT]\ninterval = 2\nloglevel = info\nretries = 2\ntimeout = 1\n\n[pull]\n\
+                    buffer-limit = 6291456\ndst-dir = /var/lib/haproxystats/incoming\ninterval = 0.5\n\
+                    pull-interval = 10\npull-timeout = 2\nqueue-size = 360\nretries = 1\ntimeout = 0.1\n\
+                    tmp-dst-dir = /var/lib/haproxystats/incoming.tmp\nworkers = 8\n\n";
+        assert_eq!(Config::print_defaults(Program::Pull), pull);
+        let process = Config::print_defaults(Program::Process);
+        assert!(process.starts_with("[DEFAULT]\ninterval = 2\n"));
+        assert!(process.contains("\n[graphite]\nbackoff = 2\nconnect-timeout = 1.0\n"));
+        assert!(process.ends_with("[process]\naggr-server-metrics = false\ncalculate-percentages = false\nliveness-check-interval = 10\nper-process-metrics = false\nsrc-dir = /var/lib/haproxystats/incoming\nworkers = 4\n\n"));
+    }
+
+    #[test]
+    fn effective_config_interpolates_and_lists_inherited_keys() {
+        let (_dir, config) = load(
+            "[paths]\nbase-dir = /srv/hs\n[pull]\ndst-dir = ${paths:base-dir}/incoming\n[local-store]\ndir = ${paths:base-dir}/ls\n",
+        );
+        let pull = config.print_effective(Program::Pull).unwrap();
+        assert!(
+            pull.contains(
+                "[pull]\nbuffer-limit = 6291456\ndst-dir = /srv/hs/incoming\ninterval = 0.5\nloglevel = info\n"
+            ),
+            "{pull}"
+        );
+        let process = config.print_effective(Program::Process).unwrap();
+        assert!(
+            process.contains(
+                "[local-store]\ndir = /srv/hs/ls\ninterval = 2\nloglevel = info\nretries = 2\ntimeout = 1\n\n"
+            ),
+            "{process}"
+        );
+        assert!(!process.contains("[pull]"));
+    }
+
+    #[test]
+    fn typed_getters_name_file_line_section_and_key() {
+        let (dir, config) = load("[process]\nworkers = x\n");
+        let error = config.typed("process", "workers", parse_int).unwrap_err().to_string();
+        let path = dir.path().join("h.conf");
+        assert_eq!(
+            error,
+            format!("{}:2: [process] workers = \"x\": expected an integer", path.display())
+        );
+        assert_eq!(config.typed("pull", "workers", parse_int).unwrap(), Some(8));
+        assert_eq!(config.typed("pull", "timeout", parse_float).unwrap(), Some(0.1));
+        assert_eq!(config.typed("graphite", "fqdn", parse_bool).unwrap(), Some(true));
+        assert_eq!(config.string("pull", "socket-dir").unwrap(), None);
+    }
+
+    #[test]
+    fn user_default_section_does_not_shadow_builtin_section_values() {
+        // configparser semantics: section values beat [DEFAULT], even built-in ones.
+        let (_dir, config) = load("[DEFAULT]\nretries = 9\nloglevel = debug\n");
+        assert_eq!(config.typed("pull", "retries", parse_int).unwrap(), Some(1));
+        assert_eq!(config.string("pull", "loglevel").unwrap().as_deref(), Some("debug"));
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error_and_dir_files_load_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.conf");
+        let error = Config::load(Some(&missing), None).unwrap_err();
+        assert!(error.to_string().starts_with(&missing.display().to_string()));
+        std::fs::write(dir.path().join("b.conf"), "[graphite]\nport = 2\n").unwrap();
+        std::fs::write(dir.path().join("a.conf"), "[graphite]\nport = 1\n").unwrap();
+        std::fs::write(dir.path().join("c.txt"), "[graphite]\nport = 3\n").unwrap();
+        let main = dir.path().join("main");
+        std::fs::write(&main, "").unwrap();
+        let config = Config::load(Some(&main), Some(dir.path())).unwrap();
+        assert_eq!(config.typed("graphite", "port", parse_int).unwrap(), Some(2));
+        assert_eq!(config.files().len(), 3);
+        assert!(Config::load(Some(&main), Some(&missing)).is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! `haproxide query`: the socat one-liner done right.
+//!
+//! Sends one runtime-API command to every given socket at once (or reads saved
+//! replies with `--input`), then prints the replies as raw text, an aligned
+//! table, JSON or CSV. With several sources every line or row says which socket
+//! it came from. A socket that fails is reported on stderr, one line each, the
+//! others are still printed, and the exit status is 1.
+
+mod render;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use haproxy::{ClientOptions, Endpoint, Reply, Retries, RuntimeClient};
+
+use crate::sockets;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The reply as HAProxy sent it (lines prefixed with the socket when there are several).
+    Raw,
+    /// An aligned table.
+    Table,
+    /// JSON: `show stat` rows and `show info` as objects keyed by field name.
+    Json,
+    /// CSV with a `socket` column.
+    Csv,
+}
+
+/// `haproxide query` arguments.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// A stats or master socket: a path, unix:///path or tcp://host:port (repeatable).
+    #[arg(short = 's', long = "socket", value_name = "SOCKET")]
+    sockets: Vec<String>,
+    /// Ask every socket in this directory.
+    #[arg(long, value_name = "DIR")]
+    socket_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Raw)]
+    format: Format,
+    /// Columns of `--format table` for `show stat` (comma-separated).
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    columns: Vec<String>,
+    /// Parse a saved reply instead of asking a socket (repeatable).
+    #[arg(long = "input", value_name = "FILE", conflicts_with_all = ["sockets", "socket_dir"])]
+    inputs: Vec<PathBuf>,
+    /// Seconds to wait for a connection.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    connect_timeout: f64,
+    /// Seconds to wait for more reply data once connected.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    read_timeout: f64,
+    /// Connect attempts after the first one.
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// The command, e.g. `show stat` or `@1 show info` on a master socket.
+    #[arg(required = true, num_args = 1.., value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// The socket Debian's HAProxy package configures, used when none is given.
+const DEBIAN_SOCKET: &str = "/run/haproxy/admin.sock";
+
+/// What the command's reply is, for parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyKind {
+    /// `show stat` CSV (any filter, `desc`, `up`, `no-maint`; not `typed`/`json`).
+    Stat,
+    /// Plain `show info`.
+    Info,
+    /// `show servers state`.
+    ServersState,
+    /// Anything else: text only.
+    Text,
+}
+
+impl ReplyKind {
+    /// Classifies a command, looking past a master-CLI `@…` prefix.
+    pub(crate) fn of(command: &str) -> ReplyKind {
+        let mut words: Vec<&str> = command.split_whitespace().collect();
+        if words.first().is_some_and(|word| word.starts_with('@')) {
+            words.remove(0);
+        }
+        let structured = |rest: &[&str]| !rest.iter().any(|word| matches!(*word, "typed" | "json"));
+        match words.as_slice() {
+            ["show", "stat", rest @ ..] if structured(rest) => ReplyKind::Stat,
+            ["show", "info"] => ReplyKind::Info,
+            ["show", "servers", "state", ..] => ReplyKind::ServersState,
+            _ => ReplyKind::Text,
+        }
+    }
+}
+
+/// Where a reply comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    Socket(Endpoint),
+    File(PathBuf),
+}
+
+/// A source with the label its rows carry.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    label: String,
+    source: Source,
+}
+
+/// A source's reply, or why there is none.
+pub(crate) struct Answer {
+    pub(crate) label: String,
+    pub(crate) reply: Result<Reply, String>,
+}
+
+/// Runs `haproxide query`.
+pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let command = args.command.join(" ");
+    let (targets, mut failures) = targets(&args)?;
+    let options = ClientOptions {
+        connect_timeout: seconds("--connect-timeout", args.connect_timeout)?,
+        read_timeout: seconds("--read-timeout", args.read_timeout)?,
+        retries: Retries::Limited(args.retries),
+        retry_interval: Duration::from_millis(200),
+    };
+    let answers = fetch(targets, &command, options).await;
+    let mut output = Vec::new();
+    let render_failures = render::render(
+        &mut output,
+        ReplyKind::of(&command),
+        args.format,
+        &args.columns,
+        answers,
+    )?;
+    failures.extend(render_failures);
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&output).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("writing to stdout")?,
+    }
+    for failure in &failures {
+        eprintln!("haproxide query: {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
+}
+
+/// The sources to ask, labelled, plus problems found while listing them.
+fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
+    let mut problems = Vec::new();
+    let mut sources = Vec::new();
+    for input in &args.inputs {
+        sources.push(Source::File(input.clone()));
+    }
+    for socket in &args.sockets {
+        sources.push(Source::Socket(socket.parse()?));
+    }
+    if let Some(dir) = &args.socket_dir {
+        let found =
+            sockets::discover(dir).with_context(|| format!("cannot list socket directory {}", dir.display()))?;
+        for (path, reason) in found.skipped {
+            problems.push(format!("{}: skipped: {reason}", path.display()));
+        }
+        if found.sockets.is_empty() {
+            bail!("no UNIX sockets in {}", dir.display());
+        }
+        sources.extend(
+            found
+                .sockets
+                .into_iter()
+                .map(|path| Source::Socket(Endpoint::Unix(path))),
+        );
+    }
+    if sources.is_empty() {
+        sources.push(Source::Socket(Endpoint::Unix(PathBuf::from(DEBIAN_SOCKET))));
+    }
+    let short = |source: &Source| match source {
+        Source::Socket(endpoint) => endpoint.short_name(),
+        Source::File(path) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        ),
+    };
+    let full = |source: &Source| match source {
+        Source::Socket(endpoint) => endpoint.to_string(),
+        Source::File(path) => path.display().to_string(),
+    };
+    let shorts: Vec<String> = sources.iter().map(short).collect();
+    let targets = sources
+        .into_iter()
+        .zip(&shorts)
+        .map(|(source, name)| {
+            let unique = shorts.iter().filter(|other| *other == name).count() == 1;
+            let label = if unique { name.clone() } else { full(&source) };
+            Target { label, source }
+        })
+        .collect();
+    Ok((targets, problems))
+}
+
+/// Asks every target at once; answers come back in target order.
+async fn fetch(targets: Vec<Target>, command: &str, options: ClientOptions) -> Vec<Answer> {
+    let mut tasks = Vec::with_capacity(targets.len());
+    for Target { label, source } in targets {
+        let command = command.to_owned();
+        tasks.push((label, tokio::spawn(async move { ask(source, &command, options).await })));
+    }
+    let mut answers = Vec::with_capacity(tasks.len());
+    for (label, task) in tasks {
+        let reply = task
+            .await
+            .unwrap_or_else(|error| Err(format!("query task failed: {error}")));
+        answers.push(Answer { label, reply });
+    }
+    answers
+}
+
+/// One source's reply; a runtime-API refusal counts as a failure.
+async fn ask(source: Source, command: &str, options: ClientOptions) -> Result<Reply, String> {
+    match source {
+        Source::Socket(endpoint) => {
+            let reply = RuntimeClient::new(endpoint, options)
+                .send(command)
+                .await
+                .map_err(|error| error.kind.to_string())?;
+            match reply.cli_error() {
+                Some(refusal) => Err(format!("HAProxy refused the command: {refusal}")),
+                None => Ok(reply),
+            }
+        }
+        Source::File(path) => tokio::fs::read(&path)
+            .await
+            .map(Reply::new)
+            .map_err(|error| format!("cannot read {}: {error}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_commands_past_master_prefixes() {
+        assert_eq!(ReplyKind::of("show stat"), ReplyKind::Stat);
+        assert_eq!(ReplyKind::of("@1 show stat -1 4 -1"), ReplyKind::Stat);
+        assert_eq!(ReplyKind::of("show stat desc"), ReplyKind::Stat);
+        assert_eq!(ReplyKind::of("show stat json"), ReplyKind::Text);
+        assert_eq!(ReplyKind::of("@!1234 show info"), ReplyKind::Info);
+        assert_eq!(ReplyKind::of("show info typed"), ReplyKind::Text);
+        assert_eq!(ReplyKind::of("show servers state be_app"), ReplyKind::ServersState);
+        assert_eq!(ReplyKind::of("show sess"), ReplyKind::Text);
+    }
+}

@@ -1,0 +1,69 @@
+//! Finding the runtime-API sockets of a directory (`--socket-dir`, `[pull] socket-dir`).
+//!
+//! Every non-hidden entry that is a UNIX socket (symlinks followed) counts, in
+//! name order. Entries that are not sockets are passed over; a symlink whose
+//! target is gone is reported, because it usually means a socket moved.
+
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// The sockets of a directory and what was passed over with a reason.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Socket paths, sorted by name.
+    pub sockets: Vec<PathBuf>,
+    /// Entries that look like they were meant to be sockets but are not usable.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Lists the sockets in `dir`.
+pub fn discover(dir: &Path) -> io::Result<Discovery> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| entry.path())
+        .collect();
+    entries.sort();
+    let mut found = Discovery::default();
+    for path in entries {
+        match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.file_type().is_socket() => found.sockets.push(path),
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                found
+                    .skipped
+                    .push((path, "dangling symlink: its target does not exist".into()));
+            }
+            Err(error) => found.skipped.push((path, error.to_string())),
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn finds_sockets_in_name_order_and_reports_dangling_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let _b = UnixListener::bind(dir.path().join("b.sock")).unwrap();
+        let _a = UnixListener::bind(dir.path().join("a.sock")).unwrap();
+        let _hidden = UnixListener::bind(dir.path().join(".hidden.sock")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.sock"), dir.path().join("link.sock")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("a.sock"), dir.path().join("c.sock")).unwrap();
+        let found = discover(dir.path()).unwrap();
+        let names: Vec<_> = found
+            .sockets
+            .iter()
+            .map(|path| path.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a.sock", "b.sock", "c.sock"]);
+        assert_eq!(found.skipped.len(), 1);
+        assert!(found.skipped[0].0.ends_with("link.sock"));
+        assert!(discover(&dir.path().join("missing")).is_err());
+    }
+}
