@@ -483,18 +483,20 @@ impl<'a> StatRow<'a> {
         self.get("svname").unwrap_or(Cow::Borrowed(""))
     }
 
-    /// What the row describes: from the `type` column when present, else from `svname`.
+    /// What the row describes. The reserved `svname`s `FRONTEND` and `BACKEND`
+    /// decide first (as haproxystats classifies rows, and robust to files whose
+    /// `type` disagrees); otherwise the `type` column, and a server when absent.
     pub fn object_type(&self) -> ObjectType {
+        match self.svname().as_ref() {
+            "FRONTEND" => return ObjectType::Frontend,
+            "BACKEND" => return ObjectType::Backend,
+            _ => {}
+        }
         match self.get("type").as_deref().map(str::trim) {
             Some("0") => ObjectType::Frontend,
             Some("1") => ObjectType::Backend,
-            Some("2") => ObjectType::Server,
             Some("3") => ObjectType::Listener,
-            _ => match self.svname().as_ref() {
-                "FRONTEND" => ObjectType::Frontend,
-                "BACKEND" => ObjectType::Backend,
-                _ => ObjectType::Server,
-            },
+            _ => ObjectType::Server,
         }
     }
 }
