@@ -7,6 +7,10 @@
 //! process; an unknown target is answered with a one-line error
 //! (`Can't find the target PID matching the prefix '@5'`), see [`Reply::cli_error`].
 //!
+//! The client half-closes its side after the command, as `socat` does: the
+//! master CLI of HAProxy 2.6 keeps the connection open after its reply until
+//! the client has shut down writing, so reading to EOF needs it.
+//!
 //! Connect and read have separate timeouts. The read timeout bounds each wait for
 //! more reply bytes, not the whole reply, so a 30 MB `show stat` is not cut off
 //! while it keeps flowing. Only the connect phase is retried: nothing has been
@@ -234,9 +238,14 @@ impl RuntimeClient {
             timeout: read_timeout,
             received,
         };
-        timeout(read_timeout, stream.write_all(line.as_bytes()))
+        let send = async {
+            stream.write_all(line.as_bytes()).await?;
+            stream.shutdown().await
+        };
+        timeout(read_timeout, send)
             .await
-            .map_err(|_| stalled(0))??;
+            .map_err(|_| stalled(0))?
+            .map_err(closed_early)?;
         let mut bytes = Vec::with_capacity(64 * 1024);
         loop {
             if bytes.capacity() - bytes.len() < 16 * 1024 {
@@ -244,7 +253,14 @@ impl RuntimeClient {
             }
             let read = timeout(read_timeout, stream.read_buf(&mut bytes))
                 .await
-                .map_err(|_| stalled(bytes.len()))??;
+                .map_err(|_| stalled(bytes.len()))?
+                .map_err(|error| {
+                    if bytes.is_empty() {
+                        closed_early(error)
+                    } else {
+                        ErrorKind::Io(error)
+                    }
+                })?;
             if read == 0 {
                 break;
             }
@@ -253,6 +269,15 @@ impl RuntimeClient {
             return Err(ErrorKind::EmptyReply);
         }
         Ok(Reply::new(bytes))
+    }
+}
+
+/// A peer that resets the connection before answering anything has closed
+/// without answering; other errors stay I/O errors.
+fn closed_early(error: io::Error) -> ErrorKind {
+    match error.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => ErrorKind::EmptyReply,
+        _ => ErrorKind::Io(error),
     }
 }
 

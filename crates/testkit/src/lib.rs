@@ -54,6 +54,7 @@ pub struct LabBuilder {
     instances: usize,
     master_cli: bool,
     health_checks: bool,
+    tcp_stats: bool,
     frontends: Vec<FrontendSpec>,
     backends: Vec<BackendSpec>,
 }
@@ -68,6 +69,12 @@ impl LabBuilder {
     /// Start instances in master-worker mode with a master CLI socket.
     pub fn master_cli(mut self) -> Self {
         self.master_cli = true;
+        self
+    }
+
+    /// Also give every instance admin stats sockets on TCP, `127.0.0.1` and `[::1]`.
+    pub fn tcp_stats(mut self) -> Self {
+        self.tcp_stats = true;
         self
     }
 
@@ -150,12 +157,13 @@ impl LabBuilder {
                 .map(|frontend| (frontend.name.clone(), free_port()))
                 .collect();
             let stats_socket = lab.socket_dir.join(format!("hap{index}.sock"));
+            let tcp_stats = self.tcp_stats.then(|| (free_port(), free_port_v6()));
             let master_socket = self
                 .master_cli
                 .then(|| lab.master_dir.join(format!("hap{index}.master.sock")));
             let config_path = lab.dir.path().join(format!("hap{index}.cfg"));
             let log_path = lab.dir.path().join(format!("hap{index}.log"));
-            let config = self.config_text(&stats_socket, &frontend_ports, server_ports);
+            let config = self.config_text(&stats_socket, tcp_stats, &frontend_ports, server_ports);
             fs::write(&config_path, config).expect("write haproxy config");
             let mut instance = Instance {
                 index,
@@ -164,6 +172,7 @@ impl LabBuilder {
                 config_path,
                 log_path,
                 frontend_ports,
+                tcp_stats,
                 child: None,
             };
             match instance.spawn_and_wait() {
@@ -174,7 +183,13 @@ impl LabBuilder {
         panic!("HAProxy instance {index} did not start after 5 attempts; its last output:\n{last_log}");
     }
 
-    fn config_text(&self, stats_socket: &Path, frontend_ports: &[(String, u16)], server_ports: &[Vec<u16>]) -> String {
+    fn config_text(
+        &self,
+        stats_socket: &Path,
+        tcp_stats: Option<(u16, u16)>,
+        frontend_ports: &[(String, u16)],
+        server_ports: &[Vec<u16>],
+    ) -> String {
         let mut config = String::new();
         let check = if self.health_checks { " check inter 200ms" } else { "" };
         let _ = write!(
@@ -183,6 +198,12 @@ impl LabBuilder {
              defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\n",
             stats_socket.display()
         );
+        if let Some((v4, v6)) = tcp_stats {
+            let _ = write!(
+                config,
+                "global\n    stats socket ipv4@127.0.0.1:{v4} level admin\n    stats socket ipv6@[::1]:{v6} level admin\n\n"
+            );
+        }
         for (frontend, (_, port)) in self.frontends.iter().zip(frontend_ports) {
             let _ = write!(
                 config,
@@ -218,6 +239,7 @@ impl Lab {
             instances: 1,
             master_cli: false,
             health_checks: false,
+            tcp_stats: false,
             frontends: Vec::new(),
             backends: Vec::new(),
         }
@@ -274,6 +296,7 @@ pub struct Instance {
     config_path: PathBuf,
     log_path: PathBuf,
     frontend_ports: Vec<(String, u16)>,
+    tcp_stats: Option<(u16, u16)>,
     child: Option<Child>,
 }
 
@@ -296,6 +319,11 @@ impl Instance {
     /// The generated configuration file.
     pub fn config_path(&self) -> &Path {
         &self.config_path
+    }
+
+    /// Ports of the TCP stats sockets on `127.0.0.1` and `[::1]` (with [`LabBuilder::tcp_stats`]).
+    pub fn tcp_stats_ports(&self) -> Option<(u16, u16)> {
+        self.tcp_stats
     }
 
     /// Process id of HAProxy (the master in master-worker mode).
@@ -406,6 +434,8 @@ fn try_raw_command(socket: &Path, command: &str) -> std::io::Result<String> {
     let mut stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.write_all(format!("{command}\n").as_bytes())?;
+    // HAProxy's master CLI answers and closes only once the client half-closes.
+    stream.shutdown(std::net::Shutdown::Write)?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply)?;
     Ok(reply)
@@ -414,6 +444,12 @@ fn try_raw_command(socket: &Path, command: &str) -> std::io::Result<String> {
 /// A loopback TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A `[::1]` TCP port that was free a moment ago.
+pub fn free_port_v6() -> u16 {
+    let listener = TcpListener::bind("[::1]:0").expect("bind [::1]:0 (is IPv6 loopback enabled?)");
     listener.local_addr().expect("local addr").port()
 }
 
