@@ -2,6 +2,9 @@
 //! master CLI), and against real sockets that fail the ways HAProxy's can: gone,
 //! stale, silent, closing at once.
 
+// Test helpers fail the test by panicking, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! `fixtures/` parses, with exact values checked in each (the expected values
 //! were read independently with Python's `csv` module and `grep`).
 
+// Test helpers fail the test by panicking, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use haproxy::{ObjectType, ServersState, ShowInfo, ShowStat};
 
 fn fixture(path: &str) -> Vec<u8> {

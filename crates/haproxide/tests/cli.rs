@@ -1,0 +1,114 @@
+//! The binary's configuration commands: `check-config`, and `-p`/`-P` under
+//! haproxystats' program names (symlinks to the same binary).
+
+// Test helpers fail the test by panicking, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn haproxide() -> &'static str {
+    env!("CARGO_BIN_EXE_haproxide")
+}
+
+fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().expect("run haproxide")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// A directory holding `haproxystats-pull` and `haproxystats-process` symlinks.
+fn symlinks() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let pull = dir.path().join("haproxystats-pull");
+    let process = dir.path().join("haproxystats-process");
+    std::os::unix::fs::symlink(haproxide(), &pull).unwrap();
+    std::os::unix::fs::symlink(haproxide(), &process).unwrap();
+    (dir, pull, process)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn old_program_names_print_haproxystats_defaults_exactly() {
+    let (_dir, pull, process) = symlinks();
+    let printed = run(&pull, &["-p"]);
+    assert!(printed.status.success());
+    assert_eq!(text(&printed.stdout), include_str!("data/haproxystats-pull-p.txt"));
+    let printed = run(&process, &["--print"]);
+    assert!(printed.status.success());
+    assert_eq!(text(&printed.stdout), include_str!("data/haproxystats-process-p.txt"));
+    let same = run(haproxide(), &["process", "-p"]);
+    assert_eq!(text(&same.stdout), include_str!("data/haproxystats-process-p.txt"));
+    let both = run(&pull, &["-p", "-P"]);
+    assert_eq!(both.status.code(), Some(2), "-p and -P are mutually exclusive");
+}
+
+#[test]
+fn print_conf_interpolates_base_dir() {
+    let (dir, pull, process) = symlinks();
+    let conf = write(
+        dir.path(),
+        "hs.conf",
+        "[paths]\nbase-dir = /srv/hs\n[pull]\ndst-dir = ${paths:base-dir}/incoming\n\
+         tmp-dst-dir = ${paths:base-dir}/incoming.tmp\n[process]\nsrc-dir = ${paths:base-dir}/incoming\n",
+    );
+    let conf = conf.to_str().unwrap();
+    let printed = run(&pull, &["-f", conf, "-P"]);
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    let expected_pull = "[DEFAULT]\ninterval = 2\nloglevel = info\nretries = 2\ntimeout = 1\n\n[pull]\n\
+        buffer-limit = 6291456\ndst-dir = /srv/hs/incoming\ninterval = 0.5\nloglevel = info\npull-interval = 10\n\
+        pull-timeout = 2\nqueue-size = 360\nretries = 1\ntimeout = 0.1\ntmp-dst-dir = /srv/hs/incoming.tmp\nworkers = 8\n\n";
+    assert_eq!(text(&printed.stdout), expected_pull);
+    let printed = text(&run(&process, &["-f", conf, "--print-conf"]).stdout);
+    assert!(
+        printed.contains("[paths]\nbase-dir = /srv/hs\ninterval = 2\nloglevel = info\nretries = 2\ntimeout = 1\n\n")
+    );
+    assert!(printed.contains("\nsrc-dir = /srv/hs/incoming\n"), "{printed}");
+    assert!(!printed.contains("[pull]"));
+}
+
+#[test]
+fn check_config_names_file_section_and_key_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.conf", "[process]\nworkers = x\n");
+    let checked = run(haproxide(), &["check-config", "-f", bad.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
+    let stderr = text(&checked.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: {}:2: [process] workers = \"x\": expected an integer\n",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+
+    let good = write(
+        dir.path(),
+        "good.conf",
+        "[pull]\nsocket-dir = /run/haproxy\n[graphite]\nprefix_hostname = no\n",
+    );
+    let checked = run(haproxide(), &["check-config", "-f", good.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked.stderr));
+    assert_eq!(
+        text(&checked.stdout),
+        format!("configuration is valid ({})\n", good.display())
+    );
+    assert!(text(&checked.stderr).contains("prefix_hostname: unknown key, ignored (did you mean `prefix-hostname`?)"));
+
+    let missing = dir.path().join("missing.conf");
+    let checked = run(haproxide(), &["check-config", "-f", missing.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(text(&checked.stderr).contains(&missing.display().to_string()));
+
+    let broken = write(dir.path(), "broken.conf", "[pull]\nsocket-dir\n");
+    let checked = run(haproxide(), &["check-config", "-f", broken.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(text(&checked.stderr).contains(&format!("{}:2: expected `key = value`", broken.display())));
+}
