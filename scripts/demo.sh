@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The haproxide demo: builds haproxide, starts two real HAProxy instances on
+# loopback in a temporary directory (the second in master-worker mode with a
+# master CLI), sends them some HTTP traffic, and shows `haproxide query` at work.
+# Everything it starts is stopped and removed when it exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+    echo "== installing HAProxy (Debian package)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null
+fi
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
+
+echo "== building haproxide (release)"
+cargo build --release --quiet -p haproxide
+BIN=$PWD/target/release/haproxide
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/haproxide-demo.XXXXXX")
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+mkdir -p "$DIR/run"
+
+# A loopback port nobody answers on right now.
+free_port() {
+    local port
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+    done
+    echo "no free port found" >&2; exit 1
+}
+
+start_instance() { # index, extra haproxy flags...
+    local index=$1; shift
+    local fe app1 app2
+    fe=$(free_port); app1=$(free_port); app2=$(free_port)
+    cat >"$DIR/hap$index.cfg" <<EOF
+global
+    stats socket $DIR/run/hap$index.sock mode 600 level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe_main
+    bind 127.0.0.1:$fe
+    default_backend be_app
+backend be_app
+    balance roundrobin
+    server s1 127.0.0.1:$app1 check inter 1s
+    server s2 127.0.0.1:$app2 check inter 1s
+frontend app
+    bind 127.0.0.1:$app1
+    bind 127.0.0.1:$app2
+    http-request return status 200 content-type text/plain string "hello from instance $index"
+EOF
+    "$HAPROXY" -c -q -f "$DIR/hap$index.cfg"
+    "$HAPROXY" "$@" -db -f "$DIR/hap$index.cfg" >"$DIR/hap$index.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do [ -S "$DIR/run/hap$index.sock" ] && break; sleep 0.05; done
+    echo "$fe" >"$DIR/hap$index.port"
+}
+
+get() { # port: one HTTP/1.0 request
+    exec 3<>"/dev/tcp/127.0.0.1/$1"
+    printf 'GET / HTTP/1.0\r\nHost: demo\r\n\r\n' >&3
+    cat <&3 >/dev/null
+    exec 3>&-
+}
+
+echo "== starting two HAProxy instances in $DIR ($("$HAPROXY" -v | head -1))"
+start_instance 1
+start_instance 2 -W -S "$DIR/master.sock,mode,600"
+sleep 1.2 # let the first health checks pass
+for _ in $(seq 1 12); do get "$(cat "$DIR/hap1.port")"; done
+for _ in $(seq 1 30); do get "$(cat "$DIR/hap2.port")"; done
+
+show() { echo; echo "\$ haproxide $*"; "$BIN" "$@"; }
+
+show query --socket-dir "$DIR/run" --format table "show stat"
+show query --socket-dir "$DIR/run" --format table --columns pxname,svname,status,stot,hrsp_2xx,lbtot "show stat"
+echo; echo "\$ haproxide query --socket-dir $DIR/run --format json 'show stat' | head -3"
+"$BIN" query --socket-dir "$DIR/run" --format json "show stat" | head -3 | cut -c1-220
+echo; echo "\$ haproxide query --socket-dir $DIR/run --format table 'show info' | head -12"
+"$BIN" query --socket-dir "$DIR/run" --format table "show info" | head -12
+echo; echo "\$ haproxide query -s $DIR/master.sock '@1 show info' | head -8   # master CLI, routed to worker 1"
+"$BIN" query -s "$DIR/master.sock" "@1 show info" | head -8
+
+echo; echo "== stopping instance 1: its socket file stays behind, stale"
+kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+show query --socket-dir "$DIR/run" --format table --columns pxname,svname,status,stot "show stat" || echo "(exit status $?: one socket failed, the other still answered)"
