@@ -8,6 +8,19 @@
 //! - [`ShowStat`] parses `show stat` CSV by header name (HAProxy 1.5 to 3.x).
 //! - [`ShowInfo`] parses `show info`.
 //! - [`ServersState`] parses `show servers state`.
+//!
+//! ```
+//! use haproxy::{ObjectType, ShowStat};
+//!
+//! let reply = "# pxname,svname,scur,stot,status,type,\n\
+//!              fe_main,FRONTEND,2,81,OPEN,0,\n\
+//!              be_app,s1,1,40,UP,2,\n\n";
+//! let stat = ShowStat::parse(reply.to_owned()).unwrap();
+//! let servers: Vec<_> = stat.rows().filter(|row| row.object_type() == ObjectType::Server).collect();
+//! assert_eq!(servers[0].svname(), "s1");
+//! assert_eq!(servers[0].int("stot"), Ok(Some(40)));
+//! assert_eq!(servers[0].int("qcur"), Ok(None)); // a column this reply lacks
+//! ```
 
 mod client;
 mod endpoint;
