@@ -332,7 +332,10 @@ impl ShowStat {
             return Err(StatError::MissingNameColumns { line: header_line });
         }
 
-        let mut rows = Vec::new();
+        // One row per line in practice: size both arrays once instead of growing them.
+        let lines_left = memchr_iter(b'\n', &text.as_bytes()[scanner.pos..]).count() + 1;
+        let mut rows = Vec::with_capacity(lines_left);
+        spans.reserve(lines_left.saturating_mul(columns.len() + 1));
         loop {
             scanner.skip_blank_lines();
             if scanner.at_end() {
