@@ -43,7 +43,7 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Raw)]
     format: Format,
-    /// Columns of `--format table` for `show stat` (comma-separated).
+    /// `show stat` columns to print, comma-separated (table, JSON and CSV).
     #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
     columns: Vec<String>,
     /// Parse a saved reply instead of asking a socket (repeatable).

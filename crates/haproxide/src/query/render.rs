@@ -85,11 +85,17 @@ pub(super) fn render(
             Err((what, message)) => failures.push(format!("{label}: reply is not `{what}` output: {message}")),
         }
     }
+    let stats = stat_tables(&parsed);
+    let stat_columns = match format {
+        Format::Raw => Vec::new(),
+        Format::Table => choose_stat_columns(&stats, columns, default_table_columns)?,
+        Format::Json | Format::Csv => choose_stat_columns(&stats, columns, all_columns)?,
+    };
     match format {
         Format::Raw => write_raw(out, &parsed, several)?,
-        Format::Json => write_json(out, &parsed)?,
-        Format::Table => write_tables(out, kind, &parsed, several, columns)?,
-        Format::Csv => write_csv(out, kind, &parsed)?,
+        Format::Json => write_json(out, &parsed, &stat_columns)?,
+        Format::Table => write_tables(out, kind, &parsed, several, &stat_columns)?,
+        Format::Csv => write_csv(out, kind, &parsed, &stat_columns)?,
     }
     Ok(failures)
 }
@@ -117,7 +123,8 @@ fn write_raw(out: &mut Vec<u8>, parsed: &[(String, Parsed)], several: bool) -> a
 // ---------------------------------------------------------------- JSON
 
 /// One JSON object per line inside an array, so that both `jq` and `grep` work.
-fn write_json(out: &mut Vec<u8>, parsed: &[(String, Parsed)]) -> anyhow::Result<()> {
+/// `show stat` rows carry the `stat_columns`; a column a reply lacks is `null`.
+fn write_json(out: &mut Vec<u8>, parsed: &[(String, Parsed)], stat_columns: &[String]) -> anyhow::Result<()> {
     let mut first = true;
     out.push(b'[');
     let mut emit = |out: &mut Vec<u8>, object: Map<String, Value>| -> anyhow::Result<()> {
@@ -134,12 +141,12 @@ fn write_json(out: &mut Vec<u8>, parsed: &[(String, Parsed)]) -> anyhow::Result<
         };
         match parsed {
             Parsed::Stat(stat) => {
+                let indexes: Vec<Option<usize>> = stat_columns.iter().map(|name| stat.column(name)).collect();
                 for row in stat.rows() {
                     let mut object = base();
-                    for (index, name) in stat.columns().iter().enumerate() {
-                        if !name.is_empty() && name != "-" {
-                            object.insert(name.clone(), stat_cell_json(name, row.cell(index).as_deref()));
-                        }
+                    for (name, index) in stat_columns.iter().zip(&indexes) {
+                        let cell = index.and_then(|index| row.cell(index));
+                        object.insert(name.clone(), stat_cell_json(name, cell.as_deref()));
                     }
                     emit(out, object)?;
                 }
@@ -216,13 +223,12 @@ fn write_tables(
     kind: ReplyKind,
     parsed: &[(String, Parsed)],
     several: bool,
-    columns: &[String],
+    chosen: &[String],
 ) -> anyhow::Result<()> {
     let socket_column = several.then(|| "socket".to_owned());
     match kind {
         ReplyKind::Stat => {
             let stats = stat_tables(parsed);
-            let chosen = choose_stat_columns(&stats, columns)?;
             let header = socket_column.into_iter().chain(chosen.iter().cloned()).collect();
             let mut rows = Vec::new();
             for (label, stat) in &stats {
@@ -296,16 +302,17 @@ fn stat_tables(parsed: &[(String, Parsed)]) -> Vec<(&str, &ShowStat)> {
         .collect()
 }
 
-/// `--columns` (every name must exist in some reply), else the default subset.
-fn choose_stat_columns(stats: &[(&str, &ShowStat)], wanted: &[String]) -> anyhow::Result<Vec<String>> {
-    let exists = |name: &str| stats.iter().any(|(_, stat)| stat.column(name).is_some());
+/// The `show stat` columns to print: `--columns` (every name must exist in
+/// some reply), else `default`.
+fn choose_stat_columns(
+    stats: &[(&str, &ShowStat)],
+    wanted: &[String],
+    default: fn(&[(&str, &ShowStat)]) -> Vec<String>,
+) -> anyhow::Result<Vec<String>> {
     if wanted.is_empty() {
-        return Ok(DEFAULT_STAT_COLUMNS
-            .iter()
-            .filter(|name| exists(name))
-            .map(|name| (*name).to_owned())
-            .collect());
+        return Ok(default(stats));
     }
+    let exists = |name: &str| stats.iter().any(|(_, stat)| stat.column(name).is_some());
     let unknown: Vec<&str> = wanted.iter().map(String::as_str).filter(|name| !exists(name)).collect();
     if !unknown.is_empty() && !stats.is_empty() {
         bail!(
@@ -314,6 +321,29 @@ fn choose_stat_columns(stats: &[(&str, &ShowStat)], wanted: &[String]) -> anyhow
         );
     }
     Ok(wanted.to_vec())
+}
+
+/// The readable subset of `show stat` columns that the replies have.
+fn default_table_columns(stats: &[(&str, &ShowStat)]) -> Vec<String> {
+    let exists = |name: &str| stats.iter().any(|(_, stat)| stat.column(name).is_some());
+    DEFAULT_STAT_COLUMNS
+        .iter()
+        .filter(|name| exists(name))
+        .map(|name| (*name).to_owned())
+        .collect()
+}
+
+/// Every named column of the replies in first-seen order, without the `-` delimiter.
+fn all_columns(stats: &[(&str, &ShowStat)]) -> Vec<String> {
+    let mut columns: Vec<String> = Vec::new();
+    for (_, stat) in stats {
+        for name in stat.columns() {
+            if !name.is_empty() && name != "-" && !columns.contains(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    columns
 }
 
 /// Columns (with `socket` first when there are several sources) and rows of
@@ -402,19 +432,16 @@ fn write_aligned(out: &mut Vec<u8>, header: Vec<String>, rows: Vec<Vec<String>>)
 
 // ---------------------------------------------------------------- CSV
 
-fn write_csv(out: &mut Vec<u8>, kind: ReplyKind, parsed: &[(String, Parsed)]) -> anyhow::Result<()> {
+fn write_csv(
+    out: &mut Vec<u8>,
+    kind: ReplyKind,
+    parsed: &[(String, Parsed)],
+    columns: &[String],
+) -> anyhow::Result<()> {
     match kind {
         ReplyKind::Stat => {
             let stats = stat_tables(parsed);
-            let mut columns: Vec<&str> = Vec::new();
-            for (_, stat) in &stats {
-                for name in stat.columns() {
-                    if !name.is_empty() && name != "-" && !columns.contains(&name.as_str()) {
-                        columns.push(name);
-                    }
-                }
-            }
-            write_csv_record(out, std::iter::once("socket").chain(columns.iter().copied()))?;
+            write_csv_record(out, std::iter::once("socket").chain(columns.iter().map(String::as_str)))?;
             for (label, stat) in &stats {
                 let indexes: Vec<Option<usize>> = columns.iter().map(|name| stat.column(name)).collect();
                 for row in stat.rows() {
@@ -547,6 +574,27 @@ mod tests {
             table,
             "socket  pxname  scur\na       443        3\na       be\nb       443        3\nb       be\n"
         );
+    }
+
+    #[test]
+    fn columns_select_json_and_csv_fields_too() {
+        let (json, _) = render_text(
+            ReplyKind::Stat,
+            Format::Json,
+            &["svname", "scur"],
+            vec![answer("a", STAT)],
+        );
+        assert_eq!(
+            json,
+            "[\n{\"socket\":\"a\",\"svname\":\"FRONTEND\",\"scur\":3},\n{\"socket\":\"a\",\"svname\":\"s,1\",\"scur\":null}\n]\n"
+        );
+        let (csv, _) = render_text(
+            ReplyKind::Stat,
+            Format::Csv,
+            &["scur", "pxname"],
+            vec![answer("a", STAT)],
+        );
+        assert_eq!(csv, "socket,scur,pxname\na,3,443\na,,be\n");
     }
 
     #[test]
