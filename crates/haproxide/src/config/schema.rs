@@ -262,7 +262,7 @@ fn check_groups(config: &Config, report: &mut Report) {
         }
     }
     for section in group_sections {
-        let Some(entries) = config.ini().section(section).map(|section| section.entries.clone()) else {
+        let Some(entries) = config.ini().section(section).map(|section| &section.entries) else {
             continue;
         };
         for entry in entries {

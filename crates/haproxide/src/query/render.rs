@@ -51,6 +51,7 @@ pub(super) fn render(
     let mut failures = Vec::new();
     let several = answers.len() > 1;
     let mut parsed: Vec<(String, Parsed)> = Vec::with_capacity(answers.len());
+    let parse_as = if format == Format::Raw { ReplyKind::Text } else { kind };
     for Answer { label, reply } in answers {
         let reply = match reply {
             Ok(reply) => reply,
@@ -59,8 +60,7 @@ pub(super) fn render(
                 continue;
             }
         };
-        let kind = if format == Format::Raw { ReplyKind::Text } else { kind };
-        let outcome = match kind {
+        let outcome = match parse_as {
             ReplyKind::Stat => ShowStat::from_bytes(reply.into_bytes())
                 .map(Parsed::Stat)
                 .map_err(|e| ("show stat", e.to_string())),
@@ -409,7 +409,8 @@ fn write_aligned(out: &mut Vec<u8>, header: Vec<String>, rows: Vec<Vec<String>>)
             }
         }
     }
-    for row in std::iter::once(&header).chain(rows.iter()) {
+    for (line_number, row) in std::iter::once(&header).chain(rows.iter()).enumerate() {
+        let is_header = line_number == 0;
         let mut line = String::new();
         for (index, width) in widths.iter().enumerate() {
             let cell = row.get(index).map_or("", String::as_str);
@@ -417,7 +418,7 @@ fn write_aligned(out: &mut Vec<u8>, header: Vec<String>, rows: Vec<Vec<String>>)
                 line.push_str("  ");
             }
             let pad = width.saturating_sub(cell.chars().count());
-            if numeric[index] && index < row.len() && !std::ptr::eq(row, &header) {
+            if numeric[index] && !is_header {
                 line.extend(std::iter::repeat_n(' ', pad));
                 line.push_str(cell);
             } else {
