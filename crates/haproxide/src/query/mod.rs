@@ -75,6 +75,8 @@ pub(crate) enum ReplyKind {
     Info,
     /// `show servers state`.
     ServersState,
+    /// A `… json` variant (`show stat json`, `show info json`, `show schema json`).
+    Json,
     /// Anything else: text only.
     Text,
 }
@@ -87,6 +89,9 @@ impl ReplyKind {
             words.remove(0);
         }
         let structured = |rest: &[&str]| !rest.iter().any(|word| matches!(*word, "typed" | "json"));
+        if words.contains(&"json") {
+            return ReplyKind::Json;
+        }
         match words.as_slice() {
             ["show", "stat", rest @ ..] if structured(rest) => ReplyKind::Stat,
             ["show", "info"] => ReplyKind::Info,
@@ -257,7 +262,8 @@ mod tests {
         assert_eq!(ReplyKind::of("show stat"), ReplyKind::Stat);
         assert_eq!(ReplyKind::of("@1 show stat -1 4 -1"), ReplyKind::Stat);
         assert_eq!(ReplyKind::of("show stat desc"), ReplyKind::Stat);
-        assert_eq!(ReplyKind::of("show stat json"), ReplyKind::Text);
+        assert_eq!(ReplyKind::of("show stat json"), ReplyKind::Json);
+        assert_eq!(ReplyKind::of("@1 show schema json"), ReplyKind::Json);
         assert_eq!(ReplyKind::of("@!1234 show info"), ReplyKind::Info);
         assert_eq!(ReplyKind::of("show info typed"), ReplyKind::Text);
         assert_eq!(ReplyKind::of("show servers state be_app"), ReplyKind::ServersState);

@@ -37,6 +37,7 @@ enum Parsed {
     Stat(ShowStat),
     Info(ShowInfo),
     State(ServersState),
+    Json(Value),
     Text(String),
 }
 
@@ -51,7 +52,13 @@ pub(super) fn render(
     let mut failures = Vec::new();
     let several = answers.len() > 1;
     let mut parsed: Vec<(String, Parsed)> = Vec::with_capacity(answers.len());
-    let parse_as = if format == Format::Raw { ReplyKind::Text } else { kind };
+    // Only JSON output embeds HAProxy's own JSON; every other format shows it as text.
+    let parse_as = match (format, kind) {
+        (Format::Raw, _) => ReplyKind::Text,
+        (Format::Json, ReplyKind::Json) => ReplyKind::Json,
+        (_, ReplyKind::Json) => ReplyKind::Text,
+        (_, kind) => kind,
+    };
     for Answer { label, reply } in answers {
         let reply = match reply {
             Ok(reply) => reply,
@@ -70,6 +77,9 @@ pub(super) fn render(
             ReplyKind::ServersState => ServersState::parse(&reply.text())
                 .map(Parsed::State)
                 .map_err(|e| ("show servers state", e.to_string())),
+            ReplyKind::Json => serde_json::from_slice::<Value>(reply.as_bytes())
+                .map(Parsed::Json)
+                .map_err(|e| ("JSON", e.to_string())),
             ReplyKind::Text => Ok(Parsed::Text(reply.text().into_owned())),
         };
         match outcome {
@@ -171,6 +181,11 @@ fn write_json(out: &mut Vec<u8>, parsed: &[(String, Parsed)], stat_columns: &[St
                     }
                     emit(out, object)?;
                 }
+            }
+            Parsed::Json(value) => {
+                let mut object = base();
+                object.insert("output".into(), value.clone());
+                emit(out, object)?;
             }
             Parsed::Text(text) => {
                 let mut object = base();
@@ -288,7 +303,7 @@ fn write_tables(
             let (columns, rows) = state_rows(parsed, several);
             write_aligned(out, columns, rows)
         }
-        ReplyKind::Text => write_raw(out, parsed, several),
+        ReplyKind::Text | ReplyKind::Json => write_raw(out, parsed, several),
     }
 }
 
@@ -476,7 +491,7 @@ fn write_csv(
                 write_csv_record(out, row.iter().map(String::as_str))?;
             }
         }
-        ReplyKind::Text => {
+        ReplyKind::Text | ReplyKind::Json => {
             write_csv_record(out, ["socket", "line"])?;
             for (label, text) in texts(parsed) {
                 for line in text.trim_end_matches('\n').lines() {
@@ -621,6 +636,31 @@ mod tests {
             vec![answer("a", "Name: HAProxy\nCurrConns: 4\n\n")],
         );
         assert_eq!(json, "[\n{\"socket\":\"a\",\"Name\":\"HAProxy\",\"CurrConns\":4}\n]\n");
+    }
+
+    #[test]
+    fn json_replies_are_embedded_as_json_not_strings() {
+        let (json, failures) = render_text(
+            ReplyKind::Json,
+            Format::Json,
+            &[],
+            vec![
+                answer("a", "[[{\"objType\":\"Frontend\"}]]\n\n"),
+                answer("b", "Permission denied\n"),
+            ],
+        );
+        assert_eq!(
+            json,
+            "[\n{\"socket\":\"a\",\"output\":[[{\"objType\":\"Frontend\"}]]}\n]\n"
+        );
+        assert_eq!(failures.len(), 1);
+        assert!(
+            failures[0].starts_with("b: reply is not `JSON` output: "),
+            "{}",
+            failures[0]
+        );
+        let (raw, _) = render_text(ReplyKind::Json, Format::Table, &[], vec![answer("a", "[1]\n")]);
+        assert_eq!(raw, "[1]\n");
     }
 
     #[test]
