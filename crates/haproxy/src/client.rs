@@ -81,6 +81,10 @@ pub enum ErrorKind {
     /// The socket exists but this user may not connect to it.
     #[error("permission denied (check the `mode`/`user`/`group` of the `stats socket` line)")]
     PermissionDenied,
+    /// A UNIX socket whose queue of pending connections is full: HAProxy is not
+    /// accepting fast enough (overloaded, or stopped without closing its socket).
+    #[error("the socket's queue of pending connections is full (HAProxy busy or hung?)")]
+    Busy,
     /// No connection within the connect timeout.
     #[error("connect timed out after {0:?}")]
     ConnectTimeout(Duration),
@@ -106,6 +110,7 @@ impl ErrorKind {
             io::ErrorKind::NotFound => ErrorKind::NotFound,
             io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
             io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            io::ErrorKind::WouldBlock => ErrorKind::Busy,
             _ => ErrorKind::Io(error),
         }
     }

@@ -146,6 +146,30 @@ async fn a_silent_peer_hits_the_read_timeout_and_a_closing_one_is_an_empty_reply
 }
 
 #[tokio::test]
+async fn a_full_connection_queue_is_reported_as_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.sock");
+    // Nobody accepts: pending connections pile up until the kernel's queue is full.
+    let _listener = UnixListener::bind(&path).unwrap();
+    let mut pending = Vec::new();
+    let error = loop {
+        assert!(pending.len() < 10_000, "the connection queue never filled");
+        match tokio::net::UnixStream::connect(&path).await {
+            Ok(stream) => pending.push(stream),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock);
+    let error = client(Endpoint::Unix(path)).send("show info").await.unwrap_err();
+    assert!(matches!(error.kind, ErrorKind::Busy), "{error}");
+    assert!(
+        error
+            .to_string()
+            .ends_with("queue of pending connections is full (HAProxy busy or hung?)")
+    );
+}
+
+#[tokio::test]
 async fn connect_retries_wait_for_a_socket_that_appears() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("late.sock");
