@@ -99,6 +99,9 @@ pub enum ErrorKind {
     /// HAProxy closed the connection without writing anything.
     #[error("empty reply: HAProxy closed the connection without answering")]
     EmptyReply,
+    /// The reply arrived but could not be written where it was going.
+    #[error("cannot store the reply: {0}")]
+    Store(io::Error),
     /// Any other I/O failure.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -180,21 +183,35 @@ impl RuntimeClient {
 
     /// Sends `command` (a newline is added when missing) and returns the whole reply.
     pub async fn send(&self, command: &str) -> Result<Reply, ClientError> {
-        self.exchange(command).await.map_err(|kind| ClientError {
+        let mut bytes = Vec::new();
+        self.send_to(command, &mut bytes).await?;
+        Ok(Reply::new(bytes))
+    }
+
+    /// Sends `command` and streams the reply into `sink` as it arrives, so a
+    /// large `show stat` never sits in memory whole.
+    pub async fn send_to<W>(&self, command: &str, sink: &mut W) -> Result<Transfer, ClientError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        self.exchange(command, sink).await.map_err(|kind| ClientError {
             endpoint: self.endpoint.clone(),
             kind,
         })
     }
 
-    async fn exchange(&self, command: &str) -> Result<Reply, ErrorKind> {
+    async fn exchange<W>(&self, command: &str, sink: &mut W) -> Result<Transfer, ErrorKind>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
         let mut line = String::with_capacity(command.len() + 1);
         line.push_str(command);
         if !line.ends_with('\n') {
             line.push('\n');
         }
         match self.connect_with_retries().await? {
-            Connection::Unix(stream) => self.talk(stream, &line).await,
-            Connection::Tcp(stream) => self.talk(stream, &line).await,
+            Connection::Unix(stream) => self.talk(stream, &line, sink).await,
+            Connection::Tcp(stream) => self.talk(stream, &line, sink).await,
         }
     }
 
@@ -234,9 +251,10 @@ impl RuntimeClient {
         }
     }
 
-    async fn talk<S>(&self, mut stream: S, line: &str) -> Result<Reply, ErrorKind>
+    async fn talk<S, W>(&self, mut stream: S, line: &str, sink: &mut W) -> Result<Transfer, ErrorKind>
     where
         S: AsyncRead + AsyncWrite + Unpin,
+        W: AsyncWrite + Unpin + ?Sized,
     {
         let read_timeout = self.options.read_timeout;
         let stalled = |received| ErrorKind::ReadTimeout {
@@ -251,16 +269,16 @@ impl RuntimeClient {
             .await
             .map_err(|_| stalled(0))?
             .map_err(closed_early)?;
-        let mut bytes = Vec::with_capacity(64 * 1024);
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut transfer = Transfer::default();
+        let mut tail = [0u8; 2];
         loop {
-            if bytes.capacity() - bytes.len() < 16 * 1024 {
-                bytes.reserve(bytes.len().max(64 * 1024));
-            }
-            let read = timeout(read_timeout, stream.read_buf(&mut bytes))
+            let received = usize::try_from(transfer.bytes).unwrap_or(usize::MAX);
+            let read = timeout(read_timeout, stream.read(&mut buffer))
                 .await
-                .map_err(|_| stalled(bytes.len()))?
+                .map_err(|_| stalled(received))?
                 .map_err(|error| {
-                    if bytes.is_empty() {
+                    if received == 0 {
                         closed_early(error)
                     } else {
                         ErrorKind::Io(error)
@@ -269,12 +287,44 @@ impl RuntimeClient {
             if read == 0 {
                 break;
             }
+            let chunk = &buffer[..read];
+            if transfer.first_line.len() < FIRST_LINE_LIMIT && !transfer.first_line.contains('\n') {
+                let wanted = (FIRST_LINE_LIMIT - transfer.first_line.len()).min(chunk.len());
+                transfer.first_line.push_str(&String::from_utf8_lossy(&chunk[..wanted]));
+            }
+            tail = match chunk {
+                [.., a, b] => [*a, *b],
+                [b] => [tail[1], *b],
+                [] => tail,
+            };
+            sink.write_all(chunk).await.map_err(ErrorKind::Store)?;
+            transfer.bytes += read as u64;
         }
-        if bytes.is_empty() {
+        if transfer.bytes == 0 {
             return Err(ErrorKind::EmptyReply);
         }
-        Ok(Reply::new(bytes))
+        sink.flush().await.map_err(ErrorKind::Store)?;
+        if let Some(end) = transfer.first_line.find('\n') {
+            transfer.first_line.truncate(end);
+        }
+        transfer.complete = tail == *b"\n\n";
+        Ok(transfer)
     }
+}
+
+/// The first bytes of a reply kept by [`Transfer::first_line`].
+const FIRST_LINE_LIMIT: usize = 120;
+
+/// What a streamed reply looked like.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transfer {
+    /// Bytes received and stored.
+    pub bytes: u64,
+    /// Whether the reply ended with the empty line HAProxy ends every complete
+    /// reply with; a reply cut short by a crash or a reload does not.
+    pub complete: bool,
+    /// The reply's first line (at most 120 bytes), to recognise what it is.
+    pub first_line: String,
 }
 
 /// A peer that resets the connection before answering anything has closed

@@ -28,7 +28,7 @@ mod info;
 mod servers_state;
 mod stat;
 
-pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeClient};
+pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeClient, Transfer};
 pub use endpoint::{Endpoint, EndpointError};
 pub use info::{InfoError, InfoValue, ShowInfo};
 pub use servers_state::{ServerStateRow, ServersState, ServersStateError};

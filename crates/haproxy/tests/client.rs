@@ -200,3 +200,44 @@ async fn connect_retries_wait_for_a_socket_that_appears() {
         .unwrap_err();
     assert!(matches!(no_retry.kind, ErrorKind::NotFound));
 }
+
+#[tokio::test]
+async fn send_to_streams_and_tells_complete_replies_from_cut_ones() {
+    let lab = Lab::builder().start();
+    let stats = client(Endpoint::Unix(lab.instance(0).stats_socket().to_owned()));
+    let mut streamed = Vec::new();
+    let transfer = stats.send_to("show stat", &mut streamed).await.unwrap();
+    assert!(transfer.complete);
+    assert_eq!(transfer.bytes, streamed.len() as u64);
+    assert!(
+        transfer.first_line.starts_with("# pxname,svname,qcur,"),
+        "{}",
+        transfer.first_line
+    );
+    assert!(transfer.first_line.len() <= 120);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // A reply that stops mid-way, as when HAProxy dies while answering.
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut command = String::new();
+        BufReader::new(&stream).read_line(&mut command).unwrap();
+        stream.write_all(b"Name: HAProxy\nVersion: 2.6").unwrap();
+    });
+    let mut cut = Vec::new();
+    let transfer = client(Endpoint::Unix(path))
+        .send_to("show info", &mut cut)
+        .await
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(
+        transfer,
+        haproxy::Transfer {
+            bytes: 26,
+            complete: false,
+            first_line: "Name: HAProxy".into()
+        }
+    );
+}
