@@ -6,7 +6,9 @@
 //! and scripts keep working.
 
 mod config;
+mod logging;
 mod metric_names;
+mod pull;
 mod query;
 mod sockets;
 
@@ -60,6 +62,9 @@ struct StatsArgs {
     /// Print the effective configuration and exit.
     #[arg(short = 'P', long = "print-conf")]
     print_conf: bool,
+    /// Run one round and exit: 0 when every socket answered, 1 otherwise.
+    #[arg(long, conflicts_with_all = ["print", "print_conf"])]
+    once: bool,
 }
 
 /// The command line of `haproxystats-pull` / `haproxystats-process`.
@@ -122,7 +127,7 @@ fn load(files: &ConfigFiles) -> anyhow::Result<Config> {
 /// `check-config`: every problem on stderr, exit 1 if any is an error.
 fn check_config(files: &ConfigFiles) -> anyhow::Result<ExitCode> {
     let config = load(files)?;
-    let report = config::schema::check(&config);
+    let report = config::schema::check(&config, config::schema::Scope::All);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
@@ -144,7 +149,7 @@ fn check_config(files: &ConfigFiles) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `pull` / `process`: `-p` and `-P`; the daemons themselves are not built yet.
+/// `pull` / `process`: `-p` and `-P`, else the daemon.
 fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode> {
     if args.print {
         print!("{}", Config::print_defaults(program));
@@ -155,9 +160,32 @@ fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode>
         print!("{}", config.print_effective(program)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let name = match program {
-        Program::Pull => "pull",
-        Program::Process => "process",
-    };
-    anyhow::bail!("the {name} daemon is not part of this build yet; only -p and -P are available")
+    match program {
+        Program::Pull => run_pull(&config, args.once),
+        Program::Process => {
+            anyhow::bail!("the process daemon is not part of this build yet; only -p and -P are available")
+        }
+    }
+}
+
+fn run_pull(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
+    let report = config::schema::check(config, config::schema::Scope::Pull);
+    if !report.errors.is_empty() {
+        for error in &report.errors {
+            eprintln!("error: {error}");
+        }
+        anyhow::bail!("invalid configuration: {} error(s)", report.errors.len());
+    }
+    let level = config.string("pull", "loglevel")?.unwrap_or_default();
+    logging::init(logging::level(&level));
+    let settings = pull::Settings::from_config(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut puller = pull::Puller::new(settings)?;
+        if once {
+            puller.run_once().await
+        } else {
+            puller.run().await
+        }
+    })
 }

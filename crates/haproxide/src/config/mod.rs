@@ -295,6 +295,30 @@ pub fn parse_float(text: &str) -> Result<f64, String> {
         .ok_or_else(|| "expected a number".to_owned())
 }
 
+/// Parses a size in bytes: a whole number with an optional `K`, `M`, `G` or `T`
+/// suffix (powers of 1024), e.g. `64M`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((index, suffix)) if suffix.is_ascii_alphabetic() => (&text[..index], suffix.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return Err("expected a size such as 64M (suffixes K, M, G, T)".into()),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(1 << shift))
+        .ok_or_else(|| "expected a size such as 64M (suffixes K, M, G, T)".into())
+}
+
 /// Parses a configparser boolean.
 pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -360,6 +384,17 @@ mod tests {
         assert_eq!(config.typed("pull", "timeout", parse_float).unwrap(), Some(0.1));
         assert_eq!(config.typed("graphite", "fqdn", parse_bool).unwrap(), Some(true));
         assert_eq!(config.string("pull", "socket-dir").unwrap(), None);
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size(" 2g "), Ok(2 << 30));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("-1K").is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use haproxy::Endpoint;
 
-use super::{Config, ConfigError, DEFAULT_SECTION, Origin, parse_bool, parse_float, parse_int};
+use super::{Config, ConfigError, DEFAULT_SECTION, Origin, parse_bool, parse_float, parse_int, parse_size};
 use crate::metric_names;
 
 /// What a key must hold.
@@ -24,6 +24,8 @@ enum Kind {
     Text,
     /// A port, 1–65535.
     Port,
+    /// A size in bytes (`64M`).
+    Size,
     /// A Python logging level name.
     LogLevel,
     /// Comma-separated `unix:///path` / `tcp://host:port` entries.
@@ -50,6 +52,8 @@ const PULL: &[(&str, Kind)] = &[
     ("queue-size", Kind::Int(1)),
     ("socket-dir", Kind::Text),
     ("servers", Kind::Servers),
+    ("read-timeout", Kind::Float(0.0, true)),
+    ("min-free-space", Kind::Size),
 ];
 
 const PROCESS: &[(&str, Kind)] = &[
@@ -121,16 +125,36 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Checks every section haproxide knows.
-pub fn check(config: &Config) -> Report {
+/// Which sections a check covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything haproxide knows (`check-config`).
+    All,
+    /// What `pull` reads: `[DEFAULT]` and `[pull]`.
+    Pull,
+}
+
+impl Scope {
+    fn covers(self, section: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Pull => section == DEFAULT_SECTION || section == "pull",
+        }
+    }
+}
+
+/// Checks the sections of `scope`.
+pub fn check(config: &Config, scope: Scope) -> Report {
     let mut report = Report::default();
     for (section, table) in SECTIONS {
-        if config.has_section(section) {
+        if scope.covers(section) && config.has_section(section) {
             check_keys(config, section, table, &mut report);
         }
     }
-    check_groups(config, &mut report);
-    warn_unknown(config, &mut report);
+    if scope == Scope::All {
+        check_groups(config, &mut report);
+        warn_unknown(config, &mut report);
+    }
     // Report in the order a reader meets the lines: by file and line.
     report.errors.sort_by_key(|error| match error {
         ConfigError::Value(bad) => match &bad.origin {
@@ -175,6 +199,9 @@ fn check_value(kind: Kind, value: &str) -> Result<(), String> {
         }
         Kind::Bool => {
             parse_bool(value)?;
+        }
+        Kind::Size => {
+            parse_size(value)?;
         }
         Kind::Text => {
             if value.trim().is_empty() {
@@ -326,7 +353,7 @@ mod tests {
         let path = dir.path().join("c.conf");
         std::fs::write(&path, text).unwrap();
         let config = Config::load(Some(&path), None).unwrap();
-        let report = check(&config);
+        let report = check(&config, Scope::All);
         let strip = |line: String| line.replace(&format!("{}", path.display()), "c.conf");
         (
             report
@@ -340,7 +367,7 @@ mod tests {
 
     #[test]
     fn built_in_defaults_are_valid() {
-        let report = check(&Config::builtin());
+        let report = check(&Config::builtin(), Scope::All);
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     }
@@ -367,6 +394,24 @@ mod tests {
         let (errors, _) = check_text("[DEFAULT]\nloglevel = loud\n");
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].starts_with("c.conf:2: [DEFAULT] loglevel = \"loud\": unknown log level"));
+    }
+
+    #[test]
+    fn pull_scope_ignores_other_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.conf");
+        std::fs::write(&path, "[graphite]\nport = x\n[pull]\nmin-free-space = lots\n").unwrap();
+        let config = Config::load(Some(&path), None).unwrap();
+        let errors: Vec<String> = check(&config, Scope::Pull)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].ends_with("[pull] min-free-space = \"lots\": expected a size such as 64M (suffixes K, M, G, T)")
+        );
+        assert_eq!(check(&config, Scope::All).errors.len(), 2);
     }
 
     #[test]

@@ -1,0 +1,481 @@
+//! `haproxide pull`: the haproxystats-pull successor.
+//!
+//! Every `pull-interval` (phase-aligned, no drift) it asks every target, meaning
+//! the sockets of `socket-dir` (re-scanned each round) and the `servers` list,
+//! for `show info` and `show stat`, all at once. It streams each reply into the
+//! round's staging directory and delivers the round atomically into the spool
+//! (see [`spool`]).
+//!
+//! Unlike haproxystats, one dead socket does not blank a round. The sockets that
+//! answered are delivered, and `manifest.json` names the ones that failed, so
+//! `process` never aggregates a partial round without knowing. A target counts
+//! only when both its replies arrived whole (ending with HAProxy's empty line)
+//! and look like what was asked. Failures are logged when a socket's state
+//! changes, not every round. Before each round, back-pressure is checked: a
+//! full queue or too little free space skips the round with one log line.
+//! SIGTERM or SIGHUP cancels a round in flight (its staging directory is
+//! removed) and exits 0.
+
+mod spool;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use haproxy::{ClientOptions, Endpoint, Retries, RuntimeClient, Transfer};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, parse_float, parse_int, parse_size};
+use crate::sockets;
+use spool::{Spool, StagedRound};
+
+/// Defaults of the options haproxystats did not have.
+const DEFAULT_READ_TIMEOUT: f64 = 5.0;
+const DEFAULT_MIN_FREE_SPACE: u64 = 64 << 20;
+
+/// The `[pull]` settings, read and checked once at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    socket_dir: Option<PathBuf>,
+    servers: Vec<Endpoint>,
+    client: ClientOptions,
+    pull_timeout: Option<Duration>,
+    pull_interval: Duration,
+    dst_dir: PathBuf,
+    tmp_dst_dir: PathBuf,
+    queue_size: usize,
+    min_free_space: u64,
+    workers: usize,
+}
+
+impl Settings {
+    /// Reads `[pull]` (with `[DEFAULT]`); the config was checked with `Scope::Pull`.
+    pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
+        let section = "pull";
+        let number = |key: &str| -> anyhow::Result<Option<f64>> { Ok(config.typed(section, key, parse_float)?) };
+        let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
+            let value = number(key)?.unwrap_or(default);
+            Ok(Duration::try_from_secs_f64(value)?)
+        };
+        let integer = |key: &str, default: i64| -> anyhow::Result<i64> {
+            Ok(config.typed(section, key, parse_int)?.unwrap_or(default))
+        };
+        let text = |key: &str| -> anyhow::Result<Option<String>> { Ok(config.string(section, key)?) };
+        let retries = match integer("retries", 1)? {
+            -1 => Retries::Forever,
+            count => Retries::Limited(u32::try_from(count).context("[pull] retries must be -1 or more")?),
+        };
+        let servers = match text("servers")? {
+            None => Vec::new(),
+            Some(list) => list
+                .trim()
+                .trim_matches(',')
+                .split(',')
+                .map(|item| item.trim().parse::<Endpoint>())
+                .collect::<Result<_, _>>()?,
+        };
+        let pull_timeout = seconds("pull-timeout", 2.0)?;
+        let settings = Settings {
+            socket_dir: text("socket-dir")?.map(PathBuf::from),
+            servers,
+            client: ClientOptions {
+                connect_timeout: seconds("timeout", 0.1)?,
+                read_timeout: seconds("read-timeout", DEFAULT_READ_TIMEOUT)?,
+                retries,
+                retry_interval: seconds("interval", 0.5)?,
+            },
+            pull_timeout: (!pull_timeout.is_zero()).then_some(pull_timeout),
+            pull_interval: seconds("pull-interval", 10.0)?,
+            dst_dir: PathBuf::from(text("dst-dir")?.unwrap_or_default()),
+            tmp_dst_dir: PathBuf::from(text("tmp-dst-dir")?.unwrap_or_default()),
+            queue_size: usize::try_from(integer("queue-size", 360)?)?,
+            min_free_space: config
+                .typed(section, "min-free-space", parse_size)?
+                .unwrap_or(DEFAULT_MIN_FREE_SPACE),
+            workers: usize::try_from(integer("workers", 8)?)?.max(1),
+        };
+        if settings.socket_dir.is_none() && settings.servers.is_empty() {
+            bail!("[pull] names no target: set socket-dir, servers, or both");
+        }
+        Ok(settings)
+    }
+}
+
+/// One thing to ask: an endpoint and the file name its replies get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    endpoint: Endpoint,
+    name: String,
+}
+
+/// Spool file names: the socket's file name (`admin1.sock`) or `host:port`, as
+/// haproxystats names them; sockets whose file names clash get their whole
+/// path, with `/` as `_`, so no two targets write the same file.
+fn name_targets(endpoints: Vec<Endpoint>) -> Vec<Target> {
+    let short: Vec<String> = endpoints.iter().map(Endpoint::short_name).collect();
+    endpoints
+        .into_iter()
+        .zip(&short)
+        .map(|(endpoint, name)| {
+            let clashes = short.iter().filter(|other| *other == name).count() > 1;
+            let name = match (&endpoint, clashes) {
+                (Endpoint::Unix(path), true) => path.to_string_lossy().trim_start_matches('/').replace('/', "_"),
+                _ => name.clone(),
+            };
+            Target { endpoint, name }
+        })
+        .collect()
+}
+
+/// The state of each socket and directory entry last round, to log changes only.
+#[derive(Debug, Default)]
+struct StateLog {
+    last: HashMap<String, Option<String>>,
+}
+
+impl StateLog {
+    /// Records `subject`'s state (`None` = fine); logs only when it changed.
+    fn record(&mut self, subject: &str, problem: Option<String>) {
+        let previous = self.last.insert(subject.to_owned(), problem.clone());
+        match (previous.flatten(), problem) {
+            (None, Some(problem)) => tracing::warn!("{subject}: {problem}"),
+            (Some(old), Some(problem)) if old != problem => tracing::warn!("{subject}: {problem}"),
+            (Some(_), None) => tracing::info!("{subject}: answering again"),
+            _ => {}
+        }
+    }
+
+    /// Forgets subjects not seen this round.
+    fn retain(&mut self, seen: &[String]) {
+        self.last.retain(|subject, _| seen.contains(subject));
+    }
+}
+
+/// What one round did.
+#[derive(Debug)]
+struct RoundReport {
+    targets: usize,
+    failed: Vec<String>,
+}
+
+/// The collector.
+pub struct Puller {
+    settings: Settings,
+    spool: Spool,
+    states: StateLog,
+}
+
+impl Puller {
+    /// Opens the spool (creating and checking its directories).
+    pub fn new(settings: Settings) -> anyhow::Result<Puller> {
+        let spool = Spool::open(&settings.dst_dir, &settings.tmp_dst_dir)?;
+        Ok(Puller {
+            settings,
+            spool,
+            states: StateLog::default(),
+        })
+    }
+
+    /// `--once`: one round; exit 0 when every target answered.
+    pub async fn run_once(&mut self) -> anyhow::Result<ExitCode> {
+        let Some(report) = self.checked_round().await? else {
+            return Ok(ExitCode::FAILURE);
+        };
+        Ok(if report.failed.is_empty() && report.targets > 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+
+    /// The daemon: a round every `pull-interval` until SIGTERM or SIGHUP.
+    pub async fn run(&mut self) -> anyhow::Result<ExitCode> {
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        let mut ticks = tokio::time::interval(self.settings.pull_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tracing::info!(
+            interval = ?self.settings.pull_interval,
+            dst_dir = %self.settings.dst_dir.display(),
+            "pull started"
+        );
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = terminate.recv() => break,
+                _ = hangup.recv() => break,
+            }
+            tokio::select! {
+                outcome = self.checked_round() => { outcome?; }
+                _ = terminate.recv() => { tracing::info!("round cancelled by SIGTERM"); break; }
+                _ = hangup.recv() => { tracing::info!("round cancelled by SIGHUP"); break; }
+            }
+        }
+        tracing::info!("pull stopped");
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// A round unless back-pressure says to skip it (`None`).
+    async fn checked_round(&mut self) -> anyhow::Result<Option<RoundReport>> {
+        let queued = self
+            .spool
+            .queued_rounds()
+            .context("cannot count the rounds in dst-dir")?;
+        if queued >= self.settings.queue_size {
+            tracing::warn!(
+                "queue reached max size: {queued} rounds wait in {} (queue-size {}); round skipped until process catches up",
+                self.spool.dst_dir().display(),
+                self.settings.queue_size
+            );
+            return Ok(None);
+        }
+        let free = self
+            .spool
+            .free_bytes()
+            .context("cannot read the free space of dst-dir")?;
+        if free < self.settings.min_free_space {
+            tracing::warn!(
+                "only {free} bytes free on the filesystem of {} (min-free-space {}); round skipped",
+                self.spool.dst_dir().display(),
+                self.settings.min_free_space
+            );
+            return Ok(None);
+        }
+        self.round().await.map(Some)
+    }
+
+    async fn round(&mut self) -> anyhow::Result<RoundReport> {
+        let started = Instant::now();
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let targets = self.targets();
+        let staged = self
+            .spool
+            .begin_round(epoch)
+            .context("cannot create the round's staging directory")?;
+        let outcomes = self.collect(&targets, &staged).await;
+
+        let mut failed = Vec::new();
+        let mut bytes = 0;
+        let mut entries = Vec::with_capacity(targets.len());
+        for (target, outcome) in targets.iter().zip(&outcomes) {
+            let subject = target.endpoint.to_string();
+            match outcome {
+                Ok(size) => {
+                    bytes += size;
+                    self.states.record(&subject, None);
+                }
+                Err(problem) => {
+                    failed.push(target.name.clone());
+                    self.states.record(&subject, Some(problem.clone()));
+                }
+            }
+            entries.push(json!({
+                "name": target.name,
+                "endpoint": subject,
+                "ok": outcome.is_ok(),
+                "error": outcome.as_ref().err(),
+            }));
+        }
+        let seen: Vec<String> = targets.iter().map(|target| target.endpoint.to_string()).collect();
+        self.states.retain(&seen);
+
+        let answered = targets.len() - failed.len();
+        let wall = started.elapsed();
+        let mut summary = format!(
+            "round {}: {} targets, {answered} ok, {} failed",
+            staged.name(),
+            targets.len(),
+            failed.len()
+        );
+        if !failed.is_empty() {
+            let _ = write!(summary, " ({})", failed.join(", "));
+        }
+        let _ = write!(summary, ", {bytes} bytes, {:.3} s", wall.as_secs_f64());
+        if answered == 0 {
+            tracing::error!("{summary}; nothing to deliver");
+        } else {
+            let manifest = json!({
+                "round": staged.name(),
+                "epoch": epoch,
+                "targets": entries,
+                "failed": failed,
+                "wall_clock_seconds": wall.as_secs_f64(),
+            });
+            write_durably(
+                &staged.path().join("manifest.json"),
+                manifest_text(&manifest).as_bytes(),
+            )
+            .await?;
+            let delivered = self
+                .spool
+                .deliver(staged)
+                .context("cannot move the round into dst-dir")?;
+            tracing::info!("{summary} -> {}", delivered.display());
+        }
+        Ok(RoundReport {
+            targets: targets.len(),
+            failed,
+        })
+    }
+
+    /// This round's targets: `socket-dir` scanned now, then `servers`.
+    fn targets(&mut self) -> Vec<Target> {
+        let mut endpoints = Vec::new();
+        if let Some(dir) = self.settings.socket_dir.clone() {
+            let subject = format!("socket-dir {}", dir.display());
+            match sockets::discover(&dir) {
+                Ok(found) => {
+                    let problem = found.sockets.is_empty().then(|| "holds no UNIX socket".to_owned());
+                    self.states.record(&subject, problem);
+                    for (path, reason) in found.skipped {
+                        self.states
+                            .record(&format!("{} (skipped)", path.display()), Some(reason));
+                    }
+                    endpoints.extend(found.sockets.into_iter().map(Endpoint::Unix));
+                }
+                Err(error) => self.states.record(&subject, Some(format!("cannot be listed: {error}"))),
+            }
+        }
+        endpoints.extend(self.settings.servers.iter().cloned());
+        name_targets(endpoints)
+    }
+
+    /// Asks every target at once, within `pull-timeout`; the stored byte count
+    /// or the problem, per target.
+    async fn collect(&self, targets: &[Target], staged: &StagedRound) -> Vec<Result<u64, String>> {
+        let permits = std::sync::Arc::new(Semaphore::new(self.settings.workers));
+        let mut tasks = JoinSet::new();
+        for (index, target) in targets.iter().enumerate() {
+            let client = RuntimeClient::new(target.endpoint.clone(), self.settings.client);
+            let directory = staged.path().to_owned();
+            let name = target.name.clone();
+            let permits = std::sync::Arc::clone(&permits);
+            tasks.spawn(async move { (index, fetch_target(&client, &directory, &name, &permits).await) });
+        }
+        let mut outcomes: Vec<Result<u64, String>> =
+            vec![Err("round deadline (pull-timeout) reached before it answered".to_owned()); targets.len()];
+        let gather = async {
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok((index, outcome)) => outcomes[index] = outcome,
+                    Err(error) => tracing::error!("a collection task failed: {error}"),
+                }
+            }
+        };
+        match self.settings.pull_timeout {
+            Some(deadline) => {
+                let _ = tokio::time::timeout(deadline, gather).await;
+            }
+            None => gather.await,
+        }
+        tasks.abort_all();
+        for (target, outcome) in targets.iter().zip(&outcomes) {
+            if outcome.is_err() {
+                remove_target_files(staged.path(), &target.name);
+            }
+        }
+        outcomes
+    }
+}
+
+/// What `show info` and `show stat` replies start with.
+const COMMANDS: [(&str, &str, &str); 2] = [("show info", "_info", "Name: "), ("show stat", "_stat", "# pxname,")];
+
+/// Fetches both replies of one target into `<name>_info` and `<name>_stat`.
+async fn fetch_target(
+    client: &RuntimeClient,
+    directory: &Path,
+    name: &str,
+    permits: &Semaphore,
+) -> Result<u64, String> {
+    let fetches = COMMANDS.map(|(command, suffix, expected_start)| async move {
+        let _permit = permits.acquire().await.map_err(|error| error.to_string())?;
+        let path = directory.join(format!("{name}{suffix}"));
+        fetch_one(client, command, &path, expected_start)
+            .await
+            .map_err(|problem| format!("{command}: {problem}"))
+    });
+    let [info, stat] = fetches;
+    let (info, stat) = tokio::join!(info, stat);
+    Ok(info? + stat?)
+}
+
+async fn fetch_one(client: &RuntimeClient, command: &str, path: &Path, expected_start: &str) -> Result<u64, String> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+    let transfer: Transfer = client
+        .send_to(command, &mut file)
+        .await
+        .map_err(|error| error.kind.to_string())?;
+    if !transfer.first_line.starts_with(expected_start) {
+        return Err(format!("unexpected reply: {:?}", transfer.first_line));
+    }
+    if !transfer.complete {
+        return Err(format!(
+            "reply cut short after {} bytes (no final empty line)",
+            transfer.bytes
+        ));
+    }
+    file.sync_all()
+        .await
+        .map_err(|error| format!("cannot fsync {}: {error}", path.display()))?;
+    Ok(transfer.bytes)
+}
+
+fn remove_target_files(directory: &Path, name: &str) {
+    for (_, suffix, _) in COMMANDS {
+        let _ = std::fs::remove_file(directory.join(format!("{name}{suffix}")));
+    }
+}
+
+fn manifest_text(manifest: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(manifest).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+async fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes).await?;
+    file.sync_all().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_names_follow_haproxystats_and_never_clash() {
+        let endpoints = vec![
+            Endpoint::Unix("/run/a/admin.sock".into()),
+            Endpoint::Unix("/run/b/admin.sock".into()),
+            Endpoint::Unix("/run/haproxy/admin1.sock".into()),
+            "tcp://127.0.0.1:5555".parse().unwrap(),
+            "tcp://[fe80::1]:4444".parse().unwrap(),
+        ];
+        let names: Vec<String> = name_targets(endpoints).into_iter().map(|target| target.name).collect();
+        assert_eq!(
+            names,
+            [
+                "run_a_admin.sock",
+                "run_b_admin.sock",
+                "admin1.sock",
+                "127.0.0.1:5555",
+                "fe80::1:4444"
+            ]
+        );
+    }
+}

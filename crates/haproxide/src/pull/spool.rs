@@ -1,0 +1,219 @@
+//! The spool that `pull` fills and `process` empties.
+//!
+//! A round is written into `tmp-dst-dir/<round>/`, every file fsynced, then the
+//! directory is renamed into `dst-dir/<round>` (atomic on one filesystem, which
+//! is checked at start) and `dst-dir` is fsynced. `<round>` is the epoch second
+//! the round started, or `<epoch>.<n>` for further rounds within the same
+//! second, so two rounds never share a directory. Files are `<name>_info` and
+//! `<name>_stat` as haproxystats writes them, plus `manifest.json`, which says
+//! which sockets answered and which failed.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+/// The two spool directories, checked to be on one filesystem.
+#[derive(Debug)]
+pub struct Spool {
+    dst_dir: PathBuf,
+    tmp_dir: PathBuf,
+    last_round: Option<(u64, u32)>,
+}
+
+impl Spool {
+    /// Creates both directories when missing, refuses two filesystems, and
+    /// removes rounds a previous run left unfinished in `tmp_dir`.
+    pub fn open(dst_dir: &Path, tmp_dir: &Path) -> anyhow::Result<Spool> {
+        for dir in [dst_dir, tmp_dir] {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create spool directory {}", dir.display()))?;
+        }
+        let device = |dir: &Path| fs::metadata(dir).map(|metadata| metadata.dev());
+        let (dst_device, tmp_device) = (device(dst_dir)?, device(tmp_dir)?);
+        if dst_device != tmp_device {
+            bail!(
+                "tmp-dst-dir {} and dst-dir {} are on different filesystems: rounds could not be moved \
+                 into dst-dir atomically, so process might read half-copied rounds; put both on one filesystem",
+                tmp_dir.display(),
+                dst_dir.display()
+            );
+        }
+        for leftover in subdirectories(tmp_dir)? {
+            tracing::warn!(dir = %leftover.display(), "removing a round a previous run left unfinished");
+            fs::remove_dir_all(&leftover).with_context(|| format!("cannot remove {}", leftover.display()))?;
+        }
+        Ok(Spool {
+            dst_dir: dst_dir.to_owned(),
+            tmp_dir: tmp_dir.to_owned(),
+            last_round: None,
+        })
+    }
+
+    /// The directory `process` consumes.
+    pub fn dst_dir(&self) -> &Path {
+        &self.dst_dir
+    }
+
+    /// Rounds waiting in `dst-dir` (its subdirectories).
+    pub fn queued_rounds(&self) -> io::Result<usize> {
+        if !self.dst_dir.exists() {
+            fs::create_dir_all(&self.dst_dir)?;
+        }
+        Ok(subdirectories(&self.dst_dir)?.len())
+    }
+
+    /// Bytes available to this user on the filesystem of `dst-dir`.
+    pub fn free_bytes(&self) -> io::Result<u64> {
+        let stats = nix::sys::statvfs::statvfs(&self.dst_dir).map_err(io::Error::from)?;
+        Ok(stats.blocks_available().saturating_mul(stats.fragment_size()))
+    }
+
+    /// Creates the staging directory of a round started at `epoch`: `<epoch>`,
+    /// or `<epoch>.<n>` when that name was taken in this second.
+    pub fn begin_round(&mut self, epoch: u64) -> io::Result<StagedRound> {
+        let mut sequence = match self.last_round {
+            Some((last_epoch, last_sequence)) if last_epoch == epoch => last_sequence + 1,
+            _ => 0,
+        };
+        loop {
+            let name = round_name(epoch, sequence);
+            let staging = self.tmp_dir.join(&name);
+            if !self.dst_dir.join(&name).exists() {
+                match fs::create_dir(&staging) {
+                    Ok(()) => {
+                        self.last_round = Some((epoch, sequence));
+                        return Ok(StagedRound {
+                            name,
+                            staging,
+                            delivered: false,
+                        });
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            sequence += 1;
+        }
+    }
+
+    /// Moves a staged round into `dst-dir` and makes the move durable.
+    pub fn deliver(&self, mut round: StagedRound) -> io::Result<PathBuf> {
+        fsync_dir(&round.staging)?;
+        let target = self.dst_dir.join(&round.name);
+        if target.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", target.display()),
+            ));
+        }
+        fs::rename(&round.staging, &target)?;
+        round.delivered = true;
+        fsync_dir(&self.dst_dir)?;
+        fsync_dir(&self.tmp_dir)?;
+        Ok(target)
+    }
+}
+
+/// `<epoch>` for the first round of a second, `<epoch>.<n>` after it.
+pub fn round_name(epoch: u64, sequence: u32) -> String {
+    if sequence == 0 {
+        epoch.to_string()
+    } else {
+        format!("{epoch}.{sequence}")
+    }
+}
+
+/// A round being written; removed again unless it was delivered.
+#[derive(Debug)]
+pub struct StagedRound {
+    name: String,
+    staging: PathBuf,
+    delivered: bool,
+}
+
+impl StagedRound {
+    /// The round's directory name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where its files are written.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+}
+
+impl Drop for StagedRound {
+    fn drop(&mut self) {
+        if !self.delivered {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+fn subdirectories(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            found.push(entry.path());
+        }
+    }
+    Ok(found)
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_of_one_second_get_distinct_names_and_leftovers_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let (dst, tmp) = (root.path().join("incoming"), root.path().join("incoming.tmp"));
+        fs::create_dir_all(tmp.join("1699999999")).unwrap();
+        let mut spool = Spool::open(&dst, &tmp).unwrap();
+        assert!(
+            !tmp.join("1699999999").exists(),
+            "unfinished round of a previous run removed"
+        );
+
+        let first = spool.begin_round(1_700_000_000).unwrap();
+        assert_eq!(first.name(), "1700000000");
+        fs::write(first.path().join("a.sock_info"), "Name: HAProxy\n\n").unwrap();
+        let delivered = spool.deliver(first).unwrap();
+        assert_eq!(delivered, dst.join("1700000000"));
+        assert!(delivered.join("a.sock_info").exists());
+
+        let second = spool.begin_round(1_700_000_000).unwrap();
+        assert_eq!(second.name(), "1700000000.1");
+        let abandoned_path = second.path().to_owned();
+        drop(second);
+        assert!(!abandoned_path.exists(), "an undelivered round leaves nothing behind");
+        assert_eq!(spool.begin_round(1_700_000_000).unwrap().name(), "1700000000.2");
+
+        // A fresh spool (restart within the same second) skips names already in dst-dir.
+        let mut restarted = Spool::open(&dst, &tmp).unwrap();
+        assert_eq!(restarted.begin_round(1_700_000_000).unwrap().name(), "1700000000.1");
+        assert_eq!(restarted.queued_rounds().unwrap(), 1);
+        assert!(restarted.free_bytes().unwrap() > 0);
+    }
+
+    #[test]
+    fn refuses_directories_on_two_filesystems() {
+        let shm = Path::new("/dev/shm");
+        let root = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir_in(shm).unwrap();
+        let same_device = fs::metadata(root.path()).unwrap().dev() == fs::metadata(shm).unwrap().dev();
+        assert!(!same_device, "this test needs /dev/shm to be a filesystem of its own");
+        let error = Spool::open(&root.path().join("in"), &other.path().join("tmp"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("are on different filesystems"), "{error}");
+    }
+}

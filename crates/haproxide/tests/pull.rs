@@ -1,0 +1,393 @@
+//! `haproxide pull` against real HAProxy instances: rounds, stale sockets,
+//! instances that stop and come back, back-pressure, signals, same-second rounds.
+
+// Test helpers fail the test by panicking, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use haproxy::{ShowInfo, ShowStat};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use testkit::Lab;
+
+/// A spool and a config for `lab`'s socket directory.
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    /// `[pull]` for `lab`, with `extra` lines replacing base keys of the same name.
+    fn new(lab: &Lab, extra: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("haproxystats.conf");
+        let base = [
+            ("socket-dir", lab.socket_dir().display().to_string()),
+            ("dst-dir", format!("{}/incoming", dir.path().display())),
+            ("tmp-dst-dir", format!("{}/incoming.tmp", dir.path().display())),
+            ("timeout", "0.5".into()),
+            ("pull-timeout", "5".into()),
+            ("min-free-space", "1M".into()),
+        ];
+        let overridden = |key: &str| {
+            extra
+                .lines()
+                .any(|line| line.split('=').next().map(str::trim) == Some(key))
+        };
+        let mut text = String::from("[DEFAULT]\nloglevel = info\n[pull]\n");
+        for (key, value) in base.iter().filter(|(key, _)| !overridden(key)) {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        text.push_str(extra);
+        fs::write(&config, text).unwrap();
+        Setup { dir, config }
+    }
+
+    fn dst(&self) -> PathBuf {
+        self.dir.path().join("incoming")
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.dir.path().join("incoming.tmp")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("pull.log")
+    }
+
+    /// `pull --once`: exit status and stderr.
+    fn once(&self) -> (ExitStatus, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_haproxide"))
+            .args(["pull", "--once", "-f"])
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+
+    /// The daemon, logging into `pull.log`.
+    fn daemon(&self) -> Child {
+        let log = fs::File::create(self.log()).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_haproxide"))
+            .args(["pull", "-f"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn read_log(&self) -> String {
+        fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    /// Delivered rounds, oldest first.
+    fn rounds(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(self.dst()) else {
+            return Vec::new(); // the daemon has not created it yet
+        };
+        let mut rounds: Vec<PathBuf> = entries.map(|entry| entry.unwrap().path()).collect();
+        rounds.sort_by_key(|round| round_key(round));
+        rounds
+    }
+}
+
+/// `<epoch>[.<n>]` as a sortable pair.
+fn round_key(path: &Path) -> (u64, u32) {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let (epoch, sequence) = name.split_once('.').unwrap_or((name, "0"));
+    (epoch.parse().unwrap(), sequence.parse().unwrap())
+}
+
+fn manifest(round: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(round.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn failed(round: &Path) -> Vec<String> {
+    manifest(round)["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn files(round: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(round)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits (bounded) until `condition` holds.
+fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// SIGTERM, then the exit status and how long exiting took.
+fn terminate(mut child: Child) -> (ExitStatus, Duration) {
+    let started = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("pull did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn one_round_of_four_instances_matches_direct_queries() {
+    let lab = Lab::builder().instances(4).start();
+    for instance in lab.instances() {
+        let count = instance.index() + 1;
+        assert_eq!(instance.http_get("fe_main", "/", count), vec![200; count]);
+    }
+    let setup = Setup::new(&lab, "");
+    let (status, stderr) = setup.once();
+    assert!(status.success(), "{stderr}");
+    let rounds = setup.rounds();
+    assert_eq!(rounds.len(), 1);
+    let round = &rounds[0];
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|i| [format!("hap{i}.sock_info"), format!("hap{i}.sock_stat")])
+        .collect();
+    expected.push("manifest.json".into());
+    expected.sort();
+    assert_eq!(files(round), expected);
+    assert_eq!(failed(round), Vec::<String>::new());
+    for instance in lab.instances() {
+        let name = format!("hap{}.sock", instance.index());
+        let stat = ShowStat::parse(fs::read_to_string(round.join(format!("{name}_stat"))).unwrap()).unwrap();
+        let direct = ShowStat::parse(instance.raw_command("show stat")).unwrap();
+        assert_eq!(stat.len(), direct.len(), "{name}: row count of a direct show stat");
+        let frontend = stat.rows().next().unwrap();
+        assert_eq!(frontend.int("stot"), Ok(Some(instance.index() as i64 + 1)), "{name}");
+        let info = ShowInfo::parse(&fs::read_to_string(round.join(format!("{name}_info"))).unwrap()).unwrap();
+        assert_eq!(info.int("Pid"), Some(i64::from(instance.pid().unwrap())));
+    }
+    assert!(
+        fs::read_dir(setup.tmp()).unwrap().next().is_none(),
+        "nothing left in tmp-dst-dir"
+    );
+    let summary = stderr.lines().find(|line| line.contains("round ")).unwrap();
+    assert!(summary.contains(": 4 targets, 4 ok, 0 failed, "), "{summary}");
+}
+
+#[test]
+fn a_stale_socket_does_not_blank_the_round() {
+    let lab = Lab::builder().instances(3).start();
+    drop(UnixListener::bind(lab.socket_dir().join("hap9-stale.sock")).unwrap());
+    let setup = Setup::new(&lab, "");
+    let (status, stderr) = setup.once();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let rounds = setup.rounds();
+    assert_eq!(rounds.len(), 1);
+    let round = &rounds[0];
+    assert_eq!(
+        files(round),
+        [
+            "hap0.sock_info",
+            "hap0.sock_stat",
+            "hap1.sock_info",
+            "hap1.sock_stat",
+            "hap2.sock_info",
+            "hap2.sock_stat",
+            "manifest.json"
+        ]
+    );
+    assert_eq!(failed(round), ["hap9-stale.sock"]);
+    let entry = manifest(round)["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "hap9-stale.sock")
+        .cloned();
+    let error = entry.unwrap()["error"].as_str().unwrap().to_owned();
+    assert!(error.starts_with("show info: connection refused"), "{error}");
+    assert!(
+        stderr.contains("hap9-stale.sock: show info: connection refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_instance_that_stops_and_returns_is_followed_without_restart() {
+    let mut lab = Lab::builder().instances(2).start();
+    let setup = Setup::new(&lab, "pull-interval = 0.3\n");
+    let daemon = setup.daemon();
+    let all_ok = |setup: &Setup, after: usize| setup.rounds().iter().skip(after).any(|round| failed(round).is_empty());
+    wait_for("a round with both instances", Duration::from_secs(10), || {
+        all_ok(&setup, 0)
+    });
+
+    lab.stop_instance(1);
+    let stopped_at = setup.rounds().len();
+    wait_for("three rounds without instance 1", Duration::from_secs(10), || {
+        setup
+            .rounds()
+            .iter()
+            .skip(stopped_at)
+            .filter(|round| failed(round) == ["hap1.sock"])
+            .count()
+            >= 3
+    });
+    lab.restart_instance(1);
+    let restarted_at = setup.rounds().len();
+    wait_for("a round with instance 1 back", Duration::from_secs(10), || {
+        all_ok(&setup, restarted_at)
+    });
+
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+    let log = setup.read_log();
+    let failures = log
+        .lines()
+        .filter(|line| line.contains("hap1.sock: show info: connection refused"))
+        .count();
+    assert_eq!(
+        failures, 1,
+        "a failure is logged once per state change, not every round:\n{log}"
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|line| line.contains("hap1.sock: answering again"))
+            .count(),
+        1,
+        "{log}"
+    );
+}
+
+#[test]
+fn a_full_queue_suspends_rounds_until_drained() {
+    let lab = Lab::builder().start();
+    let setup = Setup::new(&lab, "pull-interval = 0.2\nqueue-size = 2\n");
+    let daemon = setup.daemon();
+    wait_for("two queued rounds", Duration::from_secs(10), || {
+        setup.rounds().len() >= 2
+    });
+    wait_for("the suspension log line", Duration::from_secs(10), || {
+        setup.read_log().contains("queue reached max size")
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(setup.rounds().len(), 2, "no round beyond queue-size");
+
+    let oldest = setup.rounds()[0].clone();
+    fs::remove_dir_all(&oldest).unwrap();
+    wait_for("a new round after draining", Duration::from_secs(10), || {
+        let rounds = setup.rounds();
+        rounds.len() == 2 && !rounds.contains(&oldest)
+    });
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_exits_0_within_a_second_even_mid_round() {
+    let lab = Lab::builder().start();
+    let setup = Setup::new(&lab, "pull-interval = 30\n");
+    let daemon = setup.daemon();
+    wait_for("the first round", Duration::from_secs(10), || setup.rounds().len() == 1);
+    let (status, took) = terminate(daemon);
+    assert!(status.success());
+    assert!(took < Duration::from_secs(1), "idle pull took {took:?} to exit");
+
+    // A socket that accepts and never answers keeps a round in flight.
+    let _silent = UnixListener::bind(lab.socket_dir().join("silent.sock")).unwrap();
+    let setup = Setup::new(&lab, "pull-interval = 30\npull-timeout = 60\nread-timeout = 60\n");
+    let daemon = setup.daemon();
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, took) = terminate(daemon);
+    assert!(status.success());
+    assert!(took < Duration::from_secs(1), "pull took {took:?} to exit mid-round");
+    assert!(setup.rounds().is_empty(), "the cancelled round was not delivered");
+    assert!(
+        fs::read_dir(setup.tmp()).unwrap().next().is_none(),
+        "the cancelled round left nothing in tmp-dst-dir"
+    );
+    assert!(setup.read_log().contains("round cancelled by SIGTERM"));
+}
+
+#[test]
+fn rounds_in_the_same_second_do_not_collide() {
+    let lab = Lab::builder().start();
+    let setup = Setup::new(&lab, "");
+    for _ in 0..3 {
+        let (status, stderr) = setup.once();
+        assert!(status.success(), "{stderr}");
+    }
+    let rounds = setup.rounds();
+    assert_eq!(rounds.len(), 3);
+    for round in &rounds {
+        assert_eq!(files(round), ["hap0.sock_info", "hap0.sock_stat", "manifest.json"]);
+    }
+    let (first_epoch, _) = round_key(&rounds[0]);
+    let same_second: Vec<_> = rounds
+        .iter()
+        .filter(|round| round_key(round).0 == first_epoch)
+        .collect();
+    let names: Vec<String> = same_second
+        .iter()
+        .map(|round| round.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..names.len())
+        .map(|n| {
+            if n == 0 {
+                first_epoch.to_string()
+            } else {
+                format!("{first_epoch}.{n}")
+            }
+        })
+        .collect();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn start_up_refuses_two_filesystems_and_a_config_without_targets() {
+    let lab = Lab::builder().start();
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let setup = Setup::new(&lab, &format!("tmp-dst-dir = {}/tmp\n", shm.path().display()));
+    let (status, stderr) = setup.once();
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("are on different filesystems"), "{stderr}");
+
+    let bare = tempfile::tempdir().unwrap();
+    let config = bare.path().join("c.conf");
+    fs::write(
+        &config,
+        format!(
+            "[pull]\ndst-dir = {0}/in\ntmp-dst-dir = {0}/tmp\n",
+            bare.path().display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_haproxide"))
+        .args(["pull", "--once", "-f"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("[pull] names no target: set socket-dir, servers, or both")
+    );
+}
