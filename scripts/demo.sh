@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The haproxide demo: builds haproxide, starts two real HAProxy instances on
 # loopback in a temporary directory (the second in master-worker mode with a
-# master CLI), sends them some HTTP traffic, and shows `haproxide query` at work.
+# master CLI), sends them some HTTP traffic, shows `haproxide query` at work,
+# then runs `haproxide pull` and shows the spool filling.
 # Everything it starts is stopped and removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,6 +97,26 @@ echo; echo "\$ haproxide query --socket-dir $DIR/run --format table 'show info' 
 echo; echo "\$ haproxide query -s $DIR/master.sock '@1 show info' | head -8   # master CLI, routed to worker 1"
 "$BIN" query -s "$DIR/master.sock" "@1 show info" | head -8
 
+printf '[pull]\nsocket-dir = %s/run\ndst-dir = %s/spool/incoming\ntmp-dst-dir = %s/spool/incoming.tmp\npull-interval = 1\n' \
+    "$DIR" "$DIR" "$DIR" >"$DIR/haproxystats.conf"
+echo; echo "\$ cat $DIR/haproxystats.conf"; cat "$DIR/haproxystats.conf"
+echo; echo "\$ haproxide pull -f $DIR/haproxystats.conf    # runs 3.5 s, then SIGTERM"
+"$BIN" pull -f "$DIR/haproxystats.conf" &
+PULL=$!
+sleep 3.5
+kill -TERM "$PULL"
+wait "$PULL" && echo "(pull exited with status 0)"
+first=$(ls "$DIR/spool/incoming" | head -1)
+echo; echo "\$ ls $DIR/spool/incoming; ls -l $DIR/spool/incoming/$first"
+ls "$DIR/spool/incoming"
+ls -l "$DIR/spool/incoming/$first"
+
 echo; echo "== stopping instance 1: its socket file stays behind, stale"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
 show query --socket-dir "$DIR/run" --format table --columns pxname,svname,status,stot "show stat" || echo "(exit status $?: one socket failed, the other still answered)"
+echo; echo "\$ haproxide pull -f $DIR/haproxystats.conf --once"
+"$BIN" pull -f "$DIR/haproxystats.conf" --once || echo "(exit status $?: hap1.sock failed, hap2.sock's data was still delivered)"
+last=$(ls "$DIR/spool/incoming" | sort -t. -k1,1n -k2,2n | tail -1)
+echo; echo "\$ ls $DIR/spool/incoming/$last; cat $DIR/spool/incoming/$last/manifest.json"
+ls "$DIR/spool/incoming/$last"
+cat "$DIR/spool/incoming/$last/manifest.json"
