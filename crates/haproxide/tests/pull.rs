@@ -391,3 +391,24 @@ fn start_up_refuses_two_filesystems_and_a_config_without_targets() {
         String::from_utf8_lossy(&output.stderr).contains("[pull] names no target: set socket-dir, servers, or both")
     );
 }
+
+#[test]
+fn a_dangling_symlink_is_skipped_and_reported_once() {
+    let lab = Lab::builder().start();
+    std::os::unix::fs::symlink(lab.dir().join("gone.sock"), lab.socket_dir().join("moved.sock")).unwrap();
+    let setup = Setup::new(&lab, "pull-interval = 0.2\n");
+    let daemon = setup.daemon();
+    wait_for("four rounds", Duration::from_secs(10), || setup.rounds().len() >= 4);
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+    for round in setup.rounds() {
+        assert_eq!(failed(&round), Vec::<String>::new(), "the link is not a target");
+        assert_eq!(files(&round), ["hap0.sock_info", "hap0.sock_stat", "manifest.json"]);
+    }
+    let log = setup.read_log();
+    let warnings = log
+        .lines()
+        .filter(|line| line.contains("moved.sock (skipped): dangling symlink"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
+}

@@ -18,7 +18,7 @@
 
 mod spool;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -138,11 +138,13 @@ fn name_targets(endpoints: Vec<Endpoint>) -> Vec<Target> {
 #[derive(Debug, Default)]
 struct StateLog {
     last: HashMap<String, Option<String>>,
+    recorded: HashSet<String>,
 }
 
 impl StateLog {
     /// Records `subject`'s state (`None` = fine); logs only when it changed.
     fn record(&mut self, subject: &str, problem: Option<String>) {
+        self.recorded.insert(subject.to_owned());
         let previous = self.last.insert(subject.to_owned(), problem.clone());
         match (previous.flatten(), problem) {
             (None, Some(problem)) => tracing::warn!("{subject}: {problem}"),
@@ -152,9 +154,11 @@ impl StateLog {
         }
     }
 
-    /// Forgets subjects not seen this round.
-    fn retain(&mut self, seen: &[String]) {
-        self.last.retain(|subject, _| seen.contains(subject));
+    /// Ends a round: forgets the subjects it did not record (a socket that
+    /// left `socket-dir`), so they are logged afresh if they come back.
+    fn end_round(&mut self) {
+        let recorded = std::mem::take(&mut self.recorded);
+        self.last.retain(|subject, _| recorded.contains(subject));
     }
 }
 
@@ -285,8 +289,7 @@ impl Puller {
                 "error": outcome.as_ref().err(),
             }));
         }
-        let seen: Vec<String> = targets.iter().map(|target| target.endpoint.to_string()).collect();
-        self.states.retain(&seen);
+        self.states.end_round();
 
         let answered = targets.len() - failed.len();
         let wall = started.elapsed();
@@ -456,6 +459,24 @@ async fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_persist_across_rounds_while_recorded() {
+        let mut states = StateLog::default();
+        states.record("socket-dir /run", Some("holds no UNIX socket".into()));
+        states.record("/run/a.sock", None);
+        states.end_round();
+        states.record("socket-dir /run", Some("holds no UNIX socket".into()));
+        states.end_round();
+        assert_eq!(
+            states.last.get("socket-dir /run"),
+            Some(&Some("holds no UNIX socket".to_owned()))
+        );
+        assert!(
+            !states.last.contains_key("/run/a.sock"),
+            "a socket gone from the directory is forgotten"
+        );
+    }
 
     #[test]
     fn spool_names_follow_haproxystats_and_never_clash() {
