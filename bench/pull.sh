@@ -14,28 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-7}
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-missing=()
-command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
-command -v socat >/dev/null || missing+=(socat)
-[ -x /usr/bin/time ] || missing+=(time)
-if [ ${#missing[@]} -gt 0 ]; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
-cargo build --release --quiet -p haproxide
-BIN=$PWD/target/release/haproxide
-
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/haproxide-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-mkdir -p "$DIR/run"
+source scripts/lib.sh
+need_packages haproxy socat time bc
+HAPROXY=/usr/sbin/haproxy
+build_release
+start_lab haproxide-bench
 
 for i in 1 2 3 4; do
     {

@@ -7,29 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
-    echo "== installing HAProxy (Debian package)"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null
-fi
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
-command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
-
+source scripts/lib.sh
+need_packages haproxy
+HAPROXY=/usr/sbin/haproxy
 echo "== building haproxide (release)"
-cargo build --release --quiet -p haproxide
-BIN=$PWD/target/release/haproxide
-
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/haproxide-demo.XXXXXX")
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-mkdir -p "$DIR/run"
+build_release
+start_lab haproxide-demo
 
 # A loopback port nobody answers on right now.
 free_port() {

@@ -5,14 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-if [ ! -x "${HAPROXY_BIN:-/usr/sbin/haproxy}" ]; then
-    echo "== installing HAProxy (Debian package)"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null
-fi
-command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
+source scripts/lib.sh
+[ -x "${HAPROXY_BIN:-/usr/sbin/haproxy}" ] || need_packages haproxy
+need_cargo
 echo "== $("${HAPROXY_BIN:-/usr/sbin/haproxy}" -v | head -1)"
 
 echo "== cargo fmt --check"

@@ -1,0 +1,43 @@
+# Shared by the repository's scripts (sourced, not run): root or sudo, Debian
+# packages installed on demand, the release binary, and a temporary lab
+# directory whose processes are stopped and files removed on exit.
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Installs the named Debian packages that are not installed yet.
+need_packages() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    echo "== installing ${missing[*]} (Debian packages)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+need_cargo() {
+    command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
+}
+
+# Builds the release binary; sets BIN.
+build_release() {
+    need_cargo
+    cargo build --release --quiet -p haproxide
+    BIN=$PWD/target/release/haproxide
+}
+
+# Makes a temporary directory for a lab (sets DIR, with DIR/run for stats
+# sockets); PIDS collects processes to stop when the script exits.
+start_lab() {
+    DIR=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    PIDS=()
+    trap stop_lab EXIT
+    mkdir -p "$DIR/run"
+}
+
+stop_lab() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$DIR"
+}
