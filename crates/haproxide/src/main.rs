@@ -8,8 +8,10 @@
 mod config;
 mod logging;
 mod metric_names;
+mod process;
 mod pull;
 mod query;
+mod sink;
 mod sockets;
 
 use std::ffi::OsString;
@@ -62,7 +64,8 @@ struct StatsArgs {
     /// Print the effective configuration and exit.
     #[arg(short = 'P', long = "print-conf")]
     print_conf: bool,
-    /// Run one round and exit: 0 when every socket answered, 1 otherwise.
+    /// Run once and exit. pull: one round, 0 when every socket answered.
+    /// process: every round present, 0 when all were delivered.
     #[arg(long, conflicts_with_all = ["print", "print_conf"])]
     once: bool,
 }
@@ -160,32 +163,35 @@ fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode>
         print!("{}", config.print_effective(program)?);
         return Ok(ExitCode::SUCCESS);
     }
-    match program {
-        Program::Pull => run_pull(&config, args.once),
-        Program::Process => {
-            anyhow::bail!("the process daemon is not part of this build yet; only -p and -P are available")
-        }
-    }
-}
-
-fn run_pull(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
-    let report = config::schema::check(config, config::schema::Scope::Pull);
+    let (scope, section) = match program {
+        Program::Pull => (config::schema::Scope::Pull, "pull"),
+        Program::Process => (config::schema::Scope::Process, "process"),
+    };
+    let report = config::schema::check(&config, scope);
     if !report.errors.is_empty() {
         for error in &report.errors {
             eprintln!("error: {error}");
         }
         anyhow::bail!("invalid configuration: {} error(s)", report.errors.len());
     }
-    let level = config.string("pull", "loglevel")?.unwrap_or_default();
+    let level = config.string(section, "loglevel")?.unwrap_or_default();
     logging::init(logging::level(&level));
-    let settings = pull::Settings::from_config(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let mut puller = pull::Puller::new(settings)?;
-        if once {
-            puller.run_once().await
-        } else {
-            puller.run().await
+    match program {
+        Program::Pull => {
+            let settings = pull::Settings::from_config(&config)?;
+            runtime.block_on(async {
+                let mut puller = pull::Puller::new(settings)?;
+                if args.once {
+                    puller.run_once().await
+                } else {
+                    puller.run().await
+                }
+            })
         }
-    })
+        Program::Process => {
+            let settings = process::Settings::from_config(&config)?;
+            runtime.block_on(process::run(settings, args.once))
+        }
+    }
 }

@@ -82,6 +82,7 @@ const PROCESS: &[(&str, Kind)] = &[
     ),
     ("exclude-frontends", Kind::Text),
     ("exclude-backends", Kind::Text),
+    ("quarantine-dir", Kind::Text),
 ];
 
 const GRAPHITE: &[(&str, Kind)] = &[
@@ -132,6 +133,8 @@ pub enum Scope {
     All,
     /// What `pull` reads: `[DEFAULT]` and `[pull]`.
     Pull,
+    /// What `process` reads: every section but `[pull]`.
+    Process,
 }
 
 impl Scope {
@@ -139,6 +142,7 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Pull => section == DEFAULT_SECTION || section == "pull",
+            Scope::Process => section != "pull",
         }
     }
 }
@@ -151,8 +155,10 @@ pub fn check(config: &Config, scope: Scope) -> Report {
             check_keys(config, section, table, &mut report);
         }
     }
-    if scope == Scope::All {
+    if scope != Scope::Pull {
         check_groups(config, &mut report);
+    }
+    if scope == Scope::All {
         warn_unknown(config, &mut report);
     }
     // Report in the order a reader meets the lines: by file and line.

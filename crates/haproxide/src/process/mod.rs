@@ -1,0 +1,502 @@
+//! `haproxide process`: the haproxystats-process successor.
+//!
+//! It watches `src-dir` with inotify for rounds renamed into it (`IN_MOVED_TO`;
+//! a directory created in place is still being written and is ignored until
+//! the next start). Only then does it scan the backlog, so no round can fall
+//! between scan and watch. Rounds are taken oldest first from one ordered
+//! intake that never holds a name twice. `workers` rounds are processed at a
+//! time: read, aggregate ([`aggregate`]), render, hand to every sink. A round
+//! directory is deleted only after every sink confirmed it; a failing sink
+//! leaves it for a retry. A round that cannot be read at all is moved to the
+//! quarantine directory with the reason, never retried in a loop.
+//! SIGTERM/SIGHUP: no new rounds are started, rounds in flight finish, exit 0.
+
+pub mod aggregate;
+mod snapshot;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use inotify::{EventMask, Inotify, WatchMask};
+use regex::Regex;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, mpsc};
+
+use crate::config::{Config, parse_bool, parse_int};
+use crate::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
+use crate::sink::local_store::LocalStore;
+use crate::sink::{Sink, Snapshot};
+use aggregate::{Groups, Metric, Options, aggregate, sanitize, summed_part};
+use snapshot::{read_round, round_epoch, round_order};
+
+/// How long a round whose delivery failed waits before it is tried again.
+const RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// `[process]` and what it needs from `[graphite]` and `[local-store]`.
+pub struct Settings {
+    src_dir: PathBuf,
+    quarantine_dir: PathBuf,
+    workers: usize,
+    options: Options,
+    exclude_frontends: Option<PathBuf>,
+    exclude_backends: Option<PathBuf>,
+    prefix: String,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Settings {
+    /// Reads the configuration (checked with `Scope::Process`).
+    pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
+        let flag =
+            |key: &str| -> anyhow::Result<bool> { Ok(config.typed("process", key, parse_bool)?.unwrap_or(false)) };
+        let list = |key: &str| -> anyhow::Result<Option<Vec<String>>> {
+            Ok(config
+                .string("process", key)?
+                .map(|names| names.split_whitespace().map(str::to_owned).collect()))
+        };
+        let src_dir = PathBuf::from(config.string("process", "src-dir")?.unwrap_or_default());
+        let quarantine_dir = match config.string("process", "quarantine-dir")? {
+            Some(dir) => PathBuf::from(dir),
+            None => beside(&src_dir, "quarantine"),
+        };
+        let mut options = Options {
+            per_process_metrics: flag("per-process-metrics")?,
+            calculate_percentages: flag("calculate-percentages")?,
+            aggr_server_metrics: flag("aggr-server-metrics")?,
+            groups: groups(config)?,
+            ..Options::default()
+        };
+        if let Some(names) = list("frontend-metrics")? {
+            options.frontend_metrics = names;
+        }
+        if let Some(names) = list("backend-metrics")? {
+            options.backend_metrics = summed_part(&names, &[BACKEND_AVG, BACKEND_AVG_TIME]);
+        }
+        if let Some(names) = list("server-metrics")? {
+            options.server_metrics = summed_part(&names, &[SERVER_AVG, SERVER_AVG_TIME]);
+        }
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if config.has_section("local-store") {
+            let dir = match config.string("local-store", "dir")? {
+                Some(dir) => PathBuf::from(dir),
+                None => Path::new(&config.string("paths", "base-dir")?.unwrap_or_default()).join("local-store"),
+            };
+            sinks.push(Box::new(LocalStore::new(dir)));
+        }
+        if sinks.is_empty() {
+            bail!(
+                "no destination for the metrics: add a [local-store] section (the Graphite sink is not in this build yet)"
+            );
+        }
+        Ok(Settings {
+            src_dir,
+            quarantine_dir,
+            workers: usize::try_from(config.typed("process", "workers", parse_int)?.unwrap_or(4))?.max(1),
+            options,
+            exclude_frontends: config.string("process", "exclude-frontends")?.map(PathBuf::from),
+            exclude_backends: config.string("process", "exclude-backends")?.map(PathBuf::from),
+            prefix: prefix(config)?,
+            sinks,
+        })
+    }
+
+    /// The aggregation options of one snapshot: exclusion files are read anew
+    /// for every snapshot, so edits apply without a restart.
+    fn snapshot_options(&self, problems: &mut Vec<String>) -> Options {
+        let mut options = self.options.clone();
+        options.exclude_frontends = read_exclusions(self.exclude_frontends.as_deref(), problems);
+        options.exclude_backends = read_exclusions(self.exclude_backends.as_deref(), problems);
+        options
+    }
+}
+
+/// `<parent>/<name of dir>.<suffix>`: a directory beside `dir`.
+fn beside(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "spool".into());
+    dir.with_file_name(format!("{name}.{suffix}"))
+}
+
+/// `namespace[.host].haproxy`, as haproxystats builds it.
+fn prefix(config: &Config) -> anyhow::Result<String> {
+    let namespace = config
+        .string("graphite", "namespace")?
+        .unwrap_or_else(|| "loadbalancers".into());
+    let with_host = config.typed("graphite", "prefix-hostname", parse_bool)?.unwrap_or(true);
+    if !with_host {
+        return Ok(format!("{namespace}.haproxy"));
+    }
+    let host = nix::unistd::gethostname()?.to_string_lossy().into_owned();
+    let fqdn = config.typed("graphite", "fqdn", parse_bool)?.unwrap_or(true);
+    let host = if fqdn {
+        host.replace('.', "_")
+    } else {
+        host.split('.').next().unwrap_or_default().to_owned()
+    };
+    Ok(format!("{namespace}.{}.haproxy", sanitize(&host)))
+}
+
+fn groups(config: &Config) -> anyhow::Result<Groups> {
+    let Some(namespace) = config.string("graphite", "group-namespace")? else {
+        return Ok(Groups::default());
+    };
+    let patterns = |section: &str| -> anyhow::Result<Vec<(String, Regex)>> {
+        let Some(entries) = config.ini().section(section) else {
+            return Ok(Vec::new());
+        };
+        entries
+            .entries
+            .iter()
+            .map(|entry| {
+                let pattern = config.string(section, &entry.key)?.unwrap_or_default();
+                Ok((
+                    entry.key.clone(),
+                    Regex::new(&pattern).with_context(|| format!("[{section}] {}", entry.key))?,
+                ))
+            })
+            .collect()
+    };
+    Ok(Groups {
+        namespace: Some(namespace),
+        double_writes: config
+            .typed("graphite", "group-namespace-double-writes", parse_bool)?
+            .unwrap_or(false),
+        frontend: patterns("frontend-groups")?,
+        backend: patterns("backend-groups")?,
+        server: patterns("server-groups")?,
+    })
+}
+
+/// Names in an exclusion file, sanitised as the names they are matched against;
+/// `#` lines and blank lines are skipped.
+fn read_exclusions(path: Option<&Path>, problems: &mut Vec<String>) -> HashSet<String> {
+    let Some(path) = path else { return HashSet::new() };
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(sanitize)
+            .collect(),
+        Err(error) => {
+            problems.push(format!(
+                "{}: cannot read the exclusion list: {error}; nothing excluded",
+                path.display()
+            ));
+            HashSet::new()
+        }
+    }
+}
+
+/// Rounds waiting, oldest first, and those being processed.
+#[derive(Default)]
+struct Intake {
+    pending: BTreeSet<(u64, u64, String)>,
+    busy: HashSet<String>,
+}
+
+/// What workers share.
+struct Shared {
+    settings: Settings,
+    intake: Mutex<Intake>,
+    wake: Notify,
+    stopping: AtomicBool,
+    once: bool,
+    failed: AtomicUsize,
+    quarantined: AtomicUsize,
+}
+
+impl Shared {
+    fn enqueue(&self, name: String) {
+        if name.starts_with('.') {
+            return;
+        }
+        let Ok(mut intake) = self.intake.lock() else { return };
+        if !intake.busy.contains(&name) && intake.pending.insert(round_order(&name)) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Queues every round directory of `src-dir`.
+    fn scan(&self) -> anyhow::Result<()> {
+        let entries = std::fs::read_dir(&self.settings.src_dir)
+            .with_context(|| format!("cannot list {}", self.settings.src_dir.display()))?;
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_type().is_ok_and(|kind| kind.is_dir())
+                && let Ok(name) = entry.file_name().into_string()
+            {
+                self.enqueue(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The oldest waiting round; `None` when stopping (or, with `--once`, when
+    /// nothing is left).
+    async fn next(&self) -> Option<String> {
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut intake = self.intake.lock().ok()?;
+                if self.stopping.load(Ordering::SeqCst) {
+                    return None;
+                }
+                if let Some((_, _, name)) = intake.pending.pop_first() {
+                    intake.busy.insert(name.clone());
+                    return Some(name);
+                }
+                if self.once {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn done(&self, name: &str) {
+        if let Ok(mut intake) = self.intake.lock() {
+            intake.busy.remove(name);
+        }
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+}
+
+/// Runs `process`: `--once` handles the rounds present and exits (0 when all
+/// succeeded); otherwise it runs until SIGTERM/SIGHUP.
+pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&settings.src_dir)
+        .with_context(|| format!("cannot create src-dir {}", settings.src_dir.display()))?;
+    let workers = settings.workers;
+    let shared = Arc::new(Shared {
+        settings,
+        intake: Mutex::new(Intake::default()),
+        wake: Notify::new(),
+        stopping: AtomicBool::new(false),
+        once,
+        failed: AtomicUsize::new(0),
+        quarantined: AtomicUsize::new(0),
+    });
+    let (intake_tx, mut intake_rx) = mpsc::unbounded_channel();
+    if !once {
+        watch(&shared.settings.src_dir, intake_tx)?;
+    }
+    shared.scan()?;
+    tracing::info!(src_dir = %shared.settings.src_dir.display(), workers, "process started");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let shared = Arc::clone(&shared);
+        tasks.spawn(async move {
+            while let Some(name) = shared.next().await {
+                handle(&shared, &name).await;
+                shared.done(&name);
+            }
+        });
+    }
+    if !once {
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut hangup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                event = intake_rx.recv() => match event {
+                    Some(Event::Round(name)) => shared.enqueue(name),
+                    Some(Event::Rescan) => shared.scan()?,
+                    None => bail!("the inotify watch of {} stopped", shared.settings.src_dir.display()),
+                },
+                _ = terminate.recv() => break,
+                _ = hangup.recv() => break,
+            }
+        }
+        tracing::info!("stopping: finishing the rounds in flight");
+        shared.stop();
+    }
+    while tasks.join_next().await.is_some() {}
+    let failed = shared.failed.load(Ordering::SeqCst);
+    let quarantined = shared.quarantined.load(Ordering::SeqCst);
+    tracing::info!(failed, quarantined, "process stopped");
+    Ok(if once && (failed > 0 || quarantined > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What the inotify thread reports.
+enum Event {
+    /// A directory renamed into `src-dir`.
+    Round(String),
+    /// Events were lost (queue overflow): scan again.
+    Rescan,
+}
+
+/// Watches `dir` for directories moved into it, on a thread of its own.
+fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> anyhow::Result<()> {
+    let mut inotify = Inotify::init().context("cannot start inotify")?;
+    inotify
+        .watches()
+        .add(dir, WatchMask::MOVED_TO)
+        .with_context(|| format!("cannot watch {}", dir.display()))?;
+    std::thread::Builder::new().name("inotify".into()).spawn(move || {
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            let Ok(batch) = inotify.read_events_blocking(&mut buffer) else {
+                return;
+            };
+            for event in batch {
+                let report = if event.mask.contains(EventMask::Q_OVERFLOW) {
+                    Event::Rescan
+                } else if event.mask.contains(EventMask::ISDIR) {
+                    match event.name.and_then(|name| name.to_str()) {
+                        Some(name) => Event::Round(name.to_owned()),
+                        None => continue,
+                    }
+                } else {
+                    continue;
+                };
+                if events.send(report).is_err() {
+                    return;
+                }
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Processes one round: read, aggregate, deliver, delete (or quarantine).
+async fn handle(shared: &Arc<Shared>, name: &str) {
+    let settings = &shared.settings;
+    let path = settings.src_dir.join(name);
+    if !path.is_dir() {
+        return;
+    }
+    let Some(timestamp) = round_epoch(name) else {
+        quarantine(
+            shared,
+            name,
+            "the name is not a round (<epoch> or <epoch>.<n>), so it has no timestamp",
+        );
+        return;
+    };
+    let started = Instant::now();
+    let worker = Arc::clone(shared);
+    let read_path = path.clone();
+    let computed = tokio::task::spawn_blocking(move || -> Result<(Vec<Metric>, Vec<String>), String> {
+        let round = read_round(&read_path)?;
+        let mut problems = round.problems;
+        let options = worker.settings.snapshot_options(&mut problems);
+        let mut aggregation = aggregate(&round.infos, &round.stats, &options);
+        problems.append(&mut aggregation.problems);
+        if let Some(failed) = &round.failed_sockets {
+            if !failed.is_empty() {
+                problems.push(format!("partial round: pull could not read {}", failed.join(", ")));
+            }
+            aggregation.metrics.push(Metric {
+                path: "haproxystats.FailedSockets".into(),
+                value: failed.len() as f64,
+            });
+        }
+        Ok((aggregation.metrics, problems))
+    })
+    .await;
+    let (mut metrics, problems) = match computed {
+        Ok(Ok(result)) => result,
+        Ok(Err(reason)) => {
+            quarantine(shared, name, &reason);
+            return;
+        }
+        Err(error) => {
+            tracing::error!("round {name}: aggregation failed: {error}");
+            retry_later(shared, name);
+            return;
+        }
+    };
+    for problem in &problems {
+        tracing::warn!("round {name}: {problem}");
+    }
+    metrics.push(Metric {
+        path: "haproxystats.TotalWallClockTime".into(),
+        value: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    let snapshot = Snapshot::render(name, timestamp, &settings.prefix, &metrics);
+    let mut delivered = true;
+    for sink in &settings.sinks {
+        if let Err(error) = sink.deliver(&snapshot).await {
+            tracing::error!(
+                "round {name}: {} failed: {error:#}; the round stays in src-dir",
+                sink.name()
+            );
+            delivered = false;
+        }
+    }
+    if !delivered {
+        retry_later(shared, name);
+        return;
+    }
+    let removal = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path)).await;
+    match removal {
+        Ok(Ok(())) => tracing::info!(
+            "round {name}: {} metrics delivered in {:.3} s{}",
+            snapshot.count,
+            started.elapsed().as_secs_f64(),
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!(", {} problem(s)", problems.len())
+            }
+        ),
+        Ok(Err(error)) => tracing::error!("round {name}: delivered, but cannot remove it: {error}"),
+        Err(error) => tracing::error!("round {name}: delivered, but the removal task failed: {error}"),
+    }
+}
+
+/// Counts a failure; outside `--once`, queues the round again after a pause.
+fn retry_later(shared: &Arc<Shared>, name: &str) {
+    shared.failed.fetch_add(1, Ordering::SeqCst);
+    if shared.once {
+        return;
+    }
+    let shared = Arc::clone(shared);
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        tokio::time::sleep(RETRY_DELAY).await;
+        shared.enqueue(name);
+    });
+}
+
+/// Moves an unreadable round beside `src-dir`, with the reason in a file.
+fn quarantine(shared: &Shared, name: &str, reason: &str) {
+    let settings = &shared.settings;
+    let count = shared.quarantined.fetch_add(1, Ordering::SeqCst) + 1;
+    let moved = (|| -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(&settings.quarantine_dir)?;
+        let mut target = settings.quarantine_dir.join(name);
+        let mut sequence = 1;
+        while target.exists() {
+            target = settings.quarantine_dir.join(format!("{name}.{sequence}"));
+            sequence += 1;
+        }
+        std::fs::rename(settings.src_dir.join(name), &target)?;
+        std::fs::write(target.join("quarantine-reason.txt"), format!("{reason}\n"))?;
+        Ok(target)
+    })();
+    match moved {
+        Ok(target) => tracing::error!(
+            "round {name} quarantined in {} ({count} so far): {reason}",
+            target.display()
+        ),
+        Err(error) => tracing::error!("round {name} cannot be read ({reason}) nor quarantined: {error}"),
+    }
+}

@@ -1,0 +1,159 @@
+//! Reading one round directory of the spool: its `*_info` and `*_stat` files
+//! (by suffix, as haproxystats), and `manifest.json` when pull wrote one.
+//!
+//! A file that cannot be parsed (garbage, a reply cut short) is left out with
+//! a reason naming the file and line; the round is unreadable only when no
+//! file at all could be used, and is then quarantined by the caller.
+
+use std::path::Path;
+
+use haproxy::{ShowInfo, ShowStat};
+
+/// A round's timestamp, from its name only: `<epoch>` or `<epoch>.<n>`.
+pub fn round_epoch(name: &str) -> Option<u64> {
+    let (epoch, sequence) = name.split_once('.').unwrap_or((name, "0"));
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+    if !digits(epoch) || !digits(sequence) {
+        return None;
+    }
+    epoch.parse().ok()
+}
+
+/// Sort key of a round name: oldest first.
+pub fn round_order(name: &str) -> (u64, u64, String) {
+    let (epoch, sequence) = name.split_once('.').unwrap_or((name, "0"));
+    (
+        epoch.parse().unwrap_or(u64::MAX),
+        sequence.parse().unwrap_or(0),
+        name.to_owned(),
+    )
+}
+
+/// The parsed contents of a round.
+#[derive(Debug, Default)]
+pub struct RoundFiles {
+    /// `(socket name, show info)`, by socket name.
+    pub infos: Vec<(String, ShowInfo)>,
+    /// `(socket name, show stat)`, by socket name.
+    pub stats: Vec<(String, ShowStat)>,
+    /// Sockets pull could not read, from `manifest.json`.
+    pub failed_sockets: Option<Vec<String>>,
+    /// Files left out, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Reads a round; `Err` when nothing in it is usable.
+pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|error| format!("cannot list {}: {error}", dir.display()))?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let mut round = RoundFiles::default();
+    for name in &names {
+        let path = dir.join(name);
+        if let Some(socket) = name.strip_suffix("_info") {
+            match std::fs::read(&path) {
+                Ok(bytes) => match ShowInfo::parse(&String::from_utf8_lossy(&bytes)) {
+                    Ok(info) => round.infos.push((socket.to_owned(), info)),
+                    Err(error) => round.problems.push(format!("{name}: {error}; file left out")),
+                },
+                Err(error) => round
+                    .problems
+                    .push(format!("{name}: cannot read: {error}; file left out")),
+            }
+        } else if let Some(socket) = name.strip_suffix("_stat") {
+            // HAProxy ends every reply with a newline: without one, the last row may be cut.
+            match std::fs::read(&path)
+                .map_err(|error| format!("cannot read: {error}"))
+                .and_then(|bytes| {
+                    let complete = bytes.ends_with(b"\n");
+                    let stat = ShowStat::from_bytes(bytes).map_err(|error| error.to_string())?;
+                    Ok((stat, complete))
+                }) {
+                Ok((stat, true)) => round.stats.push((socket.to_owned(), stat)),
+                Ok((stat, false)) => {
+                    let line = stat.rows().last().map_or(1, |row| row.line());
+                    round
+                        .problems
+                        .push(format!("{name}: line {line}: reply cut short; file left out"));
+                }
+                Err(error) => round.problems.push(format!("{name}: {error}; file left out")),
+            }
+        } else if name == "manifest.json" {
+            round.failed_sockets = read_manifest(&path);
+            if round.failed_sockets.is_none() {
+                round
+                    .problems
+                    .push("manifest.json: not a pull manifest; ignored".into());
+            }
+        }
+    }
+    if round.infos.is_empty() && round.stats.is_empty() {
+        let reason = if round.problems.is_empty() {
+            "no *_info or *_stat file".to_owned()
+        } else {
+            round.problems.join("; ")
+        };
+        return Err(reason);
+    }
+    Ok(round)
+}
+
+fn read_manifest(path: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    manifest
+        .get("failed")?
+        .as_array()?
+        .iter()
+        .map(|name| name.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_come_only_from_round_names() {
+        assert_eq!(round_epoch("1700000000"), Some(1_700_000_000));
+        assert_eq!(round_epoch("1700000000.2"), Some(1_700_000_000));
+        for bad in ["foo", "", "1700000000.", ".1", "17e8", "1700000000.x", "-1"] {
+            assert_eq!(round_epoch(bad), None, "{bad}");
+        }
+        let mut names = vec!["1700000001", "1700000000.10", "1700000000.2", "1700000000"];
+        names.sort_by_key(|name| round_order(name));
+        assert_eq!(names, ["1700000000", "1700000000.2", "1700000000.10", "1700000001"]);
+    }
+
+    #[test]
+    fn bad_files_are_left_out_with_reasons_and_empty_rounds_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.sock_info"), "Name: HAProxy\nCurrConns: 3\n\n").unwrap();
+        std::fs::write(
+            dir.path().join("a.sock_stat"),
+            "# pxname,svname,scur,\nfe,FRONTEND,1,\n\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.sock_info"), "garbage without colon\n").unwrap();
+        std::fs::write(dir.path().join("b.sock_stat"), "# pxname,svname,scur,\nfe,FRONTEND,1").unwrap();
+        std::fs::write(dir.path().join("manifest.json"), r#"{"failed":["c.sock"]}"#).unwrap();
+        let round = read_round(dir.path()).unwrap();
+        assert_eq!(round.infos.len(), 1);
+        assert_eq!(round.stats.len(), 1);
+        assert_eq!(round.failed_sockets, Some(vec!["c.sock".to_owned()]));
+        assert_eq!(
+            round.problems,
+            [
+                "b.sock_info: line 1: expected `Name: value`, found \"garbage without colon\"; file left out",
+                "b.sock_stat: line 2: reply cut short; file left out",
+            ]
+        );
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::write(empty.path().join("x.sock_stat"), "\u{0}\u{1}binary").unwrap();
+        let error = read_round(empty.path()).unwrap_err();
+        assert!(error.starts_with("x.sock_stat: line 1: not `show stat` CSV"), "{error}");
+    }
+}
