@@ -502,13 +502,25 @@ struct Sites {
 impl Sites {
     fn collect(stats: &[(String, ShowStat)], options: &Options, problems: &mut Vec<String>) -> Sites {
         let layout = Layout::new(options);
+        let mut used = Vec::with_capacity(stats.len());
+        let mut files = Vec::with_capacity(stats.len());
+        for (name, stat) in stats {
+            match FileTallies::read(stat, &layout) {
+                Ok(file) => {
+                    used.push(stat);
+                    files.push(file);
+                }
+                Err(error) => problems.push(format!("{name}_stat: {error}; the file is left out of this snapshot")),
+            }
+        }
+        // A column counts only when every reply used has it: no partial sums.
         let present = [FE, BE, SV].map(|kind| {
             layout.kinds[kind]
                 .names()
-                .map(|name| !stats.is_empty() && stats.iter().all(|(_, stat)| stat.column(name).is_some()))
+                .map(|name| !used.is_empty() && used.iter().all(|stat| stat.column(name).is_some()))
                 .collect::<Vec<bool>>()
         });
-        if !stats.is_empty() {
+        if !used.is_empty() {
             for kind in [FE, BE, SV] {
                 let missing: Vec<&str> = layout.kinds[kind]
                     .names()
@@ -533,11 +545,8 @@ impl Sites {
             servers_by_name: BTreeMap::new(),
             present,
         };
-        for (name, stat) in stats {
-            match FileTallies::read(stat, &sites.layout) {
-                Ok(file) => sites.merge(file),
-                Err(error) => problems.push(format!("{name}_stat: {error}; the file is left out of this snapshot")),
-            }
+        for file in files {
+            sites.merge(file);
         }
         sites
     }

@@ -1,0 +1,428 @@
+//! `haproxide process`: end to end with pull and real HAProxy, crash safety,
+//! bad input, the inotify daemon and signals, and retries after a failing sink.
+
+// Test helpers fail the test by panicking, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use haproxy::ShowStat;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use testkit::Lab;
+
+/// A spool, a local store and a config for them.
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(extra: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let config = dir.path().join("haproxystats.conf");
+        fs::write(
+            &config,
+            format!(
+                "[paths]\nbase-dir = {root}\n[pull]\ndst-dir = {root}/incoming\ntmp-dst-dir = {root}/incoming.tmp\n\
+                 min-free-space = 1M\ntimeout = 0.5\n{extra}\n[process]\nsrc-dir = {root}/incoming\nworkers = 4\n\
+                 [local-store]\n"
+            ),
+        )
+        .unwrap();
+        fs::create_dir_all(dir.path().join("incoming")).unwrap();
+        Setup { dir, config }
+    }
+
+    fn src(&self) -> PathBuf {
+        self.dir.path().join("incoming")
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("local-store")
+    }
+
+    fn quarantine(&self) -> PathBuf {
+        self.dir.path().join("incoming.quarantine")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_haproxide"))
+            .args(args)
+            .arg("-f")
+            .arg(&self.config)
+            .output()
+            .unwrap()
+    }
+
+    fn daemon(&self, log: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_haproxide"))
+            .args(["process", "-f"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(self.dir.path().join(log)).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
+    fn log(&self, log: &str) -> String {
+        fs::read_to_string(self.dir.path().join(log)).unwrap_or_default()
+    }
+
+    /// Copies the synthetic round in as `name`, renamed in from beside the spool.
+    fn add_round(&self, name: &str) {
+        let staging = self.dir.path().join(format!(".staging-{name}"));
+        copy_dir(&fixture("synthetic-1700000000"), &staging);
+        fs::rename(&staging, self.src().join(name)).unwrap();
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// `path below the prefix -> value` of a stored round.
+    fn stored(&self, round: &str) -> BTreeMap<String, f64> {
+        let text = fs::read_to_string(self.store().join(round).join("stats")).unwrap();
+        text.lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let (_, path) = fields[0].split_once(".haproxy.").unwrap();
+                (path.to_owned(), fields[1].parse().unwrap())
+            })
+            .collect()
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
+        .canonicalize()
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../fixtures/haproxystats")
+                .join(name)
+        })
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+fn terminate(mut child: Child) -> (ExitStatus, Duration) {
+    let started = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "process did not exit within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn pull_then_process_equals_direct_queries_of_two_instances() {
+    let lab = Lab::builder().instances(2).start();
+    assert_eq!(lab.instance(0).http_get("fe_main", "/", 7), vec![200; 7]);
+    assert_eq!(lab.instance(1).http_get("fe_main", "/", 5), vec![200; 5]);
+    let setup = Setup::new(&format!("socket-dir = {}", lab.socket_dir().display()));
+    let pulled = setup.run(&["pull", "--once"]);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    let round = Setup::entries(&setup.src()).pop().unwrap();
+    // Counters that move only with traffic, read directly at the same moment.
+    let direct: Vec<ShowStat> = lab
+        .instances()
+        .iter()
+        .map(|i| ShowStat::parse(i.raw_command("show stat")).unwrap())
+        .collect();
+
+    let processed = setup.run(&["process", "--once"]);
+    assert!(processed.status.success(), "{}", stderr(&processed));
+    assert_eq!(
+        Setup::entries(&setup.src()),
+        Vec::<String>::new(),
+        "the delivered round is removed"
+    );
+    let stored = setup.stored(&round);
+    let sum = |pxname: &str, svname: &str, column: &str| -> f64 {
+        direct
+            .iter()
+            .flat_map(|stat| {
+                stat.rows()
+                    .filter(|row| row.pxname() == pxname && row.svname() == svname)
+                    .map(|row| row.int(column))
+            })
+            .map(|value| value.unwrap().unwrap_or(0) as f64)
+            .sum()
+    };
+    for column in ["stot", "bin", "bout", "hrsp_2xx", "req_tot", "conn_tot"] {
+        assert_eq!(
+            stored[&format!("frontend.fe_main.{column}")],
+            sum("fe_main", "FRONTEND", column),
+            "fe {column}"
+        );
+    }
+    for column in ["stot", "bin", "bout", "hrsp_2xx", "lbtot"] {
+        assert_eq!(
+            stored[&format!("backend.be_app.{column}")],
+            sum("be_app", "BACKEND", column),
+            "be {column}"
+        );
+        for server in ["s1", "s2"] {
+            assert_eq!(
+                stored[&format!("backend.be_app.server.{server}.{column}")],
+                sum("be_app", server, column)
+            );
+        }
+    }
+    assert_eq!(stored["frontend.fe_main.stot"], 12.0);
+    assert_eq!(stored["backend.be_app.TotalServers"], 2.0);
+    assert_eq!(stored["haproxystats.FailedSockets"], 0.0);
+    assert!(
+        !stored.contains_key("daemon.ZlibMemUsage"),
+        "HAProxy 2.6 does not report it"
+    );
+    assert!(stored.contains_key("daemon.CumConns"));
+}
+
+#[test]
+fn kill_9_in_a_backlog_of_200_rounds_loses_nothing() {
+    let setup = Setup::new("");
+    let names: Vec<String> = (0..200).map(|n| (1_700_000_000 + n).to_string()).collect();
+    for name in &names {
+        setup.add_round(name);
+    }
+    let mut first = setup.daemon("first.log");
+    wait_for("some rounds delivered", Duration::from_secs(30), || {
+        Setup::entries(&setup.store()).len() >= 20
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let left = Setup::entries(&setup.src()).len();
+    assert!(left > 0, "the kill came before the backlog was done ({left} left)");
+
+    let second = setup.daemon("second.log");
+    wait_for("an empty spool", Duration::from_secs(60), || {
+        Setup::entries(&setup.src()).is_empty()
+    });
+    let (status, _) = terminate(second);
+    assert!(status.success());
+    let stored = Setup::entries(&setup.store());
+    assert_eq!(stored, names, "every round reached local-store");
+    for name in &names {
+        let stats = fs::read_to_string(setup.store().join(name).join("stats")).unwrap();
+        assert!(
+            stats.ends_with(&format!(
+                "haproxystats.TotalWallClockTime {} {name}\n",
+                stats_total(&stats)
+            )),
+            "{name}"
+        );
+    }
+}
+
+/// The TotalWallClockTime value of a stored round (its last line).
+fn stats_total(stats: &str) -> String {
+    stats.lines().last().unwrap().split(' ').nth(1).unwrap().to_owned()
+}
+
+#[test]
+fn bad_rounds_are_quarantined_or_partly_processed_with_reasons() {
+    let setup = Setup::new("");
+    let make = |name: &str, files: &[(&str, Vec<u8>)]| {
+        let staging = setup.dir.path().join(format!(".make-{name}"));
+        fs::create_dir_all(&staging).unwrap();
+        for (file, bytes) in files {
+            fs::write(staging.join(file), bytes).unwrap();
+        }
+        fs::rename(&staging, setup.src().join(name)).unwrap();
+    };
+    let synthetic = fixture("synthetic-1700000000");
+    let info = fs::read(synthetic.join("admin1.sock_info")).unwrap();
+    let stat = fs::read(synthetic.join("admin1.sock_stat")).unwrap();
+    let header_only: Vec<u8> = stat
+        .split(|byte| *byte == b'\n')
+        .next()
+        .unwrap()
+        .iter()
+        .chain(b"\n\n")
+        .copied()
+        .collect();
+    let old_layout = fs::read(fixture("peers/datadog-integrations-core/statuses_mock")).unwrap();
+    let bad_cell = fs::read(fixture("peers/datadog-integrations-core/mock_data")).unwrap();
+    make(
+        "1700000001",
+        &[
+            ("a.sock_info", vec![0, 159, 146, 150, 255]),
+            ("a.sock_stat", b"\x00\x01garbage".to_vec()),
+        ],
+    );
+    make(
+        "1700000002",
+        &[
+            ("a.sock_info", info.clone()),
+            ("a.sock_stat", stat[..stat.len() / 2].to_vec()),
+        ],
+    );
+    make(
+        "1700000003",
+        &[("a.sock_info", info.clone()), ("a.sock_stat", header_only)],
+    );
+    make(
+        "1700000004",
+        &[
+            ("a.sock_info", info.clone()),
+            ("a.sock_stat", stat.clone()),
+            ("b.sock_stat", old_layout),
+        ],
+    );
+    make("1700000005", &[]);
+    make(
+        "1700000006",
+        &[
+            ("a.sock_info", info.clone()),
+            ("a.sock_stat", stat.clone()),
+            ("b.sock_stat", bad_cell),
+        ],
+    );
+    make("not-a-round", &[("a.sock_info", info), ("a.sock_stat", stat)]);
+
+    let output = setup.run(&["process", "--once"]);
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "rounds were quarantined: {log}");
+    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new(), "{log}");
+    assert_eq!(
+        Setup::entries(&setup.quarantine()),
+        ["1700000001", "1700000005", "not-a-round"]
+    );
+    let reason = |name: &str| fs::read_to_string(setup.quarantine().join(name).join("quarantine-reason.txt")).unwrap();
+    assert!(
+        reason("1700000001").contains("a.sock_info: line 1: expected `Name: value`"),
+        "{}",
+        reason("1700000001")
+    );
+    assert!(reason("1700000001").contains("a.sock_stat: line 1: not `show stat` CSV"));
+    assert_eq!(reason("1700000005"), "no *_info or *_stat file\n");
+    assert!(reason("not-a-round").starts_with("the name is not a round"));
+    assert!(log.contains("round 1700000001 quarantined in "), "{log}");
+
+    assert_eq!(
+        Setup::entries(&setup.store()),
+        ["1700000002", "1700000003", "1700000004", "1700000006"]
+    );
+    let cut = setup.stored("1700000002");
+    assert_eq!(cut["daemon.CurrConns"], 50.0, "the readable show info is used");
+    assert!(
+        !cut.keys().any(|path| path.starts_with("frontend.")),
+        "the cut show stat is left out"
+    );
+    assert!(log.contains("round 1700000002: a.sock_stat: line "), "{log}");
+    assert!(log.contains("reply cut short; file left out"), "{log}");
+    let empty = setup.stored("1700000003");
+    assert_eq!(empty["haproxystats.MetricsFrontend"], 1.0);
+    assert_eq!(empty["daemon.CurrConns"], 50.0);
+    // A 2.6 reply beside a 1.5-layout one: columns both report are summed,
+    // the others (compression, conn_rate, ...) are not emitted rather than half-summed.
+    let mixed = setup.stored("1700000004");
+    assert_eq!(mixed["frontend.fe_http.stot"], 26.0);
+    assert_eq!(mixed["frontend.a.stot"], 1.0);
+    assert!(!mixed.contains_key("frontend.fe_http.comp_byp"));
+    assert!(!mixed.contains_key("frontend.fe_http.conn_rate"));
+    assert!(
+        log.contains("round 1700000004: show stat: frontend columns not reported by every process, not emitted: comp_byp, comp_in"),
+        "{log}"
+    );
+    // A reply with a non-numeric cell is left out whole, and does not hold back the others' columns.
+    let with_bad_file = setup.stored("1700000006");
+    assert_eq!(with_bad_file["frontend.fe_http.stot"], 26.0);
+    assert_eq!(with_bad_file["frontend.fe_http.comp_byp"], 0.0);
+    assert!(!with_bad_file.contains_key("frontend.a.stot"));
+    assert!(
+        log.contains("round 1700000006: b.sock_stat: line 10: column `hrsp_2xx` holds \"space, afterspace\", not an integer; the file is left out"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_daemon_picks_up_renamed_rounds_and_stops_on_sigterm() {
+    let setup = Setup::new("");
+    let daemon = setup.daemon("daemon.log");
+    wait_for("the watch", Duration::from_secs(10), || {
+        setup.log("daemon.log").contains("process started")
+    });
+    setup.add_round("1700000100");
+    wait_for("the round delivered", Duration::from_secs(10), || {
+        Setup::entries(&setup.store()) == ["1700000100"]
+    });
+    setup.add_round("1700000101");
+    wait_for("the second round", Duration::from_secs(10), || {
+        Setup::entries(&setup.store()).len() == 2
+    });
+    let (status, took) = terminate(daemon);
+    assert!(status.success());
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(setup.stored("1700000100")["frontend.fe_http.stot"], 40.0);
+}
+
+#[test]
+fn a_failing_sink_keeps_the_round_for_a_retry() {
+    let setup = Setup::new("");
+    // A file where local-store needs a directory: every delivery fails.
+    fs::write(setup.store(), "in the way").unwrap();
+    setup.add_round("1700000200");
+    let failed = setup.run(&["process", "--once"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("round 1700000200: local-store failed"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(
+        Setup::entries(&setup.src()),
+        ["1700000200"],
+        "the round stays in src-dir"
+    );
+
+    fs::remove_file(setup.store()).unwrap();
+    let retried = setup.run(&["process", "--once"]);
+    assert!(retried.status.success(), "{}", stderr(&retried));
+    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(Setup::entries(&setup.store()), ["1700000200"]);
+}
