@@ -120,13 +120,138 @@ struct RowMeta {
     line: u32,
 }
 
-/// A parsed `show stat` reply.
-#[derive(Clone)]
-pub struct ShowStat {
-    text: String,
+/// The columns of a reply: names in reply order and an index by name.
+#[derive(Debug, Clone)]
+pub struct Header {
     columns: Vec<String>,
     by_name: HashMap<String, usize>,
     has_header: bool,
+    pxname: usize,
+    svname: usize,
+    kind: Option<usize>,
+}
+
+impl Header {
+    /// Reads the header line (or, without one, takes the positional layout);
+    /// leaves `scanner` at the first row.
+    fn read(scanner: &mut Scanner<'_>, text: &str) -> Result<Header, StatError> {
+        scanner.skip_blank_lines();
+        if scanner.at_end() {
+            return Err(StatError::Empty);
+        }
+        let header_line = scanner.line;
+        let (columns, has_header) = if scanner.peek() == Some(b'#') {
+            let mut spans = Vec::new();
+            scanner.pos += 1;
+            scanner.scan_record(&mut spans)?;
+            let names = spans
+                .iter()
+                .map(|span| field_text(text, *span).trim().to_owned())
+                .collect::<Vec<_>>();
+            (trim_trailing_empty(names), true)
+        } else {
+            let first_line = scanner.current_line_text().to_owned();
+            let mut probe = Vec::new();
+            scanner.clone().scan_record(&mut probe)?;
+            if probe.len() < MIN_HEADERLESS_FIELDS {
+                return Err(StatError::NotStatCsv {
+                    line: header_line,
+                    first_line: first_line.chars().take(80).collect(),
+                });
+            }
+            (STATIC_FIELDS.iter().map(|name| (*name).to_owned()).collect(), false)
+        };
+        let mut by_name = HashMap::with_capacity(columns.len());
+        for (index, name) in columns.iter().enumerate() {
+            if !name.is_empty() && name != "-" {
+                by_name.entry(name.clone()).or_insert(index);
+            }
+        }
+        let (Some(&pxname), Some(&svname)) = (by_name.get("pxname"), by_name.get("svname")) else {
+            return Err(StatError::MissingNameColumns { line: header_line });
+        };
+        let kind = by_name.get("type").copied();
+        Ok(Header {
+            columns,
+            by_name,
+            has_header,
+            pxname,
+            svname,
+            kind,
+        })
+    }
+
+    /// Column names in reply order, including the `-` delimiter of 2.3+.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Index of the column called `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// False when the reply had no header and positional names were used.
+    pub fn has_header(&self) -> bool {
+        self.has_header
+    }
+}
+
+/// The rows of a reply read one at a time and not kept: one pass over a large
+/// reply in the memory of a single row.
+pub struct StatRows<'t> {
+    text: &'t str,
+    header: Header,
+    scanner: Scanner<'t>,
+    spans: Vec<Span>,
+}
+
+impl<'t> StatRows<'t> {
+    /// Reads the header of `text`.
+    pub fn new(text: &'t str) -> Result<StatRows<'t>, StatError> {
+        if text.len() >= ESCAPED as usize {
+            return Err(StatError::TooLarge(text.len()));
+        }
+        let mut scanner = Scanner {
+            bytes: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        };
+        let header = Header::read(&mut scanner, text)?;
+        let spans = Vec::with_capacity(header.columns.len() + 1);
+        Ok(StatRows {
+            text,
+            header,
+            spans,
+            scanner,
+        })
+    }
+
+    /// The reply's columns.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The next row; `None` at the end.
+    pub fn next_row(&mut self) -> Option<Result<StatRow<'_>, StatError>> {
+        self.spans.clear();
+        match self.scanner.next_record(&mut self.spans)? {
+            Ok(line) => Some(Ok(StatRow {
+                text: self.text,
+                header: &self.header,
+                spans: &self.spans,
+                line,
+            })),
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
+/// A parsed `show stat` reply, kept whole for random access.
+#[derive(Clone)]
+pub struct ShowStat {
+    text: String,
+    header: Header,
     rows: Vec<RowMeta>,
     spans: Vec<Span>,
     truncated_line: Option<usize>,
@@ -135,9 +260,9 @@ pub struct ShowStat {
 impl fmt::Debug for ShowStat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShowStat")
-            .field("columns", &self.columns.len())
+            .field("columns", &self.header.columns.len())
             .field("rows", &self.rows.len())
-            .field("has_header", &self.has_header)
+            .field("has_header", &self.header.has_header)
             .finish()
     }
 }
@@ -287,99 +412,57 @@ impl ShowStat {
 
     /// Parses a reply.
     pub fn parse(text: String) -> Result<Self, StatError> {
-        if text.len() >= ESCAPED as usize {
-            return Err(StatError::TooLarge(text.len()));
-        }
-        let mut scanner = Scanner {
-            bytes: text.as_bytes(),
-            pos: 0,
-            line: 1,
-        };
-        scanner.skip_blank_lines();
-        if scanner.at_end() {
-            return Err(StatError::Empty);
-        }
-        let mut spans = Vec::new();
-        let header_line = scanner.line;
-        let (columns, has_header) = if scanner.peek() == Some(b'#') {
-            scanner.pos += 1;
-            scanner.scan_record(&mut spans)?;
-            let names = spans
-                .iter()
-                .map(|span| field_text(&text, *span).trim().to_owned())
-                .collect::<Vec<_>>();
-            spans.clear();
-            (trim_trailing_empty(names), true)
-        } else {
-            let first_line = scanner.current_line_text().to_owned();
-            let mut probe = Vec::new();
-            scanner.clone().scan_record(&mut probe)?;
-            if probe.len() < MIN_HEADERLESS_FIELDS {
-                return Err(StatError::NotStatCsv {
-                    line: header_line,
-                    first_line: first_line.chars().take(80).collect(),
+        let (header, rows, spans) = {
+            let mut reader = StatRows::new(&text)?;
+            // One row per line in practice: size both arrays once instead of growing them.
+            let lines_left = memchr_iter(b'\n', &text.as_bytes()[reader.scanner.pos..]).count() + 1;
+            let mut rows = Vec::with_capacity(lines_left);
+            let mut spans = Vec::with_capacity(lines_left.saturating_mul(reader.header.columns.len() + 1));
+            while let Some(line) = reader.scanner.next_record(&mut spans) {
+                let first_span = rows
+                    .last()
+                    .map_or(0, |last: &RowMeta| last.first_span + last.span_count);
+                rows.push(RowMeta {
+                    first_span,
+                    span_count: spans.len() as u32 - first_span,
+                    line: line? as u32,
                 });
             }
-            (STATIC_FIELDS.iter().map(|name| (*name).to_owned()).collect(), false)
+            (reader.header, rows, spans)
         };
-        let mut by_name = HashMap::with_capacity(columns.len());
-        for (index, name) in columns.iter().enumerate() {
-            if !name.is_empty() && name != "-" {
-                by_name.entry(name.clone()).or_insert(index);
-            }
-        }
-        if !by_name.contains_key("pxname") || !by_name.contains_key("svname") {
-            return Err(StatError::MissingNameColumns { line: header_line });
-        }
-
-        // One row per line in practice: size both arrays once instead of growing them.
-        let lines_left = memchr_iter(b'\n', &text.as_bytes()[scanner.pos..]).count() + 1;
-        let mut rows = Vec::with_capacity(lines_left);
-        spans.reserve(lines_left.saturating_mul(columns.len() + 1));
-        loop {
-            scanner.skip_blank_lines();
-            if scanner.at_end() {
-                break;
-            }
-            let line = scanner.line;
-            let first_span = spans.len();
-            scanner.scan_record(&mut spans)?;
-            rows.push(RowMeta {
-                first_span: first_span as u32,
-                span_count: (spans.len() - first_span) as u32,
-                line: line as u32,
-            });
-        }
         let truncated_line = match rows.last() {
-            Some(last) if !text.ends_with('\n') && (last.span_count as usize) < columns.len() => {
+            Some(last) if !text.ends_with('\n') && (last.span_count as usize) < header.columns.len() => {
                 Some(last.line as usize)
             }
             _ => None,
         };
         Ok(ShowStat {
             text,
-            columns,
-            by_name,
-            has_header,
+            header,
             rows,
             spans,
             truncated_line,
         })
     }
 
+    /// The reply's columns.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
     /// Column names in reply order, including the `-` delimiter of 2.3+.
     pub fn columns(&self) -> &[String] {
-        &self.columns
+        &self.header.columns
     }
 
     /// Index of the column called `name`.
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.by_name.get(name).copied()
+        self.header.column(name)
     }
 
     /// False when the reply had no header and positional names were used.
     pub fn has_header(&self) -> bool {
-        self.has_header
+        self.header.has_header
     }
 
     /// Line of the last row when the input ends mid-row (no final newline and
@@ -401,17 +484,21 @@ impl ShowStat {
     /// The rows in reply order.
     pub fn rows(&self) -> impl ExactSizeIterator<Item = StatRow<'_>> + '_ {
         self.rows.iter().map(move |meta| StatRow {
-            stat: self,
-            meta: *meta,
+            text: &self.text,
+            header: &self.header,
+            spans: &self.spans[meta.first_span as usize..(meta.first_span + meta.span_count) as usize],
+            line: meta.line as usize,
         })
     }
 }
 
-/// One row of a [`ShowStat`].
+/// One row of a [`ShowStat`] or of [`StatRows`].
 #[derive(Clone, Copy)]
 pub struct StatRow<'a> {
-    stat: &'a ShowStat,
-    meta: RowMeta,
+    text: &'a str,
+    header: &'a Header,
+    spans: &'a [Span],
+    line: usize,
 }
 
 impl fmt::Debug for StatRow<'_> {
@@ -427,21 +514,18 @@ impl fmt::Debug for StatRow<'_> {
 impl<'a> StatRow<'a> {
     /// 1-based line number where the row starts.
     pub fn line(&self) -> usize {
-        self.meta.line as usize
+        self.line
     }
 
     /// Number of cells the row has (it may differ from the column count).
     pub fn cell_count(&self) -> usize {
-        self.meta.span_count as usize
+        self.spans.len()
     }
 
     /// The text of cell `index`, `None` when the row is shorter.
     pub fn cell(&self, index: usize) -> Option<Cow<'a, str>> {
-        if index >= self.meta.span_count as usize {
-            return None;
-        }
-        let span = self.stat.spans[self.meta.first_span as usize + index];
-        let raw = field_text(&self.stat.text, span);
+        let span = *self.spans.get(index)?;
+        let raw = field_text(self.text, span);
         Some(if span.escaped() {
             Cow::Owned(raw.replace("\"\"", "\""))
         } else {
@@ -451,26 +535,35 @@ impl<'a> StatRow<'a> {
 
     /// The text of the column called `name`, `None` when the reply lacks it.
     pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.cell(self.stat.column(name)?)
+        self.cell(self.header.column(name)?)
     }
 
     /// The integer in cell `index`: `None` when absent or empty.
     pub fn int_at(&self, index: usize) -> Result<Option<i64>, ValueError> {
-        let Some(text) = self.cell(index) else { return Ok(None) };
+        let Some(&span) = self.spans.get(index) else {
+            return Ok(None);
+        };
+        let raw = field_text(self.text, span);
+        if !span.escaped()
+            && let Some(number) = parse_plain_int(raw.as_bytes())
+        {
+            return Ok(number);
+        }
+        let text = self.cell(index).unwrap_or_default();
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Ok(None);
         }
         trimmed.parse::<i64>().map(Some).map_err(|_| ValueError {
             line: self.line(),
-            column: self.stat.columns.get(index).cloned().unwrap_or_default(),
+            column: self.header.columns.get(index).cloned().unwrap_or_default(),
             value: text.into_owned(),
         })
     }
 
     /// The integer in the column called `name`: `None` when absent or empty.
     pub fn int(&self, name: &str) -> Result<Option<i64>, ValueError> {
-        match self.stat.column(name) {
+        match self.header.column(name) {
             Some(index) => self.int_at(index),
             None => Ok(None),
         }
@@ -478,12 +571,12 @@ impl<'a> StatRow<'a> {
 
     /// The proxy name.
     pub fn pxname(&self) -> Cow<'a, str> {
-        self.get("pxname").unwrap_or(Cow::Borrowed(""))
+        self.cell(self.header.pxname).unwrap_or(Cow::Borrowed(""))
     }
 
     /// The server name, or `FRONTEND` / `BACKEND`.
     pub fn svname(&self) -> Cow<'a, str> {
-        self.get("svname").unwrap_or(Cow::Borrowed(""))
+        self.cell(self.header.svname).unwrap_or(Cow::Borrowed(""))
     }
 
     /// What the row describes. The reserved `svname`s `FRONTEND` and `BACKEND`
@@ -495,13 +588,43 @@ impl<'a> StatRow<'a> {
             "BACKEND" => return ObjectType::Backend,
             _ => {}
         }
-        match self.get("type").as_deref().map(str::trim) {
+        match self
+            .header
+            .kind
+            .and_then(|index| self.cell(index))
+            .as_deref()
+            .map(str::trim)
+        {
             Some("0") => ObjectType::Frontend,
             Some("1") => ObjectType::Backend,
             Some("3") => ObjectType::Listener,
             _ => ObjectType::Server,
         }
     }
+}
+
+/// The fast path of [`StatRow::int_at`]: `Some(None)` for an empty cell,
+/// `Some(Some(n))` for plain decimal digits with an optional `-`, `None` for
+/// anything else (left to the careful path, which also reports errors).
+fn parse_plain_int(bytes: &[u8]) -> Option<Option<i64>> {
+    if bytes.is_empty() {
+        return Some(None);
+    }
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for byte in digits {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(byte - b'0');
+    }
+    Some(Some(if negative { -value } else { value }))
 }
 
 fn field_text(text: &str, span: Span) -> &str {
@@ -551,6 +674,17 @@ impl Scanner<'_> {
             self.pos = end + 1;
             self.line += 1;
         }
+    }
+
+    /// Skips blank lines, then appends the spans of the next record; its line
+    /// number, or `None` at the end of input.
+    fn next_record(&mut self, spans: &mut Vec<Span>) -> Option<Result<usize, StatError>> {
+        self.skip_blank_lines();
+        if self.at_end() {
+            return None;
+        }
+        let line = self.line;
+        Some(self.scan_record(spans).map(|()| line))
     }
 
     /// Appends the spans of one record and moves past its line end.
@@ -729,6 +863,37 @@ mod tests {
         assert_eq!(parsed.int("scur"), Ok(Some(7)));
         assert_eq!(parsed.get("check_status").as_deref(), Some("L4OK"));
         assert_eq!(parsed.object_type(), ObjectType::Server);
+    }
+
+    #[test]
+    fn streamed_rows_match_the_parsed_reply() {
+        let text = format!("{HEADER}fe,FRONTEND,3,OPEN,0,\n\n\"b,e\",s1,,UP,2,\nbe,s2,x,UP,2,\n");
+        let mut rows = StatRows::new(&text).unwrap();
+        assert_eq!(rows.header().column("scur"), Some(2));
+        let first = rows.next_row().unwrap().unwrap();
+        assert_eq!((first.line(), first.int("scur")), (2, Ok(Some(3))));
+        let second = rows.next_row().unwrap().unwrap();
+        assert_eq!((second.line(), second.pxname().into_owned()), (4, "b,e".to_owned()));
+        let third = rows.next_row().unwrap().unwrap();
+        assert_eq!(third.int("scur").unwrap_err().line, 5);
+        assert!(rows.next_row().is_none());
+        let whole = ShowStat::parse(text.clone()).unwrap();
+        assert_eq!(whole.rows().map(|row| row.line()).collect::<Vec<_>>(), [2, 4, 5]);
+    }
+
+    #[test]
+    fn plain_integers_take_the_fast_path_and_others_the_careful_one() {
+        assert_eq!(parse_plain_int(b""), Some(None));
+        assert_eq!(parse_plain_int(b"-12"), Some(Some(-12)));
+        assert_eq!(
+            parse_plain_int(b"9223372036854775807"),
+            None,
+            "19 digits go the careful way"
+        );
+        assert_eq!(parse_plain_int(b" 7"), None);
+        let stat = ShowStat::parse(format!("{HEADER}be,s1, 7 ,UP,2,\nbe,s2,9223372036854775807,UP,2,\n")).unwrap();
+        let values: Vec<_> = stat.rows().map(|row| row.int("scur")).collect();
+        assert_eq!(values, [Ok(Some(7)), Ok(Some(i64::MAX))]);
     }
 
     #[test]
