@@ -699,12 +699,15 @@ impl Scanner<'_> {
         }
         let base = self.pos;
         let mut start = 0;
-        for comma in memchr_iter(b',', line_bytes) {
-            spans.push(Span {
-                start: (base + start) as u32,
-                end: (base + comma) as u32,
-            });
-            start = comma + 1;
+        // Commas come every few bytes: a plain loop beats a vectorised search here.
+        for (index, byte) in line_bytes.iter().enumerate() {
+            if *byte == b',' {
+                spans.push(Span {
+                    start: (base + start) as u32,
+                    end: (base + index) as u32,
+                });
+                start = index + 1;
+            }
         }
         spans.push(Span {
             start: (base + start) as u32,

@@ -1,12 +1,12 @@
 //! Aggregation of one snapshot across HAProxy processes, the way haproxystats
 //! (git HEAD) aggregates, with its defects fixed.
 //!
-//! Input: the parsed `show info` and `show stat` replies of one round, one per
-//! process (socket). Output: metric paths (below the Graphite prefix) with
-//! values, in haproxystats' emission order. The rules:
+//! Input: the parsed `show info` replies and the `show stat` files of one
+//! round, one per process (socket). Output: Graphite lines, written straight
+//! into [`Lines`] in haproxystats' emission order. The rules:
 //! - Daemon (`show info`): 37 counters summed, `Idle_pct`/`Uptime_sec`
 //!   averaged, CPU-usage percentiles and sample standard deviation,
-//!   `calculate-percentages`, and `per-process-metrics`.
+//!   `calculate-percentages`, `per-process-metrics`.
 //! - Frontends: summed.
 //! - Backends and servers: summed lists; `act bck weight` / `throttle weight`
 //!   averaged over all processes; `rtime ctime qtime ttime` averaged over the
@@ -22,11 +22,19 @@
 //! processes report the same `Process_num`. The `Metrics*` self-metrics keep
 //! haproxystats' formula: 1 + the cells computed, whether or not a NaN cell was
 //! sent.
+//!
+//! Each `show stat` file is streamed ([`StatRows`]) into tallies of its own,
+//! on as many threads as there are cores. A file with a bad cell is left out
+//! whole. Only the tallies are kept, never the replies.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use haproxy::{ObjectType, ShowInfo, ShowStat};
+use haproxy::{Header, ObjectType, ShowInfo, StatRows};
 use regex::Regex;
 
 use crate::metric_names::{BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME};
@@ -152,88 +160,145 @@ fn owned(names: &[&str]) -> Vec<String> {
     names.iter().map(|name| (*name).to_owned()).collect()
 }
 
-/// One metric below the Graphite prefix.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    /// Dot-separated path, e.g. `backend.be_app.stot`.
-    pub path: String,
-    /// The value (never NaN or infinite).
-    pub value: f64,
+/// Graphite plaintext lines of one snapshot: `<prefix>.<path> <value> <timestamp>`.
+#[derive(Debug, Clone, Default)]
+pub struct Lines {
+    /// `<prefix>.`
+    head: String,
+    /// ` <timestamp>\n`
+    tail: String,
+    text: String,
+    count: usize,
 }
 
-/// The metrics of one snapshot, and the problems met while computing them.
+impl Lines {
+    /// Lines under `prefix` (e.g. `loadbalancers.lb1.haproxy`) stamped `timestamp`.
+    pub fn new(prefix: &str, timestamp: u64) -> Lines {
+        Lines {
+            head: format!("{prefix}."),
+            tail: format!(" {timestamp}\n"),
+            text: String::new(),
+            count: 0,
+        }
+    }
+
+    /// Appends `<prefix>.<group><path> <value> <timestamp>`; NaN and infinite
+    /// values are not written.
+    pub fn push(&mut self, group: &str, path: std::fmt::Arguments<'_>, value: f64) {
+        if value.is_finite() {
+            self.text.push_str(&self.head);
+            self.text.push_str(group);
+            let _ = self.text.write_fmt(path);
+            self.finish(value);
+        }
+    }
+
+    /// [`Lines::push`] for a path given in pieces, without formatting machinery.
+    fn push_joined(&mut self, base: &str, name: &str, value: f64) {
+        if value.is_finite() {
+            self.text.push_str(&self.head);
+            self.text.push_str(base);
+            self.text.push_str(name);
+            self.finish(value);
+        }
+    }
+
+    /// ` <value> <timestamp>\n`: integral values as integers (`40`), others in
+    /// their shortest exact form (`10.606601717798213`).
+    fn finish(&mut self, value: f64) {
+        self.text.push(' ');
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            self.text.push_str(itoa::Buffer::new().format(value as i64));
+        } else {
+            let _ = write!(self.text, "{value}");
+        }
+        self.text.push_str(&self.tail);
+        self.count += 1;
+    }
+
+    /// Makes room for about `lines` more lines.
+    fn reserve(&mut self, lines: usize) {
+        self.text
+            .reserve(lines.saturating_mul(self.head.len() + self.tail.len() + 56));
+    }
+
+    /// The lines and their number.
+    pub fn into_parts(self) -> (String, usize) {
+        (self.text, self.count)
+    }
+}
+
+/// A `show stat` file of the round: the socket it came from and where it is.
+#[derive(Debug, Clone)]
+pub struct StatFile {
+    /// Socket name (`admin1.sock`).
+    pub socket: String,
+    /// The `<socket>_stat` file.
+    pub path: PathBuf,
+}
+
+/// What an aggregation left out, and how many `show stat` files it used.
 #[derive(Debug, Default)]
-pub struct Aggregation {
-    /// In emission order.
-    pub metrics: Vec<Metric>,
+pub struct Report {
     /// What was skipped and why (one line each).
     pub problems: Vec<String>,
+    /// `show stat` files that were read whole.
+    pub stat_files_used: usize,
 }
 
 /// Replaces every byte outside `[A-Za-z0-9_:-]` with `_`, so a name can neither
 /// add a path level (`.`) nor break the line protocol (spaces, newlines).
-pub fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+pub fn sanitize(name: &str) -> Cow<'_, str> {
+    let clean = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-');
+    if name.chars().all(clean) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(name.chars().map(|c| if clean(c) { c } else { '_' }).collect())
 }
 
-/// Aggregates one snapshot. `infos` and `stats` are (socket name, reply) in
-/// socket-name order.
-pub fn aggregate(infos: &[(String, ShowInfo)], stats: &[(String, ShowStat)], options: &Options) -> Aggregation {
+/// Aggregates one snapshot into `lines`. `infos` are (socket name, reply) in
+/// socket-name order; `stats` are read from disk here, one at a time per core.
+pub fn aggregate(infos: &[(String, ShowInfo)], stats: &[StatFile], options: &Options, lines: &mut Lines) -> Report {
     let started = Instant::now();
-    let mut out = Aggregation::default();
-    let daemon_cells = daemon(infos, options, &mut out);
-    self_metric(&mut out, "MetricsHAProxy", 1.0 + daemon_cells as f64);
-    self_metric(&mut out, "WallClockTimeHAProxy", seconds(started));
+    let mut report = Report::default();
+    let daemon_cells = daemon(infos, options, lines, &mut report.problems);
+    self_metric(lines, "MetricsHAProxy", 1.0 + daemon_cells as f64);
+    self_metric(lines, "WallClockTimeHAProxy", seconds(started));
 
-    let sites = Sites::collect(stats, options, &mut out.problems);
+    let sites = Sites::collect(stats, options, &mut report);
+    lines.reserve(sites.expected_lines(options));
     let phase = Instant::now();
-    let frontend_cells = sites.emit_frontends(options, &mut out.metrics);
-    self_metric(&mut out, "MetricsFrontend", 1.0 + frontend_cells as f64);
-    self_metric(&mut out, "WallClockTimeFrontends", seconds(phase));
-
-    let phase = Instant::now();
-    let backend_cells = sites.emit_backends(options, &mut out.metrics);
-    self_metric(&mut out, "MetricsBackend", 1.0 + backend_cells as f64);
-    self_metric(&mut out, "WallClockTimeBackends", seconds(phase));
+    let frontend_cells = sites.emit_frontends(options, lines);
+    self_metric(lines, "MetricsFrontend", 1.0 + frontend_cells as f64);
+    self_metric(lines, "WallClockTimeFrontends", seconds(phase));
 
     let phase = Instant::now();
-    let server_cells = sites.emit_servers(options, &mut out.metrics);
-    self_metric(&mut out, "MetricsServer", 1.0 + server_cells as f64);
-    self_metric(&mut out, "WallClockTimeServers", seconds(phase));
-    self_metric(&mut out, "WallClockTimeAllStats", seconds(started));
-    out
+    let backend_cells = sites.emit_backends(options, lines);
+    self_metric(lines, "MetricsBackend", 1.0 + backend_cells as f64);
+    self_metric(lines, "WallClockTimeBackends", seconds(phase));
+
+    let phase = Instant::now();
+    let server_cells = sites.emit_servers(options, lines);
+    self_metric(lines, "MetricsServer", 1.0 + server_cells as f64);
+    self_metric(lines, "WallClockTimeServers", seconds(phase));
+    self_metric(lines, "WallClockTimeAllStats", seconds(started));
+    report
 }
 
-fn seconds(since: Instant) -> f64 {
+/// Seconds since `since`, to the millisecond.
+pub fn seconds(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-fn self_metric(out: &mut Aggregation, name: &str, value: f64) {
-    out.metrics.push(Metric {
-        path: format!("haproxystats.{name}"),
-        value,
-    });
-}
-
-/// Pushes `value` at `path` unless it is NaN or infinite.
-fn push(metrics: &mut Vec<Metric>, path: String, value: f64) {
-    if value.is_finite() {
-        metrics.push(Metric { path, value });
-    }
+/// Writes `haproxystats.<name>` (never grouped).
+pub fn self_metric(lines: &mut Lines, name: &str, value: f64) {
+    lines.push("", format_args!("haproxystats.{name}"), value);
 }
 
 // ------------------------------------------------------------------ daemon
 
 /// Emits the daemon metrics; returns the number of cells computed.
-fn daemon(infos: &[(String, ShowInfo)], options: &Options, out: &mut Aggregation) -> usize {
+fn daemon(infos: &[(String, ShowInfo)], options: &Options, lines: &mut Lines, problems: &mut Vec<String>) -> usize {
     if infos.is_empty() {
         return 0;
     }
@@ -248,24 +313,24 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, out: &mut Aggregation
         .iter()
         .filter_map(|name| Some((*name, all(name)?)))
         .collect();
-    let missing: Vec<&str> = DAEMON_SUMMED
-        .iter()
-        .copied()
-        .filter(|name| all(name).is_none())
-        .collect();
-    if !missing.is_empty() {
-        out.problems.push(format!(
+    if summed.len() < DAEMON_SUMMED.len() {
+        let missing: Vec<&str> = DAEMON_SUMMED
+            .iter()
+            .copied()
+            .filter(|name| all(name).is_none())
+            .collect();
+        problems.push(format!(
             "show info: not reported by every process, not emitted: {}",
             missing.join(", ")
         ));
     }
     for (name, values) in &summed {
-        push(&mut out.metrics, format!("daemon.{name}"), values.iter().sum());
+        lines.push("", format_args!("daemon.{name}"), values.iter().sum());
         cells += 1;
     }
     for name in DAEMON_AVERAGED {
         if let Some(values) = all(name) {
-            push(&mut out.metrics, format!("daemon.{name}"), mean(&values));
+            lines.push("", format_args!("daemon.{name}"), mean(&values));
             cells += 1;
         }
     }
@@ -274,14 +339,14 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, out: &mut Aggregation
         let mut sorted = cpu.clone();
         sorted.sort_by(f64::total_cmp);
         for percentile in PERCENTILES {
-            push(
-                &mut out.metrics,
-                format!("daemon.{percentile}PercentileCpuUsagePct"),
+            lines.push(
+                "",
+                format_args!("daemon.{percentile}PercentileCpuUsagePct"),
                 nearest(&sorted, *percentile),
             );
             cells += 1;
         }
-        push(&mut out.metrics, "daemon.StdCpuUsagePct".into(), sample_std(cpu));
+        lines.push("", format_args!("daemon.StdCpuUsagePct"), sample_std(cpu));
         cells += 1;
     }
     if options.calculate_percentages {
@@ -289,15 +354,13 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, out: &mut Aggregation
             cells += 1;
             match (all(value), all(limit)) {
                 (Some(values), Some(limits)) => {
-                    push(
-                        &mut out.metrics,
-                        format!("daemon.{name}"),
+                    lines.push(
+                        "",
+                        format_args!("daemon.{name}"),
                         percentage(values.iter().sum(), limits.iter().sum()),
                     );
                 }
-                _ => out
-                    .problems
-                    .push(format!("{name}: {value} or {limit} not reported by every process")),
+                _ => problems.push(format!("{name}: {value} or {limit} not reported by every process")),
             }
         }
     }
@@ -305,20 +368,16 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, out: &mut Aggregation
         let keys = process_keys(infos);
         for (index, key) in keys.iter().enumerate() {
             for (name, values) in &summed {
-                push(&mut out.metrics, format!("daemon.process.{key}.{name}"), values[index]);
+                lines.push("", format_args!("daemon.process.{key}.{name}"), values[index]);
                 cells += 1;
             }
             if let Some(cpu) = &cpu {
-                push(
-                    &mut out.metrics,
-                    format!("daemon.process.{key}.CpuUsagePct"),
-                    cpu[index],
-                );
+                lines.push("", format_args!("daemon.process.{key}.CpuUsagePct"), cpu[index]);
                 cells += 1;
             }
             for name in DAEMON_AVERAGED {
                 if let Some(values) = all(name) {
-                    push(&mut out.metrics, format!("daemon.process.{key}.{name}"), values[index]);
+                    lines.push("", format_args!("daemon.process.{key}.{name}"), values[index]);
                     cells += 1;
                 }
             }
@@ -329,9 +388,9 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, out: &mut Aggregation
                     continue;
                 };
                 for (index, key) in keys.iter().enumerate() {
-                    push(
-                        &mut out.metrics,
-                        format!("daemon.process.{key}.{name}"),
+                    lines.push(
+                        "",
+                        format_args!("daemon.process.{key}.{name}"),
                         percentage(values[index], limits[index]),
                     );
                     cells += 1;
@@ -352,7 +411,7 @@ fn process_keys(infos: &[(String, ShowInfo)]) -> Vec<String> {
             return numbers.iter().map(ToString::to_string).collect();
         }
     }
-    infos.iter().map(|(name, _)| sanitize(name)).collect()
+    infos.iter().map(|(name, _)| sanitize(name).into_owned()).collect()
 }
 
 fn mean(values: &[f64]) -> f64 {
@@ -385,29 +444,30 @@ fn percentage(value: f64, limit: f64) -> f64 {
 
 // ------------------------------------------------------------------ sites
 
-/// Sums, and the parts of means, of one frontend, backend or server.
-#[derive(Debug, Clone, Default)]
+/// Sums, and the parts of means, of one frontend, backend or server; laid out
+/// as [`Columns::names`]: summed, then averaged, then timed columns.
+#[derive(Debug, Clone)]
 struct Tally {
-    summed: Vec<f64>,
-    averaged: Vec<f64>,
+    values: Vec<f64>,
     rows: f64,
-    timed: Vec<f64>,
     timed_rows: f64,
 }
 
 impl Tally {
+    fn new(width: usize) -> Tally {
+        Tally {
+            values: vec![0.0; width],
+            rows: 0.0,
+            timed_rows: 0.0,
+        }
+    }
+
     fn merge(&mut self, other: &Tally) {
-        add(&mut self.summed, &other.summed);
-        add(&mut self.averaged, &other.averaged);
-        add(&mut self.timed, &other.timed);
+        for (total, value) in self.values.iter_mut().zip(&other.values) {
+            *total += value;
+        }
         self.rows += other.rows;
         self.timed_rows += other.timed_rows;
-    }
-}
-
-fn add(into: &mut [f64], from: &[f64]) {
-    for (total, value) in into.iter_mut().zip(from) {
-        *total += value;
     }
 }
 
@@ -426,6 +486,15 @@ impl Columns {
             .map(String::as_str)
             .chain(self.averaged.iter().copied())
             .chain(self.timed.iter().copied())
+    }
+
+    fn width(&self) -> usize {
+        self.summed.len() + self.averaged.len() + self.timed.len()
+    }
+
+    /// Where the timed columns start in a [`Tally`].
+    fn timed_start(&self) -> usize {
+        self.summed.len() + self.averaged.len()
     }
 
     /// Indexes into `summed` of `names`, in the order of `names`.
@@ -495,33 +564,38 @@ struct Sites {
     backends: BTreeMap<String, Tally>,
     servers: BTreeMap<(String, String), Tally>,
     servers_by_name: BTreeMap<String, Tally>,
-    /// Per kind, per column of [`Columns::names`]: whether every reply has it.
+    /// Per kind, per column of [`Columns::names`]: whether every reply used has it.
     present: [Vec<bool>; 3],
 }
 
 impl Sites {
-    fn collect(stats: &[(String, ShowStat)], options: &Options, problems: &mut Vec<String>) -> Sites {
+    fn collect(stats: &[StatFile], options: &Options, report: &mut Report) -> Sites {
         let layout = Layout::new(options);
-        let mut used = Vec::with_capacity(stats.len());
-        let mut files = Vec::with_capacity(stats.len());
-        for (name, stat) in stats {
-            match FileTallies::read(stat, &layout) {
-                Ok(file) => {
-                    used.push(stat);
-                    files.push(file);
+        let outcomes = read_in_parallel(stats, &layout);
+        let mut present = [FE, BE, SV].map(|kind| vec![true; layout.kinds[kind].width()]);
+        let mut files = Vec::with_capacity(outcomes.len());
+        for (file, outcome) in stats.iter().zip(outcomes) {
+            match outcome {
+                Ok(tallies) => {
+                    for (kind, here) in present.iter_mut().enumerate() {
+                        for (slot, found) in here.iter_mut().zip(&tallies.present[kind]) {
+                            *slot &= *found;
+                        }
+                    }
+                    files.push(tallies);
                 }
-                Err(error) => problems.push(format!("{name}_stat: {error}; the file is left out of this snapshot")),
+                Err(problem) => report.problems.push(format!(
+                    "{}_stat: {problem}; the file is left out of this snapshot",
+                    file.socket
+                )),
             }
         }
-        // A column counts only when every reply used has it: no partial sums.
-        let present = [FE, BE, SV].map(|kind| {
-            layout.kinds[kind]
-                .names()
-                .map(|name| !used.is_empty() && used.iter().all(|stat| stat.column(name).is_some()))
-                .collect::<Vec<bool>>()
-        });
-        if !used.is_empty() {
+        report.stat_files_used = files.len();
+        if files.is_empty() {
+            present = [FE, BE, SV].map(|kind| vec![false; layout.kinds[kind].width()]);
+        } else {
             for kind in [FE, BE, SV] {
+                // A column counts only when every reply used has it: no partial sums.
                 let missing: Vec<&str> = layout.kinds[kind]
                     .names()
                     .zip(&present[kind])
@@ -529,7 +603,7 @@ impl Sites {
                     .map(|(name, _)| name)
                     .collect();
                 if !missing.is_empty() {
-                    problems.push(format!(
+                    report.problems.push(format!(
                         "show stat: {} columns not reported by every process, not emitted: {}",
                         KIND_NAMES[kind],
                         missing.join(", ")
@@ -545,26 +619,38 @@ impl Sites {
             servers_by_name: BTreeMap::new(),
             present,
         };
+        let by_name = options.aggr_server_metrics;
         for file in files {
-            sites.merge(file);
+            merge_into(&mut sites.frontends, file.frontends);
+            merge_into(&mut sites.backends, file.backends);
+            for (backend, servers) in file.servers {
+                for (server, tally) in servers {
+                    if by_name {
+                        merge_one(&mut sites.servers_by_name, server.clone(), &tally);
+                    }
+                    merge_one(&mut sites.servers, (backend.clone(), server), &tally);
+                }
+            }
         }
         sites
     }
 
-    fn merge(&mut self, file: FileTallies) {
-        for (key, tally) in file.frontends {
-            merge_into(&mut self.frontends, key, &tally);
-        }
-        for (key, tally) in file.backends {
-            merge_into(&mut self.backends, key, &tally);
-        }
-        for (key, tally) in file.servers {
-            merge_into(&mut self.servers_by_name, key.1.clone(), &tally);
-            merge_into(&mut self.servers, key, &tally);
-        }
+    /// About how many lines emission writes, to size the output once.
+    fn expected_lines(&self, options: &Options) -> usize {
+        let width = |kind: usize| self.layout.kinds[kind].width();
+        let by_name = if options.aggr_server_metrics {
+            self.servers_by_name.len() * width(SV)
+        } else {
+            0
+        };
+        let lines = self.frontends.len() * width(FE)
+            + self.backends.len() * (width(BE) + 1)
+            + self.servers.len() * width(SV)
+            + by_name;
+        if options.groups.double_writes { lines * 2 } else { lines }
     }
 
-    fn emit_frontends(&self, options: &Options, metrics: &mut Vec<Metric>) -> usize {
+    fn emit_frontends(&self, options: &Options, lines: &mut Lines) -> usize {
         let all: Vec<usize> = (0..self.layout.kinds[FE].summed.len()).collect();
         let mut cells = 0;
         for (name, tally) in self
@@ -572,13 +658,13 @@ impl Sites {
             .iter()
             .filter(|(name, _)| !options.exclude_frontends.contains(*name))
         {
-            let prefixes = prefixes(&options.groups, &options.groups.frontend, name);
-            cells += self.emit(metrics, &prefixes, &format!("frontend.{name}"), tally, FE, &all);
+            let groups = prefixes(&options.groups, &options.groups.frontend, name);
+            cells += self.emit(lines, &groups, &format!("frontend.{name}"), tally, FE, &all);
         }
         cells
     }
 
-    fn emit_backends(&self, options: &Options, metrics: &mut Vec<Metric>) -> usize {
+    fn emit_backends(&self, options: &Options, lines: &mut Lines) -> usize {
         let all: Vec<usize> = (0..self.layout.kinds[BE].summed.len()).collect();
         let mut cells = 0;
         for (name, tally) in self
@@ -586,13 +672,13 @@ impl Sites {
             .iter()
             .filter(|(name, _)| !options.exclude_backends.contains(*name))
         {
-            let prefixes = prefixes(&options.groups, &options.groups.backend, name);
-            cells += self.emit(metrics, &prefixes, &format!("backend.{name}"), tally, BE, &all);
+            let groups = prefixes(&options.groups, &options.groups.backend, name);
+            cells += self.emit(lines, &groups, &format!("backend.{name}"), tally, BE, &all);
         }
         cells
     }
 
-    fn emit_servers(&self, options: &Options, metrics: &mut Vec<Metric>) -> usize {
+    fn emit_servers(&self, options: &Options, lines: &mut Lines) -> usize {
         let mut cells = 0;
         let included = |(backend, _): &&(String, String)| !options.exclude_backends.contains(backend);
         let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
@@ -600,25 +686,29 @@ impl Sites {
             *totals.entry(backend.as_str()).or_default() += 1;
         }
         for (backend, total) in &totals {
-            for prefix in prefixes(&options.groups, &options.groups.backend, backend) {
-                metrics.push(Metric {
-                    path: format!("{prefix}backend.{backend}.TotalServers"),
-                    value: *total as f64,
-                });
+            for group in prefixes(&options.groups, &options.groups.backend, backend) {
+                lines.push(&group, format_args!("backend.{backend}.TotalServers"), *total as f64);
             }
             cells += 1;
         }
         for ((backend, server), tally) in self.servers.iter().filter(|(key, _)| included(key)) {
-            let prefixes = prefixes(&options.groups, &options.groups.backend, backend);
-            let base = format!("backend.{backend}.server.{server}");
-            cells += self.emit(metrics, &prefixes, &base, tally, SV, &self.layout.server_configured);
+            let groups = prefixes(&options.groups, &options.groups.backend, backend);
+            let selected = &self.layout.server_configured;
+            cells += self.emit(
+                lines,
+                &groups,
+                &format!("backend.{backend}.server.{server}"),
+                tally,
+                SV,
+                selected,
+            );
         }
         if options.aggr_server_metrics {
             for (server, tally) in &self.servers_by_name {
-                let prefixes = prefixes(&options.groups, &options.groups.server, server);
+                let groups = prefixes(&options.groups, &options.groups.server, server);
                 cells += self.emit(
-                    metrics,
-                    &prefixes,
+                    lines,
+                    &groups,
                     &format!("server.{server}"),
                     tally,
                     SV,
@@ -633,8 +723,8 @@ impl Sites {
     /// of one entity; returns the cells computed (one per column every reply has).
     fn emit(
         &self,
-        metrics: &mut Vec<Metric>,
-        prefixes: &[String],
+        lines: &mut Lines,
+        groups: &[String],
         base: &str,
         tally: &Tally,
         kind: usize,
@@ -642,43 +732,56 @@ impl Sites {
     ) -> usize {
         let columns = &self.layout.kinds[kind];
         let present = &self.present[kind];
-        let summed_count = columns.summed.len();
         let mut cells = 0;
+        let bases: Vec<String> = groups.iter().map(|group| format!("{group}{base}.")).collect();
         let mut write = |name: &str, value: f64| {
-            for prefix in prefixes {
-                push(metrics, format!("{prefix}{base}.{name}"), value);
+            for base in &bases {
+                lines.push_joined(base, name, value);
             }
             cells += 1;
         };
         for &index in selected {
             if present[index] {
-                write(&columns.summed[index], tally.summed[index]);
+                write(&columns.summed[index], tally.values[index]);
             }
         }
         for (offset, name) in columns.averaged.iter().enumerate() {
-            if present[summed_count + offset] {
-                write(name, tally.averaged[offset] / tally.rows);
+            let index = columns.summed.len() + offset;
+            if present[index] {
+                write(name, tally.values[index] / tally.rows);
             }
         }
         for (offset, name) in columns.timed.iter().enumerate() {
-            if present[summed_count + columns.averaged.len() + offset] {
-                write(name, tally.timed[offset] / tally.timed_rows);
+            let index = columns.timed_start() + offset;
+            if present[index] {
+                write(name, tally.values[index] / tally.timed_rows);
             }
         }
         cells
     }
 }
 
-fn merge_into<K: Ord>(map: &mut BTreeMap<K, Tally>, key: K, tally: &Tally) {
-    match map.get_mut(&key) {
-        Some(existing) => existing.merge(tally),
-        None => {
-            map.insert(key, tally.clone());
+fn merge_into(into: &mut BTreeMap<String, Tally>, from: HashMap<String, Tally>) {
+    for (key, tally) in from {
+        match into.get_mut(&key) {
+            Some(existing) => existing.merge(&tally),
+            None => {
+                into.insert(key, tally);
+            }
         }
     }
 }
 
-/// Path prefixes for an entity: `""` ungrouped, `"<namespace>.<group>."` when
+fn merge_one<K: Ord>(into: &mut BTreeMap<K, Tally>, key: K, tally: &Tally) {
+    match into.get_mut(&key) {
+        Some(existing) => existing.merge(tally),
+        None => {
+            into.insert(key, tally.clone());
+        }
+    }
+}
+
+/// Group prefixes of an entity: `""` ungrouped, `"<namespace>.<group>."` when
 /// a pattern matches (first match wins), both with double writes.
 fn prefixes(groups: &Groups, patterns: &[(String, Regex)], name: &str) -> Vec<String> {
     let Some(namespace) = &groups.namespace else {
@@ -691,79 +794,154 @@ fn prefixes(groups: &Groups, patterns: &[(String, Regex)], name: &str) -> Vec<St
     }
 }
 
-/// The tallies of one `show stat` reply, kept apart until the whole file read
+/// Reads the files on up to one thread per core; outcomes in file order.
+fn read_in_parallel(stats: &[StatFile], layout: &Layout) -> Vec<Result<FileTallies, String>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(stats.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut outcomes: Vec<(usize, Result<FileTallies, String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    // One read buffer per thread, reused: fewer fresh pages to fault in.
+                    let mut buffer = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(file) = stats.get(index) else { return done };
+                        done.push((index, FileTallies::load(file, layout, &mut buffer)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    outcomes.sort_by_key(|(index, _)| *index);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// The tallies of one `show stat` file, kept apart until the whole file read
 /// cleanly so that a bad cell leaves the file out rather than half of it.
 struct FileTallies {
     frontends: HashMap<String, Tally>,
     backends: HashMap<String, Tally>,
-    servers: HashMap<(String, String), Tally>,
+    servers: HashMap<String, HashMap<String, Tally>>,
+    /// Per kind, per column: whether this reply has it.
+    present: [Vec<bool>; 3],
 }
 
 impl FileTallies {
-    fn read(stat: &ShowStat, layout: &Layout) -> Result<FileTallies, haproxy::ValueError> {
-        let indexes = [FE, BE, SV].map(|kind| {
-            let columns = &layout.kinds[kind];
-            (
-                columns.summed.iter().map(|name| stat.column(name)).collect::<Vec<_>>(),
-                columns
-                    .averaged
-                    .iter()
-                    .map(|name| stat.column(name))
-                    .collect::<Vec<_>>(),
-                columns.timed.iter().map(|name| stat.column(name)).collect::<Vec<_>>(),
-            )
+    fn load(file: &StatFile, layout: &Layout, buffer: &mut Vec<u8>) -> Result<FileTallies, String> {
+        use std::io::Read;
+        buffer.clear();
+        std::fs::File::open(&file.path)
+            .and_then(|mut opened| opened.read_to_end(buffer))
+            .map_err(|error| format!("cannot read: {error}"))?;
+        let bytes = buffer.as_slice();
+        // HAProxy ends every reply with a newline: without one, the last row may be cut.
+        let complete = bytes.ends_with(b"\n");
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
+        let mut rows = StatRows::new(&text).map_err(|error| error.to_string())?;
+        let mut tallies = FileTallies::new(rows.header(), layout);
+        let indexes = [FE, BE, SV].map(|kind| -> Vec<Option<usize>> {
+            layout.kinds[kind]
+                .names()
+                .map(|name| rows.header().column(name))
+                .collect()
         });
-        let lbtot = stat.column("lbtot");
-        let mut file = FileTallies {
+        let lbtot = rows.header().column("lbtot");
+        let mut last_line = 0;
+        while let Some(row) = rows.next_row() {
+            let row = row.map_err(|error| error.to_string())?;
+            last_line = row.line();
+            tallies
+                .add(&row, &indexes, lbtot, layout)
+                .map_err(|error| error.to_string())?;
+        }
+        if !complete {
+            return Err(format!("line {}: reply cut short", last_line.max(1)));
+        }
+        Ok(tallies)
+    }
+
+    fn new(header: &Header, layout: &Layout) -> FileTallies {
+        let present = [FE, BE, SV].map(|kind| {
+            layout.kinds[kind]
+                .names()
+                .map(|name| header.column(name).is_some())
+                .collect()
+        });
+        FileTallies {
             frontends: HashMap::new(),
             backends: HashMap::new(),
             servers: HashMap::new(),
+            present,
+        }
+    }
+
+    fn add(
+        &mut self,
+        row: &haproxy::StatRow<'_>,
+        indexes: &[Vec<Option<usize>>; 3],
+        lbtot: Option<usize>,
+        layout: &Layout,
+    ) -> Result<(), haproxy::ValueError> {
+        let kind = match row.object_type() {
+            ObjectType::Frontend => FE,
+            ObjectType::Backend => BE,
+            ObjectType::Server => SV,
+            ObjectType::Listener => return Ok(()),
         };
-        for row in stat.rows() {
-            let kind = match row.object_type() {
-                ObjectType::Frontend => FE,
-                ObjectType::Backend => BE,
-                ObjectType::Server => SV,
-                ObjectType::Listener => continue,
-            };
-            let (summed, averaged, timed) = &indexes[kind];
-            let value = |index: &Option<usize>| -> Result<f64, haproxy::ValueError> {
-                Ok(match index {
-                    Some(index) => row.int_at(*index)?.unwrap_or(0) as f64,
-                    None => 0.0,
-                })
-            };
-            let read_all = |indexes: &[Option<usize>]| indexes.iter().map(value).collect::<Result<Vec<f64>, _>>();
-            let balanced = kind != FE && value(&lbtot)? > 0.0;
-            let tally = Tally {
-                summed: read_all(summed)?,
-                averaged: read_all(averaged)?,
-                rows: 1.0,
-                timed: if balanced {
-                    read_all(timed)?
-                } else {
-                    vec![0.0; timed.len()]
-                },
-                timed_rows: if balanced { 1.0 } else { 0.0 },
-            };
-            let proxy = sanitize(&row.pxname());
-            match kind {
-                FE => merge_hash(&mut file.frontends, proxy, tally),
-                BE => merge_hash(&mut file.backends, proxy, tally),
-                _ => merge_hash(&mut file.servers, (proxy, sanitize(&row.svname())), tally),
+        let columns = &layout.kinds[kind];
+        let value = |index: Option<usize>| -> Result<f64, haproxy::ValueError> {
+            Ok(match index {
+                Some(index) => row.int_at(index)?.unwrap_or(0) as f64,
+                None => 0.0,
+            })
+        };
+        let balanced = kind != FE && value(lbtot)? > 0.0;
+        let pxname = row.pxname();
+        let proxy = sanitize(&pxname);
+        let svname = row.svname();
+        let tally = match kind {
+            FE => entry(&mut self.frontends, &proxy, columns.width()),
+            BE => entry(&mut self.backends, &proxy, columns.width()),
+            _ => {
+                let servers = match self.servers.get_mut(proxy.as_ref()) {
+                    Some(servers) => servers,
+                    None => self.servers.entry(proxy.clone().into_owned()).or_default(),
+                };
+                entry(servers, &sanitize(&svname), columns.width())
+            }
+        };
+        let timed_start = columns.timed_start();
+        for (slot, (total, index)) in tally.values.iter_mut().zip(&indexes[kind]).enumerate() {
+            if slot < timed_start || balanced {
+                *total += value(*index)?;
             }
         }
-        Ok(file)
+        tally.rows += 1.0;
+        if balanced {
+            tally.timed_rows += 1.0;
+        }
+        Ok(())
     }
 }
 
-fn merge_hash<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Tally>, key: K, tally: Tally) {
-    match map.get_mut(&key) {
-        Some(existing) => existing.merge(&tally),
-        None => {
-            map.insert(key, tally);
-        }
+/// The tally for `name`, created on first sight (the only allocation per entity).
+fn entry<'m>(map: &'m mut HashMap<String, Tally>, name: &str, width: usize) -> &'m mut Tally {
+    if !map.contains_key(name) {
+        map.insert(name.to_owned(), Tally::new(width));
     }
+    map.get_mut(name).unwrap_or_else(|| unreachable!("inserted just above"))
 }
 
 #[cfg(test)]
@@ -774,7 +952,7 @@ mod tests {
     fn sanitising_keeps_only_path_safe_bytes() {
         assert_eq!(sanitize("fe.dotted.name"), "fe_dotted_name");
         assert_eq!(sanitize("be app\nx 1700000000\nevil"), "be_app_x_1700000000_evil");
-        assert_eq!(sanitize("Ulimit-n:ok_9"), "Ulimit-n:ok_9");
+        assert!(matches!(sanitize("Ulimit-n:ok_9"), Cow::Borrowed("Ulimit-n:ok_9")));
         assert_eq!(sanitize("é/ü"), "___");
     }
 
@@ -791,5 +969,21 @@ mod tests {
     fn custom_lists_drop_averaged_names_from_the_summed_part() {
         let list = owned(&["bin", "act", "rtime"]);
         assert_eq!(summed_part(&list, &[BACKEND_AVG, BACKEND_AVG_TIME]), ["bin"]);
+    }
+
+    #[test]
+    fn lines_skip_non_finite_values_and_print_integers_plainly() {
+        let mut lines = Lines::new("lb.haproxy", 1_700_000_000);
+        lines.push("", format_args!("backend.be.stot"), 40.0);
+        lines.push("g.web.", format_args!("daemon.Std"), 10.606601717798213);
+        lines.push("", format_args!("backend.be.rtime"), f64::NAN);
+        lines.push("", format_args!("daemon.x"), -3.0);
+        let (text, count) = lines.into_parts();
+        assert_eq!(
+            text,
+            "lb.haproxy.backend.be.stot 40 1700000000\nlb.haproxy.g.web.daemon.Std 10.606601717798213 1700000000\n\
+             lb.haproxy.daemon.x -3 1700000000\n"
+        );
+        assert_eq!(count, 3);
     }
 }

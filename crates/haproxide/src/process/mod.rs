@@ -31,7 +31,7 @@ use crate::config::{Config, parse_bool, parse_int};
 use crate::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
 use crate::sink::local_store::LocalStore;
 use crate::sink::{Sink, Snapshot};
-use aggregate::{Groups, Metric, Options, aggregate, sanitize, summed_part};
+use aggregate::{Groups, Lines, Options, aggregate, sanitize, seconds, self_metric, summed_part};
 use snapshot::{read_round, round_epoch, round_order};
 
 /// How long a round whose delivery failed waits before it is tried again.
@@ -183,7 +183,7 @@ fn read_exclusions(path: Option<&Path>, problems: &mut Vec<String>) -> HashSet<S
             .lines()
             .map(str::trim)
             .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .map(sanitize)
+            .map(|name| sanitize(name).into_owned())
             .collect(),
         Err(error) => {
             problems.push(format!(
@@ -393,25 +393,26 @@ async fn handle(shared: &Arc<Shared>, name: &str) {
     let started = Instant::now();
     let worker = Arc::clone(shared);
     let read_path = path.clone();
-    let computed = tokio::task::spawn_blocking(move || -> Result<(Vec<Metric>, Vec<String>), String> {
+    let computed = tokio::task::spawn_blocking(move || -> Result<(Lines, Vec<String>), String> {
         let round = read_round(&read_path)?;
         let mut problems = round.problems;
         let options = worker.settings.snapshot_options(&mut problems);
-        let mut aggregation = aggregate(&round.infos, &round.stats, &options);
-        problems.append(&mut aggregation.problems);
+        let mut lines = Lines::new(&worker.settings.prefix, timestamp);
+        let mut report = aggregate(&round.infos, &round.stats, &options, &mut lines);
+        problems.append(&mut report.problems);
+        if round.infos.is_empty() && report.stat_files_used == 0 {
+            return Err(problems.join("; "));
+        }
         if let Some(failed) = &round.failed_sockets {
             if !failed.is_empty() {
                 problems.push(format!("partial round: pull could not read {}", failed.join(", ")));
             }
-            aggregation.metrics.push(Metric {
-                path: "haproxystats.FailedSockets".into(),
-                value: failed.len() as f64,
-            });
+            self_metric(&mut lines, "FailedSockets", failed.len() as f64);
         }
-        Ok((aggregation.metrics, problems))
+        Ok((lines, problems))
     })
     .await;
-    let (mut metrics, problems) = match computed {
+    let (mut lines, problems) = match computed {
         Ok(Ok(result)) => result,
         Ok(Err(reason)) => {
             quarantine(shared, name, &reason);
@@ -426,14 +427,18 @@ async fn handle(shared: &Arc<Shared>, name: &str) {
     for problem in &problems {
         tracing::warn!("round {name}: {problem}");
     }
-    metrics.push(Metric {
-        path: "haproxystats.TotalWallClockTime".into(),
-        value: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    // This round's own wall-clock time (haproxystats wrote it into the next one).
+    self_metric(&mut lines, "TotalWallClockTime", seconds(started));
+    let (text, count) = lines.into_parts();
+    let snapshot = Arc::new(Snapshot {
+        round: name.to_owned(),
+        timestamp,
+        lines: text,
+        count,
     });
-    let snapshot = Snapshot::render(name, timestamp, &settings.prefix, &metrics);
     let mut delivered = true;
     for sink in &settings.sinks {
-        if let Err(error) = sink.deliver(&snapshot).await {
+        if let Err(error) = sink.deliver(Arc::clone(&snapshot)).await {
             tracing::error!(
                 "round {name}: {} failed: {error:#}; the round stays in src-dir",
                 sink.name()

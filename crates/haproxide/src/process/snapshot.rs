@@ -1,13 +1,16 @@
-//! Reading one round directory of the spool: its `*_info` and `*_stat` files
-//! (by suffix, as haproxystats), and `manifest.json` when pull wrote one.
+//! Reading one round directory of the spool: its `*_info` files (parsed here),
+//! its `*_stat` files (listed here, streamed by the aggregation), and
+//! `manifest.json` when pull wrote one. Files are recognised by suffix, as
+//! haproxystats does.
 //!
-//! A file that cannot be parsed (garbage, a reply cut short) is left out with
-//! a reason naming the file and line; the round is unreadable only when no
-//! file at all could be used, and is then quarantined by the caller.
+//! A file that cannot be parsed is left out with a reason naming the file and
+//! line; a round with no usable file at all is quarantined by the caller.
 
 use std::path::Path;
 
-use haproxy::{ShowInfo, ShowStat};
+use haproxy::ShowInfo;
+
+use super::aggregate::StatFile;
 
 /// A round's timestamp, from its name only: `<epoch>` or `<epoch>.<n>`.
 pub fn round_epoch(name: &str) -> Option<u64> {
@@ -34,15 +37,15 @@ pub fn round_order(name: &str) -> (u64, u64, String) {
 pub struct RoundFiles {
     /// `(socket name, show info)`, by socket name.
     pub infos: Vec<(String, ShowInfo)>,
-    /// `(socket name, show stat)`, by socket name.
-    pub stats: Vec<(String, ShowStat)>,
+    /// The `show stat` files, by socket name.
+    pub stats: Vec<StatFile>,
     /// Sockets pull could not read, from `manifest.json`.
     pub failed_sockets: Option<Vec<String>>,
     /// Files left out, one line each.
     pub problems: Vec<String>,
 }
 
-/// Reads a round; `Err` when nothing in it is usable.
+/// Reads a round; `Err` when it holds no usable `*_info` and no `*_stat` file.
 pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|error| format!("cannot list {}: {error}", dir.display()))?
@@ -64,23 +67,10 @@ pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
                     .push(format!("{name}: cannot read: {error}; file left out")),
             }
         } else if let Some(socket) = name.strip_suffix("_stat") {
-            // HAProxy ends every reply with a newline: without one, the last row may be cut.
-            match std::fs::read(&path)
-                .map_err(|error| format!("cannot read: {error}"))
-                .and_then(|bytes| {
-                    let complete = bytes.ends_with(b"\n");
-                    let stat = ShowStat::from_bytes(bytes).map_err(|error| error.to_string())?;
-                    Ok((stat, complete))
-                }) {
-                Ok((stat, true)) => round.stats.push((socket.to_owned(), stat)),
-                Ok((stat, false)) => {
-                    let line = stat.rows().last().map_or(1, |row| row.line());
-                    round
-                        .problems
-                        .push(format!("{name}: line {line}: reply cut short; file left out"));
-                }
-                Err(error) => round.problems.push(format!("{name}: {error}; file left out")),
-            }
+            round.stats.push(StatFile {
+                socket: socket.to_owned(),
+                path,
+            });
         } else if name == "manifest.json" {
             round.failed_sockets = read_manifest(&path);
             if round.failed_sockets.is_none() {
@@ -142,18 +132,21 @@ mod tests {
         std::fs::write(dir.path().join("manifest.json"), r#"{"failed":["c.sock"]}"#).unwrap();
         let round = read_round(dir.path()).unwrap();
         assert_eq!(round.infos.len(), 1);
-        assert_eq!(round.stats.len(), 1);
+        assert_eq!(
+            round.stats.iter().map(|file| file.socket.as_str()).collect::<Vec<_>>(),
+            ["a.sock", "b.sock"]
+        );
         assert_eq!(round.failed_sockets, Some(vec!["c.sock".to_owned()]));
         assert_eq!(
             round.problems,
-            [
-                "b.sock_info: line 1: expected `Name: value`, found \"garbage without colon\"; file left out",
-                "b.sock_stat: line 2: reply cut short; file left out",
-            ]
+            ["b.sock_info: line 1: expected `Name: value`, found \"garbage without colon\"; file left out"]
         );
         let empty = tempfile::tempdir().unwrap();
-        std::fs::write(empty.path().join("x.sock_stat"), "\u{0}\u{1}binary").unwrap();
+        std::fs::write(empty.path().join("x.sock_info"), "\u{0}\u{1}binary").unwrap();
         let error = read_round(empty.path()).unwrap_err();
-        assert!(error.starts_with("x.sock_stat: line 1: not `show stat` CSV"), "{error}");
+        assert!(
+            error.starts_with("x.sock_info: line 1: expected `Name: value`"),
+            "{error}"
+        );
     }
 }

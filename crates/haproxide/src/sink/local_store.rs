@@ -3,6 +3,7 @@
 //! fsynced and then renamed, so a reader never sees half a file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -26,11 +27,10 @@ impl Sink for LocalStore {
         "local-store"
     }
 
-    fn deliver<'a>(&'a self, snapshot: &'a Snapshot) -> Delivery<'a> {
+    fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
         let dir = self.dir.join(&snapshot.round);
-        let lines = snapshot.lines.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || write_atomically(&dir, lines.as_bytes()))
+            tokio::task::spawn_blocking(move || write_atomically(&dir, snapshot.lines.as_bytes()))
                 .await
                 .context("local-store writer stopped")?
         })
@@ -66,7 +66,7 @@ mod tests {
             lines: "a 1 1700000000\n".into(),
             count: 1,
         };
-        store.deliver(&snapshot).await.unwrap();
+        store.deliver(Arc::new(snapshot)).await.unwrap();
         let written = std::fs::read_to_string(dir.path().join("local-store/1700000000.1/stats")).unwrap();
         assert_eq!(written, "a 1 1700000000\n");
         assert!(!dir.path().join("local-store/1700000000.1/.stats.tmp").exists());

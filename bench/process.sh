@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Benchmark: processing one large snapshot, haproxide against haproxystats
+# 0.5.1, side by side on the same input in one run.
+#
+#   bash bench/process.sh ROUND_DIR [RUNS]
+#
+# ROUND_DIR is one round as pull writes it (<socket>_info / <socket>_stat
+# files), e.g. the benchmark generator's default snapshot: 4 sockets, 200
+# frontends, 1,000 backends x 10 servers. RUNS defaults to 5; medians reported.
+#
+# haproxide: `process --once` with local-store, wall time and peak RSS of the
+# whole command. haproxystats 0.5.1 (installed in a venv with pandas<2 and
+# numpy<2, which it needs): its daemon watches src-dir and always sends to
+# Graphite, so a loopback TCP sink that only reads is given to it, and it is
+# timed from the moment a copy of the round is renamed into src-dir until the
+# round directory is removed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUND=${1:?usage: bench/process.sh ROUND_DIR [RUNS]}
+ROUND=$(cd "$ROUND" && pwd)
+RUNS=${2:-5}
+
+source scripts/lib.sh
+need_packages socat time bc python3-venv
+build_release
+start_lab haproxide-process-bench
+
+VENV=${XDG_CACHE_HOME:-$HOME/.cache}/haproxide-bench/hs-venv
+if [ ! -x "$VENV/bin/haproxystats-process" ]; then
+    echo "== installing haproxystats 0.5.1 with pandas<2, numpy<2 in $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "pandas<2" "numpy<2" "haproxystats==0.5.1"
+fi
+
+now() { date +%s%N; }
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# haproxide
+mkdir -p "$DIR/ours/incoming"
+printf '[DEFAULT]\nloglevel = warning\n[process]\nsrc-dir = %s/ours/incoming\n[local-store]\ndir = %s/ours/local-store\n' \
+    "$DIR" "$DIR" >"$DIR/ours.conf"
+ours_ms=()
+ours_rss=()
+for run in $(seq 1 "$RUNS"); do
+    rm -rf "$DIR/ours/local-store"
+    cp -r "$ROUND" "$DIR/ours/incoming/1700000000"
+    start=$(now)
+    /usr/bin/time -f '%M' -o "$DIR/time.txt" "$BIN" process --once -f "$DIR/ours.conf"
+    ours_ms+=("$(ms "$start" "$(now)")")
+    ours_rss+=("$(cat "$DIR/time.txt")")
+    [ ! -e "$DIR/ours/incoming/1700000000" ] || { echo "haproxide left the round behind" >&2; exit 1; }
+done
+lines=$(wc -l <"$DIR/ours/local-store/1700000000/stats")
+
+# haproxystats 0.5.1
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+socat -u "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" /dev/null &
+PIDS+=($!)
+mkdir -p "$DIR/theirs/incoming"
+printf '[DEFAULT]\nloglevel = warning\n[process]\nsrc-dir = %s/theirs/incoming\nworkers = 1\n[graphite]\nserver = 127.0.0.1\nport = %s\n' \
+    "$DIR" "$port" >"$DIR/theirs.conf"
+"$VENV/bin/haproxystats-process" -f "$DIR/theirs.conf" 2>"$DIR/theirs.log" &
+PIDS+=($!)
+sleep 5 # its workers start and connect to the sink
+theirs_ms=()
+for run in $(seq 1 "$RUNS"); do
+    cp -r "$ROUND" "$DIR/theirs/staging"
+    start=$(now)
+    mv "$DIR/theirs/staging" "$DIR/theirs/incoming/1700000000"
+    for _ in $(seq 1 12000); do [ -e "$DIR/theirs/incoming/1700000000" ] || break; sleep 0.005; done
+    [ ! -e "$DIR/theirs/incoming/1700000000" ] || { echo "haproxystats did not finish within 60 s" >&2; tail "$DIR/theirs.log" >&2; exit 1; }
+    theirs_ms+=("$(ms "$start" "$(now)")")
+done
+
+echo "input: $(ls "$ROUND" | wc -l) files, $(du -sb "$ROUND" | cut -f1) bytes; haproxide wrote $lines lines"
+echo "haproxide process --once (ms):   ${ours_ms[*]}"
+echo "haproxystats 0.5.1 (ms):          ${theirs_ms[*]}"
+o=$(median "${ours_ms[@]}")
+t=$(median "${theirs_ms[@]}")
+r=$(printf '%s\n' "${ours_rss[@]}" | sort -g | tail -1)
+echo "median: haproxide $o ms, haproxystats $t ms, speed-up $(echo "scale=1; $t / $o" | bc)x"
+echo "haproxide peak RSS: $((r / 1024)) MB ($r kB)"
