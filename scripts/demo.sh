@@ -2,7 +2,8 @@
 # The haproxide demo: builds haproxide, starts two real HAProxy instances on
 # loopback in a temporary directory (the second in master-worker mode with a
 # master CLI), sends them some HTTP traffic, shows `haproxide query` at work,
-# then runs `haproxide pull` and shows the spool filling.
+# then runs `haproxide pull` and shows the spool filling, and `haproxide
+# process`, which aggregates the rounds into the local store.
 # Everything it starts is stopped and removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,8 +81,8 @@ echo; echo "\$ haproxide query --socket-dir $DIR/run --format table 'show info' 
 echo; echo "\$ haproxide query -s $DIR/master.sock '@1 show info' | head -8   # master CLI, routed to worker 1"
 "$BIN" query -s "$DIR/master.sock" "@1 show info" | head -8
 
-printf '[pull]\nsocket-dir = %s/run\ndst-dir = %s/spool/incoming\ntmp-dst-dir = %s/spool/incoming.tmp\npull-interval = 1\n' \
-    "$DIR" "$DIR" "$DIR" >"$DIR/haproxystats.conf"
+printf '[pull]\nsocket-dir = %s/run\ndst-dir = %s/spool/incoming\ntmp-dst-dir = %s/spool/incoming.tmp\npull-interval = 1\n[process]\nsrc-dir = %s/spool/incoming\n[local-store]\ndir = %s/local-store\n' \
+    "$DIR" "$DIR" "$DIR" "$DIR" "$DIR" >"$DIR/haproxystats.conf"
 echo; echo "\$ cat $DIR/haproxystats.conf"; cat "$DIR/haproxystats.conf"
 echo; echo "\$ haproxide pull -f $DIR/haproxystats.conf    # runs 3.5 s, then SIGTERM"
 "$BIN" pull -f "$DIR/haproxystats.conf" &
@@ -93,6 +94,12 @@ first=$(ls "$DIR/spool/incoming" | head -1)
 echo; echo "\$ ls $DIR/spool/incoming; ls -l $DIR/spool/incoming/$first"
 ls "$DIR/spool/incoming"
 ls -l "$DIR/spool/incoming/$first"
+
+echo; echo "\$ haproxide process -f $DIR/haproxystats.conf --once    # aggregate every round into local-store"
+"$BIN" process -f "$DIR/haproxystats.conf" --once
+echo; echo "\$ grep -e fe_main.stot -e be_app.server -e CurrConns $DIR/local-store/$first/stats | head"
+grep -e 'frontend.fe_main.stot' -e 'be_app.server.s1.stot' -e 'be_app.server.s2.stot' -e 'daemon.CurrConns' \
+    "$DIR/local-store/$first/stats"
 
 echo; echo "== stopping instance 1: its socket file stays behind, stale"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true

@@ -313,15 +313,17 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, lines: &mut Lines, pr
         .iter()
         .filter_map(|name| Some((*name, all(name)?)))
         .collect();
-    if summed.len() < DAEMON_SUMMED.len() {
-        let missing: Vec<&str> = DAEMON_SUMMED
-            .iter()
-            .copied()
-            .filter(|name| all(name).is_none())
-            .collect();
+    // A field no process reports is simply absent in this HAProxy version; one
+    // that only some report means mixed versions, and is worth saying.
+    let partly: Vec<&str> = DAEMON_SUMMED
+        .iter()
+        .copied()
+        .filter(|name| all(name).is_none() && infos.iter().any(|(_, info)| info.int(name).is_some()))
+        .collect();
+    if !partly.is_empty() {
         problems.push(format!(
             "show info: not reported by every process, not emitted: {}",
-            missing.join(", ")
+            partly.join(", ")
         ));
     }
     for (name, values) in &summed {
@@ -573,13 +575,15 @@ impl Sites {
         let layout = Layout::new(options);
         let outcomes = read_in_parallel(stats, &layout);
         let mut present = [FE, BE, SV].map(|kind| vec![true; layout.kinds[kind].width()]);
+        let mut somewhere = [FE, BE, SV].map(|kind| vec![false; layout.kinds[kind].width()]);
         let mut files = Vec::with_capacity(outcomes.len());
         for (file, outcome) in stats.iter().zip(outcomes) {
             match outcome {
                 Ok(tallies) => {
-                    for (kind, here) in present.iter_mut().enumerate() {
-                        for (slot, found) in here.iter_mut().zip(&tallies.present[kind]) {
-                            *slot &= *found;
+                    for kind in [FE, BE, SV] {
+                        for (index, found) in tallies.present[kind].iter().enumerate() {
+                            present[kind][index] &= *found;
+                            somewhere[kind][index] |= *found;
                         }
                     }
                     files.push(tallies);
@@ -596,11 +600,12 @@ impl Sites {
         } else {
             for kind in [FE, BE, SV] {
                 // A column counts only when every reply used has it: no partial sums.
+                // Columns no reply has are absent in this version, not a problem.
                 let missing: Vec<&str> = layout.kinds[kind]
                     .names()
-                    .zip(&present[kind])
-                    .filter(|(_, here)| !**here)
-                    .map(|(name, _)| name)
+                    .enumerate()
+                    .filter(|(index, _)| somewhere[kind][*index] && !present[kind][*index])
+                    .map(|(_, name)| name)
                     .collect();
                 if !missing.is_empty() {
                     report.problems.push(format!(
