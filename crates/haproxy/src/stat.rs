@@ -216,6 +216,7 @@ impl<'t> StatRows<'t> {
             bytes: text.as_bytes(),
             pos: 0,
             line: 1,
+            cell_limit: usize::MAX,
         };
         let header = Header::read(&mut scanner, text)?;
         let spans = Vec::with_capacity(header.columns.len() + 1);
@@ -230,6 +231,13 @@ impl<'t> StatRows<'t> {
     /// The reply's columns.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Splits out only the first `count` cells of each row from now on (the
+    /// rest of a line is skipped unread): for a pass that needs only the
+    /// columns up to a known index. Cells past the limit read as absent.
+    pub fn only_first_cells(&mut self, count: usize) {
+        self.scanner.cell_limit = count.max(1);
     }
 
     /// The next row; `None` at the end.
@@ -645,6 +653,8 @@ struct Scanner<'a> {
     bytes: &'a [u8],
     pos: usize,
     line: usize,
+    /// Cells split out per row (plain rows only); the rest of the line is skipped.
+    cell_limit: usize,
 }
 
 impl Scanner<'_> {
@@ -699,19 +709,28 @@ impl Scanner<'_> {
         }
         let base = self.pos;
         let mut start = 0;
+        let mut cells = 1;
         // Commas come every few bytes: a plain loop beats a vectorised search here.
         for (index, byte) in line_bytes.iter().enumerate() {
             if *byte == b',' {
+                if cells == self.cell_limit {
+                    break;
+                }
                 spans.push(Span {
                     start: (base + start) as u32,
                     end: (base + index) as u32,
                 });
                 start = index + 1;
+                cells += 1;
             }
         }
+        let last_end = line_bytes[start..]
+            .iter()
+            .position(|byte| *byte == b',')
+            .map_or(line_bytes.len(), |comma| start + comma);
         spans.push(Span {
             start: (base + start) as u32,
-            end: (base + line_bytes.len()) as u32,
+            end: (base + last_end) as u32,
         });
         self.pos = end + 1;
         self.line += 1;
@@ -882,6 +901,19 @@ mod tests {
         assert!(rows.next_row().is_none());
         let whole = ShowStat::parse(text.clone()).unwrap();
         assert_eq!(whole.rows().map(|row| row.line()).collect::<Vec<_>>(), [2, 4, 5]);
+    }
+
+    #[test]
+    fn a_cell_limit_splits_only_the_leading_cells() {
+        let text = format!("{HEADER}fe,FRONTEND,3,OPEN,0,\nbe,s1,4,UP,2,\n");
+        let mut rows = StatRows::new(&text).unwrap();
+        rows.only_first_cells(3);
+        let first = rows.next_row().unwrap().unwrap();
+        assert_eq!((first.cell_count(), first.int("scur")), (3, Ok(Some(3))));
+        assert_eq!(first.get("status"), None, "past the limit");
+        let second = rows.next_row().unwrap().unwrap();
+        assert_eq!((second.line(), second.svname().into_owned()), (3, "s1".to_owned()));
+        assert!(rows.next_row().is_none());
     }
 
     #[test]

@@ -167,6 +167,8 @@ pub struct Lines {
     head: String,
     /// ` <timestamp>\n`
     tail: String,
+    /// Finished chunks, in order, before `text`.
+    chunks: Vec<String>,
     text: String,
     count: usize,
 }
@@ -177,6 +179,7 @@ impl Lines {
         Lines {
             head: format!("{prefix}."),
             tail: format!(" {timestamp}\n"),
+            chunks: Vec::new(),
             text: String::new(),
             count: 0,
         }
@@ -216,15 +219,36 @@ impl Lines {
         self.count += 1;
     }
 
+    /// Empty lines with the same prefix and timestamp, to be appended later.
+    fn sibling(&self) -> Lines {
+        Lines {
+            head: self.head.clone(),
+            tail: self.tail.clone(),
+            chunks: Vec::new(),
+            text: String::new(),
+            count: 0,
+        }
+    }
+
+    /// Appends the lines of `other` as chunks of their own (nothing is copied).
+    fn append(&mut self, other: Lines) {
+        self.chunks.push(std::mem::take(&mut self.text));
+        self.chunks.extend(other.chunks);
+        self.chunks.push(other.text);
+        self.count += other.count;
+    }
+
     /// Makes room for about `lines` more lines.
     fn reserve(&mut self, lines: usize) {
         self.text
             .reserve(lines.saturating_mul(self.head.len() + self.tail.len() + 56));
     }
 
-    /// The lines and their number.
-    pub fn into_parts(self) -> (String, usize) {
-        (self.text, self.count)
+    /// The lines, as chunks to be written in order, and their number.
+    pub fn into_parts(mut self) -> (Vec<String>, usize) {
+        self.chunks.push(self.text);
+        self.chunks.retain(|chunk| !chunk.is_empty());
+        (self.chunks, self.count)
     }
 }
 
@@ -696,18 +720,33 @@ impl Sites {
             }
             cells += 1;
         }
-        for ((backend, server), tally) in self.servers.iter().filter(|(key, _)| included(key)) {
-            let groups = prefixes(&options.groups, &options.groups.backend, backend);
+        // Most lines are server lines: the second half is written on another core
+        // while this thread writes the first half straight into `lines`.
+        let servers: Vec<(&(String, String), &Tally)> = self.servers.iter().filter(|(key, _)| included(key)).collect();
+        let (first, second) = servers.split_at(servers.len() / 2);
+        let write = |out: &mut Lines, part: &[(&(String, String), &Tally)]| -> usize {
             let selected = &self.layout.server_configured;
-            cells += self.emit(
-                lines,
-                &groups,
-                &format!("backend.{backend}.server.{server}"),
-                tally,
-                SV,
-                selected,
-            );
-        }
+            let mut cells = 0;
+            for ((backend, server), tally) in part {
+                let groups = prefixes(&options.groups, &options.groups.backend, backend);
+                let base = format!("backend.{backend}.server.{server}");
+                cells += self.emit(out, &groups, &base, tally, SV, selected);
+            }
+            cells
+        };
+        let mut second_out = lines.sibling();
+        second_out.reserve(second.len() * (self.layout.server_configured.len() + 6));
+        let (second_lines, second_cells) = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| {
+                let mut out = std::mem::take(&mut second_out);
+                let cells = write(&mut out, second);
+                (out, cells)
+            });
+            cells += write(lines, first);
+            helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        lines.append(second_lines);
+        cells += second_cells;
         if options.aggr_server_metrics {
             for (server, tally) in &self.servers_by_name {
                 let groups = prefixes(&options.groups, &options.groups.server, server);
@@ -863,6 +902,18 @@ impl FileTallies {
                 .collect()
         });
         let lbtot = rows.header().column("lbtot");
+        // Split each row only as far as the last column read here.
+        let identity = ["pxname", "svname", "type"].map(|name| rows.header().column(name));
+        let last = indexes
+            .iter()
+            .flatten()
+            .chain(&identity)
+            .chain([&lbtot])
+            .flatten()
+            .max()
+            .copied()
+            .unwrap_or(0);
+        rows.only_first_cells(last + 1);
         let mut last_line = 0;
         while let Some(row) = rows.next_row() {
             let row = row.map_err(|error| error.to_string())?;
@@ -983,9 +1034,9 @@ mod tests {
         lines.push("g.web.", format_args!("daemon.Std"), 10.606601717798213);
         lines.push("", format_args!("backend.be.rtime"), f64::NAN);
         lines.push("", format_args!("daemon.x"), -3.0);
-        let (text, count) = lines.into_parts();
+        let (chunks, count) = lines.into_parts();
         assert_eq!(
-            text,
+            chunks.concat(),
             "lb.haproxy.backend.be.stot 40 1700000000\nlb.haproxy.g.web.daemon.Std 10.606601717798213 1700000000\n\
              lb.haproxy.daemon.x -3 1700000000\n"
         );

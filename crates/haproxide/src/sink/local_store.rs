@@ -30,21 +30,23 @@ impl Sink for LocalStore {
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
         let dir = self.dir.join(&snapshot.round);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || write_atomically(&dir, snapshot.lines.as_bytes()))
+            tokio::task::spawn_blocking(move || write_atomically(&dir, &snapshot.lines))
                 .await
                 .context("local-store writer stopped")?
         })
     }
 }
 
-fn write_atomically(dir: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_atomically(dir: &Path, chunks: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let temporary = dir.join(".stats.tmp");
     let target = dir.join("stats");
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
+        for chunk in chunks {
+            file.write_all(chunk.as_bytes())?;
+        }
         file.sync_all()?;
         std::fs::rename(&temporary, &target)?;
         std::fs::File::open(dir)?.sync_all()
@@ -63,12 +65,12 @@ mod tests {
         let snapshot = Snapshot {
             round: "1700000000.1".into(),
             timestamp: 1_700_000_000,
-            lines: "a 1 1700000000\n".into(),
+            lines: vec!["a 1 1700000000\n".into(), "b 2 1700000000\n".into()],
             count: 1,
         };
         store.deliver(Arc::new(snapshot)).await.unwrap();
         let written = std::fs::read_to_string(dir.path().join("local-store/1700000000.1/stats")).unwrap();
-        assert_eq!(written, "a 1 1700000000\n");
+        assert_eq!(written, "a 1 1700000000\nb 2 1700000000\n");
         assert!(!dir.path().join("local-store/1700000000.1/.stats.tmp").exists());
     }
 }

@@ -22,8 +22,8 @@ pub struct Snapshot {
     pub round: String,
     /// Its timestamp.
     pub timestamp: u64,
-    /// `<prefix>.<path> <value> <timestamp>\n` lines.
-    pub lines: String,
+    /// `<prefix>.<path> <value> <timestamp>\n` lines, in chunks to be written in order.
+    pub lines: Vec<String>,
     /// Number of lines.
     pub count: usize,
 }
