@@ -588,7 +588,8 @@ struct Sites {
     layout: Layout,
     frontends: BTreeMap<String, Tally>,
     backends: BTreeMap<String, Tally>,
-    servers: BTreeMap<(String, String), Tally>,
+    /// Backend name → server name → tally.
+    servers: BTreeMap<String, BTreeMap<String, Tally>>,
     servers_by_name: BTreeMap<String, Tally>,
     /// Per kind, per column of [`Columns::names`]: whether every reply used has it.
     present: [Vec<bool>; 3],
@@ -653,11 +654,18 @@ impl Sites {
             merge_into(&mut sites.frontends, file.frontends);
             merge_into(&mut sites.backends, file.backends);
             for (backend, servers) in file.servers {
+                // Keys are moved, not cloned: tens of thousands of servers per round.
+                let merged = sites.servers.entry(backend).or_default();
                 for (server, tally) in servers {
                     if by_name {
                         merge_one(&mut sites.servers_by_name, server.clone(), &tally);
                     }
-                    merge_one(&mut sites.servers, (backend.clone(), server), &tally);
+                    match merged.entry(server) {
+                        std::collections::btree_map::Entry::Occupied(mut existing) => existing.get_mut().merge(&tally),
+                        std::collections::btree_map::Entry::Vacant(slot) => {
+                            slot.insert(tally);
+                        }
+                    }
                 }
             }
         }
@@ -674,7 +682,7 @@ impl Sites {
         };
         let lines = self.frontends.len() * width(FE)
             + self.backends.len() * (width(BE) + 1)
-            + self.servers.len() * width(SV)
+            + self.servers.values().map(BTreeMap::len).sum::<usize>() * width(SV)
             + by_name;
         if options.groups.double_writes { lines * 2 } else { lines }
     }
@@ -709,25 +717,29 @@ impl Sites {
 
     fn emit_servers(&self, options: &Options, lines: &mut Lines) -> usize {
         let mut cells = 0;
-        let included = |(backend, _): &&(String, String)| !options.exclude_backends.contains(backend);
-        let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
-        for (backend, _) in self.servers.keys().filter(included) {
-            *totals.entry(backend.as_str()).or_default() += 1;
-        }
-        for (backend, total) in &totals {
+        let included: Vec<(&String, &BTreeMap<String, Tally>)> = self
+            .servers
+            .iter()
+            .filter(|(backend, _)| !options.exclude_backends.contains(*backend))
+            .collect();
+        for (backend, servers) in &included {
+            let total = servers.len();
             for group in prefixes(&options.groups, &options.groups.backend, backend) {
-                lines.push(&group, format_args!("backend.{backend}.TotalServers"), *total as f64);
+                lines.push(&group, format_args!("backend.{backend}.TotalServers"), total as f64);
             }
             cells += 1;
         }
         // Most lines are server lines: the second half is written on another core
         // while this thread writes the first half straight into `lines`.
-        let servers: Vec<(&(String, String), &Tally)> = self.servers.iter().filter(|(key, _)| included(key)).collect();
+        let servers: Vec<(&String, &String, &Tally)> = included
+            .iter()
+            .flat_map(|(backend, servers)| servers.iter().map(move |(server, tally)| (*backend, server, tally)))
+            .collect();
         let (first, second) = servers.split_at(servers.len() / 2);
-        let write = |out: &mut Lines, part: &[(&(String, String), &Tally)]| -> usize {
+        let write = |out: &mut Lines, part: &[(&String, &String, &Tally)]| -> usize {
             let selected = &self.layout.server_configured;
             let mut cells = 0;
-            for ((backend, server), tally) in part {
+            for (backend, server, tally) in part {
                 let groups = prefixes(&options.groups, &options.groups.backend, backend);
                 let base = format!("backend.{backend}.server.{server}");
                 cells += self.emit(out, &groups, &base, tally, SV, selected);
