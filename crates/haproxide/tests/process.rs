@@ -7,13 +7,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 use haproxy::ShowStat;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use testkit::Lab;
+use testkit::{Lab, terminate, wait_for};
 
 /// A spool, a local store and a config for them.
 struct Setup {
@@ -123,32 +121,6 @@ fn copy_dir(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if condition() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
-}
-
-fn terminate(mut child: Child) -> (ExitStatus, Duration) {
-    let started = Instant::now();
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "process did not exit within 10 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

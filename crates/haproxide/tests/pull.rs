@@ -8,13 +8,11 @@ use std::fs;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use haproxy::{ShowInfo, ShowStat};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
-use testkit::Lab;
+use testkit::{Lab, terminate, wait_for};
 
 /// A spool and a config for `lab`'s socket directory.
 struct Setup {
@@ -126,34 +124,6 @@ fn files(round: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Waits (bounded) until `condition` holds.
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if condition() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
-}
-
-/// SIGTERM, then the exit status and how long exiting took.
-fn terminate(mut child: Child) -> (ExitStatus, Duration) {
-    let started = Instant::now();
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status, started.elapsed());
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("pull did not exit within 10 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

@@ -14,6 +14,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod http;
+mod process;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -28,6 +29,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 pub use http::HttpServer;
+pub use process::{terminate, wait_for};
 
 /// The HAProxy binary tests run: `$HAPROXY_BIN`, else Debian's `/usr/sbin/haproxy`.
 pub fn haproxy_binary() -> PathBuf {

@@ -292,12 +292,12 @@ pub fn aggregate(infos: &[(String, ShowInfo)], stats: &[StatFile], options: &Opt
     let sites = Sites::collect(stats, options, &mut report);
     lines.reserve(sites.expected_lines(options));
     let phase = Instant::now();
-    let frontend_cells = sites.emit_frontends(options, lines);
+    let frontend_cells = sites.emit_proxies(FE, options, lines);
     self_metric(lines, "MetricsFrontend", 1.0 + frontend_cells as f64);
     self_metric(lines, "WallClockTimeFrontends", seconds(phase));
 
     let phase = Instant::now();
-    let backend_cells = sites.emit_backends(options, lines);
+    let backend_cells = sites.emit_proxies(BE, options, lines);
     self_metric(lines, "MetricsBackend", 1.0 + backend_cells as f64);
     self_metric(lines, "WallClockTimeBackends", seconds(phase));
 
@@ -687,30 +687,28 @@ impl Sites {
         if options.groups.double_writes { lines * 2 } else { lines }
     }
 
-    fn emit_frontends(&self, options: &Options, lines: &mut Lines) -> usize {
-        let all: Vec<usize> = (0..self.layout.kinds[FE].summed.len()).collect();
+    /// Frontends (`kind` FE) or backends (`kind` BE) that are not excluded,
+    /// in name order; returns the cells computed.
+    fn emit_proxies(&self, kind: usize, options: &Options, lines: &mut Lines) -> usize {
+        let (tallies, excluded, patterns, label) = match kind {
+            FE => (
+                &self.frontends,
+                &options.exclude_frontends,
+                &options.groups.frontend,
+                "frontend",
+            ),
+            _ => (
+                &self.backends,
+                &options.exclude_backends,
+                &options.groups.backend,
+                "backend",
+            ),
+        };
+        let all: Vec<usize> = (0..self.layout.kinds[kind].summed.len()).collect();
         let mut cells = 0;
-        for (name, tally) in self
-            .frontends
-            .iter()
-            .filter(|(name, _)| !options.exclude_frontends.contains(*name))
-        {
-            let groups = prefixes(&options.groups, &options.groups.frontend, name);
-            cells += self.emit(lines, &groups, &format!("frontend.{name}"), tally, FE, &all);
-        }
-        cells
-    }
-
-    fn emit_backends(&self, options: &Options, lines: &mut Lines) -> usize {
-        let all: Vec<usize> = (0..self.layout.kinds[BE].summed.len()).collect();
-        let mut cells = 0;
-        for (name, tally) in self
-            .backends
-            .iter()
-            .filter(|(name, _)| !options.exclude_backends.contains(*name))
-        {
-            let groups = prefixes(&options.groups, &options.groups.backend, name);
-            cells += self.emit(lines, &groups, &format!("backend.{name}"), tally, BE, &all);
+        for (name, tally) in tallies.iter().filter(|(name, _)| !excluded.contains(*name)) {
+            let groups = prefixes(&options.groups, patterns, name);
+            cells += self.emit(lines, &groups, &format!("{label}.{name}"), tally, kind, &all);
         }
         cells
     }

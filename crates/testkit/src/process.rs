@@ -1,0 +1,39 @@
+//! Waiting for conditions and stopping child processes, for tests that run
+//! haproxide's daemons: every wait is bounded and fails the test when it ends.
+
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Polls `condition` every 20 ms until it holds; panics after `limit`,
+/// naming `what` was awaited.
+pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Sends SIGTERM and waits (at most 10 s, then SIGKILL and a panic); returns
+/// the exit status and how long exiting took.
+pub fn terminate(mut child: Child) -> (ExitStatus, Duration) {
+    let started = Instant::now();
+    let pid = i32::try_from(child.id()).expect("pid fits in i32");
+    kill(Pid::from_raw(pid), Signal::SIGTERM).expect("send SIGTERM");
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("the process did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
