@@ -419,8 +419,8 @@ async fn handle(shared: &Arc<Shared>, name: &str) {
             return;
         }
         Err(error) => {
-            tracing::error!("round {name}: aggregation failed: {error}");
-            retry_later(shared, name);
+            // A round that crashes the aggregation would crash it again: no retry loop.
+            quarantine(shared, name, &format!("the aggregation failed on it: {error}"));
             return;
         }
     };
