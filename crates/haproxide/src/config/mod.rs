@@ -319,6 +319,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| "expected a size such as 64M (suffixes K, M, G, T)".into())
 }
 
+/// Parses `servers`: comma-separated `unix:///path` / `tcp://host:port`
+/// entries (outer commas and spaces around entries ignored).
+pub fn parse_servers(text: &str) -> Result<Vec<haproxy::Endpoint>, String> {
+    let entries: Vec<&str> = text.trim().trim_matches(',').split(',').map(str::trim).collect();
+    if entries.iter().any(|entry| entry.is_empty()) {
+        return Err("empty entry in the comma-separated list".into());
+    }
+    entries
+        .into_iter()
+        .map(|entry| entry.parse().map_err(|error: haproxy::EndpointError| error.to_string()))
+        .collect()
+}
+
 /// Parses a configparser boolean.
 pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {

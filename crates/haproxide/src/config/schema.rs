@@ -6,9 +6,9 @@
 //! the key it probably meant instead of being silently ignored. Checks collect
 //! every problem rather than stopping at the first.
 
-use haproxy::Endpoint;
-
-use super::{Config, ConfigError, DEFAULT_SECTION, Origin, parse_bool, parse_float, parse_int, parse_size};
+use super::{
+    Config, ConfigError, DEFAULT_SECTION, Origin, parse_bool, parse_float, parse_int, parse_servers, parse_size,
+};
 use crate::metric_names;
 
 /// What a key must hold.
@@ -229,13 +229,7 @@ fn check_value(kind: Kind, value: &str) -> Result<(), String> {
             }
         }
         Kind::Servers => {
-            let entries: Vec<&str> = value.trim().trim_matches(',').split(',').map(str::trim).collect();
-            if entries.iter().any(|entry| entry.is_empty()) {
-                return Err("empty entry in the comma-separated list".into());
-            }
-            for entry in entries {
-                entry.parse::<Endpoint>().map_err(|error| error.to_string())?;
-            }
+            parse_servers(value)?;
         }
         Kind::Names(lists) => {
             let names: Vec<&str> = value.split_whitespace().collect();

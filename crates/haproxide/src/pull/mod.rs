@@ -32,7 +32,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, parse_float, parse_int, parse_size};
+use crate::config::{Config, parse_float, parse_int, parse_servers, parse_size};
 use crate::sockets;
 use spool::{Spool, StagedRound};
 
@@ -72,15 +72,7 @@ impl Settings {
             -1 => Retries::Forever,
             count => Retries::Limited(u32::try_from(count).context("[pull] retries must be -1 or more")?),
         };
-        let servers = match text("servers")? {
-            None => Vec::new(),
-            Some(list) => list
-                .trim()
-                .trim_matches(',')
-                .split(',')
-                .map(|item| item.trim().parse::<Endpoint>())
-                .collect::<Result<_, _>>()?,
-        };
+        let servers = config.typed(section, "servers", parse_servers)?.unwrap_or_default();
         let pull_timeout = seconds("pull-timeout", 2.0)?;
         let settings = Settings {
             socket_dir: text("socket-dir")?.map(PathBuf::from),
