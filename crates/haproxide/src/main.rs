@@ -163,11 +163,11 @@ fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode>
         print!("{}", config.print_effective(program)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let (scope, section) = match program {
-        Program::Pull => (config::schema::Scope::Pull, "pull"),
-        Program::Process => (config::schema::Scope::Process, "process"),
+    let section = match program {
+        Program::Pull => "pull",
+        Program::Process => "process",
     };
-    let report = config::schema::check(&config, scope);
+    let report = config::schema::check(&config, config::schema::Scope::Of(program));
     if !report.errors.is_empty() {
         for error in &report.errors {
             eprintln!("error: {error}");

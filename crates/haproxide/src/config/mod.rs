@@ -66,7 +66,8 @@ pub enum Program {
 }
 
 impl Program {
-    fn prints(self, section: &str) -> bool {
+    /// Whether the program reads `section` (and so `-p`/`-P` print it).
+    fn reads(self, section: &str) -> bool {
         match self {
             Program::Pull => section == DEFAULT_SECTION || section == "pull",
             Program::Process => section != "pull",
@@ -258,7 +259,7 @@ impl Config {
             .collect();
         names.sort_unstable();
         let mut out = String::new();
-        for name in names.into_iter().filter(|name| program.prints(name)) {
+        for name in names.into_iter().filter(|name| program.reads(name)) {
             let keys: Vec<&str> = if inherited || name == DEFAULT_SECTION {
                 self.ini.visible_keys(name)
             } else {

@@ -7,7 +7,8 @@
 //! every problem rather than stopping at the first.
 
 use super::{
-    Config, ConfigError, DEFAULT_SECTION, Origin, parse_bool, parse_float, parse_int, parse_servers, parse_size,
+    Config, ConfigError, DEFAULT_SECTION, Origin, Program, parse_bool, parse_float, parse_int, parse_servers,
+    parse_size,
 };
 use crate::metric_names;
 
@@ -131,18 +132,15 @@ pub struct Report {
 pub enum Scope {
     /// Everything haproxide knows (`check-config`).
     All,
-    /// What `pull` reads: `[DEFAULT]` and `[pull]`.
-    Pull,
-    /// What `process` reads: every section but `[pull]`.
-    Process,
+    /// The sections one program reads.
+    Of(Program),
 }
 
 impl Scope {
     fn covers(self, section: &str) -> bool {
         match self {
             Scope::All => true,
-            Scope::Pull => section == DEFAULT_SECTION || section == "pull",
-            Scope::Process => section != "pull",
+            Scope::Of(program) => program.reads(section),
         }
     }
 }
@@ -155,7 +153,7 @@ pub fn check(config: &Config, scope: Scope) -> Report {
             check_keys(config, section, table, &mut report);
         }
     }
-    if scope != Scope::Pull {
+    if scope != Scope::Of(Program::Pull) {
         check_groups(config, &mut report);
     }
     if scope == Scope::All {
@@ -402,7 +400,7 @@ mod tests {
         let path = dir.path().join("c.conf");
         std::fs::write(&path, "[graphite]\nport = x\n[pull]\nmin-free-space = lots\n").unwrap();
         let config = Config::load(Some(&path), None).unwrap();
-        let errors: Vec<String> = check(&config, Scope::Pull)
+        let errors: Vec<String> = check(&config, Scope::Of(Program::Pull))
             .errors
             .iter()
             .map(ToString::to_string)
