@@ -1,9 +1,11 @@
-//! Finding the runtime-API sockets of a directory (`--socket-dir`, `[pull] socket-dir`).
+//! Finding the runtime-API sockets of a directory (`--socket-dir`, `[pull] socket-dir`),
+//! and naming sockets so that no two share a name.
 //!
 //! Every non-hidden entry that is a UNIX socket (symlinks followed) counts, in
 //! name order. Entries that are not sockets are passed over; a symlink whose
 //! target is gone is reported, because it usually means a socket moved.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -41,9 +43,35 @@ pub fn discover(dir: &Path) -> io::Result<Discovery> {
     Ok(found)
 }
 
+/// `short` names, except where two or more are equal: those take
+/// `longer(index)` instead (a full path, say), so every name says which socket.
+pub fn distinct_names(short: Vec<String>, longer: impl Fn(usize) -> String) -> Vec<String> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for name in &short {
+        *counts.entry(name).or_default() += 1;
+    }
+    let clashing: Vec<bool> = short.iter().map(|name| counts[name.as_str()] > 1).collect();
+    short
+        .into_iter()
+        .zip(clashing)
+        .enumerate()
+        .map(|(index, (name, clashes))| if clashes { longer(index) } else { name })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clashing_short_names_take_the_longer_form() {
+        let short = vec!["admin.sock".to_owned(), "b.sock".to_owned(), "admin.sock".to_owned()];
+        let long = ["/run/a/admin.sock", "/run/b.sock", "/run/c/admin.sock"];
+        assert_eq!(
+            distinct_names(short, |index| long[index].to_owned()),
+            ["/run/a/admin.sock", "b.sock", "/run/c/admin.sock"]
+        );
+    }
     use std::os::unix::net::UnixListener;
 
     #[test]

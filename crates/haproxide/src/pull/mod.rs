@@ -111,18 +111,17 @@ struct Target {
 /// haproxystats names them; sockets whose file names clash get their whole
 /// path, with `/` as `_`, so no two targets write the same file.
 fn name_targets(endpoints: Vec<Endpoint>) -> Vec<Target> {
-    let short: Vec<String> = endpoints.iter().map(Endpoint::short_name).collect();
+    let names = sockets::distinct_names(
+        endpoints.iter().map(Endpoint::short_name).collect(),
+        |index| match &endpoints[index] {
+            Endpoint::Unix(path) => path.to_string_lossy().trim_start_matches('/').replace('/', "_"),
+            tcp => tcp.short_name(),
+        },
+    );
     endpoints
         .into_iter()
-        .zip(&short)
-        .map(|(endpoint, name)| {
-            let clashes = short.iter().filter(|other| *other == name).count() > 1;
-            let name = match (&endpoint, clashes) {
-                (Endpoint::Unix(path), true) => path.to_string_lossy().trim_start_matches('/').replace('/', "_"),
-                _ => name.clone(),
-            };
-            Target { endpoint, name }
-        })
+        .zip(names)
+        .map(|(endpoint, name)| Target { endpoint, name })
         .collect()
 }
 

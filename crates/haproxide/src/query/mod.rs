@@ -203,15 +203,11 @@ fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
         Source::Socket(endpoint) => endpoint.to_string(),
         Source::File(path) => path.display().to_string(),
     };
-    let shorts: Vec<String> = sources.iter().map(short).collect();
-    let targets = sources
+    let labels = sockets::distinct_names(sources.iter().map(short).collect(), |index| full(&sources[index]));
+    let targets = labels
         .into_iter()
-        .zip(&shorts)
-        .map(|(source, name)| {
-            let unique = shorts.iter().filter(|other| *other == name).count() == 1;
-            let label = if unique { name.clone() } else { full(&source) };
-            Target { label, source }
-        })
+        .zip(sources)
+        .map(|(label, source)| Target { label, source })
         .collect();
     Ok((targets, problems))
 }
