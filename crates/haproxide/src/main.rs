@@ -13,6 +13,7 @@ mod pull;
 mod query;
 mod sink;
 mod sockets;
+mod spool;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

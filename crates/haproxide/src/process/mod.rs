@@ -31,8 +31,9 @@ use crate::config::{Config, parse_bool, parse_int};
 use crate::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
 use crate::sink::local_store::LocalStore;
 use crate::sink::{Sink, Snapshot};
+use crate::spool::{round_epoch, round_order};
 use aggregate::{Groups, Lines, Options, aggregate, sanitize, seconds, self_metric, summed_part};
-use snapshot::{read_round, round_epoch, round_order};
+use snapshot::read_round;
 
 /// How long a round whose delivery failed waits before it is tried again.
 const RETRY_DELAY: Duration = Duration::from_secs(5);

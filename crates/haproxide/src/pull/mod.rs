@@ -4,7 +4,7 @@
 //! the sockets of `socket-dir` (re-scanned each round) and the `servers` list,
 //! for `show info` and `show stat`, all at once. It streams each reply into the
 //! round's staging directory and delivers the round atomically into the spool
-//! (see [`spool`]).
+//! (see [`crate::spool`]).
 //!
 //! Unlike haproxystats, one dead socket does not blank a round. The sockets that
 //! answered are delivered, and `manifest.json` names the ones that failed, so
@@ -15,8 +15,6 @@
 //! full queue or too little free space skips the round with one log line.
 //! SIGTERM or SIGHUP cancels a round in flight (its staging directory is
 //! removed) and exits 0.
-
-mod spool;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -34,7 +32,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, parse_float, parse_int, parse_servers, parse_size};
 use crate::sockets;
-use spool::{Spool, StagedRound};
+use crate::spool::{Spool, StagedRound};
 
 /// Defaults of the options haproxystats did not have.
 const DEFAULT_READ_TIMEOUT: f64 = 5.0;

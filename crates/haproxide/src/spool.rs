@@ -116,6 +116,26 @@ impl Spool {
     }
 }
 
+/// A round's timestamp, from its name only: `<epoch>` or `<epoch>.<n>`.
+pub fn round_epoch(name: &str) -> Option<u64> {
+    let (epoch, sequence) = name.split_once('.').unwrap_or((name, "0"));
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+    if !digits(epoch) || !digits(sequence) {
+        return None;
+    }
+    epoch.parse().ok()
+}
+
+/// Sort key of a round name: oldest first.
+pub fn round_order(name: &str) -> (u64, u64, String) {
+    let (epoch, sequence) = name.split_once('.').unwrap_or((name, "0"));
+    (
+        epoch.parse().unwrap_or(u64::MAX),
+        sequence.parse().unwrap_or(0),
+        name.to_owned(),
+    )
+}
+
 /// `<epoch>` for the first round of a second, `<epoch>.<n>` after it.
 pub fn round_name(epoch: u64, sequence: u32) -> String {
     if sequence == 0 {
@@ -171,6 +191,18 @@ fn fsync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_come_only_from_round_names() {
+        assert_eq!(round_epoch("1700000000"), Some(1_700_000_000));
+        assert_eq!(round_epoch("1700000000.2"), Some(1_700_000_000));
+        for bad in ["foo", "", "1700000000.", ".1", "17e8", "1700000000.x", "-1"] {
+            assert_eq!(round_epoch(bad), None, "{bad}");
+        }
+        let mut names = vec!["1700000001", "1700000000.10", "1700000000.2", "1700000000"];
+        names.sort_by_key(|name| round_order(name));
+        assert_eq!(names, ["1700000000", "1700000000.2", "1700000000.10", "1700000001"]);
+    }
 
     #[test]
     fn rounds_of_one_second_get_distinct_names_and_leftovers_are_removed() {
