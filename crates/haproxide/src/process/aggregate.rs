@@ -342,7 +342,9 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, lines: &mut Lines, pr
     let partly: Vec<&str> = DAEMON_SUMMED
         .iter()
         .copied()
-        .filter(|name| all(name).is_none() && infos.iter().any(|(_, info)| info.int(name).is_some()))
+        .filter(|name| {
+            !summed.iter().any(|(known, _)| known == name) && infos.iter().any(|(_, info)| info.int(name).is_some())
+        })
         .collect();
     if !partly.is_empty() {
         problems.push(format!(
@@ -354,11 +356,13 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, lines: &mut Lines, pr
         lines.push("", format_args!("daemon.{name}"), values.iter().sum());
         cells += 1;
     }
-    for name in DAEMON_AVERAGED {
-        if let Some(values) = all(name) {
-            lines.push("", format_args!("daemon.{name}"), mean(&values));
-            cells += 1;
-        }
+    let averaged: Vec<(&str, Vec<f64>)> = DAEMON_AVERAGED
+        .iter()
+        .filter_map(|name| Some((*name, all(name)?)))
+        .collect();
+    for (name, values) in &averaged {
+        lines.push("", format_args!("daemon.{name}"), mean(values));
+        cells += 1;
     }
     let cpu: Option<Vec<f64>> = all("Idle_pct").map(|idle| idle.iter().map(|value| 100.0 - value).collect());
     if let Some(cpu) = cpu.as_ref().filter(|_| infos.len() > 1) {
@@ -401,11 +405,9 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, lines: &mut Lines, pr
                 lines.push("", format_args!("daemon.process.{key}.CpuUsagePct"), cpu[index]);
                 cells += 1;
             }
-            for name in DAEMON_AVERAGED {
-                if let Some(values) = all(name) {
-                    lines.push("", format_args!("daemon.process.{key}.{name}"), values[index]);
-                    cells += 1;
-                }
+            for (name, values) in &averaged {
+                lines.push("", format_args!("daemon.process.{key}.{name}"), values[index]);
+                cells += 1;
             }
         }
         if options.calculate_percentages {
