@@ -6,7 +6,8 @@
 //! - [`RuntimeClient`] sends one command to a stats socket or a master socket
 //!   ([`Endpoint`]: UNIX path or TCP) and returns the whole [`Reply`].
 //! - [`ShowStat`] parses `show stat` CSV by header name (HAProxy 1.5 to 3.x);
-//!   [`StatRows`] reads the same rows one at a time, for one pass over a large reply.
+//!   [`StatReader`] reads the same rows from a file or socket part by part, for one
+//!   pass over a reply of any size in little memory.
 //! - [`ShowInfo`] parses `show info`.
 //! - [`ServersState`] parses `show servers state`.
 //!
@@ -33,4 +34,6 @@ pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeC
 pub use endpoint::{Endpoint, EndpointError};
 pub use info::{InfoError, InfoValue, ShowInfo};
 pub use servers_state::{ServerStateRow, ServersState, ServersStateError};
-pub use stat::{Header, ObjectType, STATIC_FIELDS, ShowStat, StatError, StatRow, StatRows, ValueError, is_text_column};
+pub use stat::{
+    Header, ObjectType, ReadError, STATIC_FIELDS, ShowStat, StatError, StatReader, StatRow, ValueError, is_text_column,
+};

@@ -1,9 +1,13 @@
 //! `show stat` CSV, parsed by header name for every HAProxy from 1.5 to 3.x.
 //!
-//! The reply is kept as one buffer; each row is a run of field spans into it, so
-//! parsing a 30 MB reply allocates the buffer, one span array and one row array,
-//! and reading a field borrows from the buffer (a quoted field with doubled quotes
-//! is the only one copied, on read).
+//! Two ways in, one scanner:
+//! - [`ShowStat`] keeps a reply as one buffer; each row is a run of field spans
+//!   into it, so parsing a 30 MB reply allocates the buffer, one span array and
+//!   one row array, and reading a field borrows from the buffer (a quoted field
+//!   with doubled quotes is the only one copied, on read).
+//! - [`StatReader`] reads a reply from a file or socket in 256 KiB parts cut at
+//!   record boundaries and hands each row out once: a pass over a reply of any
+//!   size in the memory of one part.
 //!
 //! What is tolerated, because real HAProxy output and real saved files contain it:
 //! a leading blank line (telegraf's sample), the trailing comma of every line,
@@ -18,7 +22,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
-use memchr::{memchr, memchr_iter};
+use std::io::Read;
+
+use memchr::{memchr, memchr_iter, memrchr};
 
 /// The object a `show stat` row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,34 +203,98 @@ impl Header {
     }
 }
 
-/// The rows of a reply read one at a time and not kept: one pass over a large
-/// reply in the memory of a single row.
-pub struct StatRows<'t> {
-    text: &'t str,
+/// Bytes a [`StatReader`] reads at a time: big enough to hold hundreds of
+/// rows, small enough to stay in the CPU cache between reading and parsing.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// A reply read from any [`Read`] a part at a time, rows handed out one by
+/// one and not kept: one pass over a reply of any size in the memory of one
+/// read chunk (grown only for a single record larger than it).
+///
+/// Parts are cut at record boundaries (a line end outside quotes), so quoted
+/// cells holding newlines are never split. Invalid UTF-8 is replaced, part by
+/// part, never rejected.
+pub struct StatReader<R> {
+    source: Parts<R>,
     header: Header,
-    scanner: Scanner<'t>,
+    /// Line number of the first unparsed byte.
+    line: usize,
+    cell_limit: usize,
     spans: Vec<Span>,
 }
 
-impl<'t> StatRows<'t> {
-    /// Reads the header of `text`.
-    pub fn new(text: &'t str) -> Result<StatRows<'t>, StatError> {
-        if text.len() >= ESCAPED as usize {
-            return Err(StatError::TooLarge(text.len()));
-        }
-        let mut scanner = Scanner {
-            bytes: text.as_bytes(),
-            pos: 0,
-            line: 1,
-            cell_limit: usize::MAX,
+/// The read buffer of a [`StatReader`]: unparsed bytes are `buffer[start..filled]`.
+struct Parts<R> {
+    reader: R,
+    buffer: Vec<u8>,
+    start: usize,
+    filled: usize,
+    at_eof: bool,
+    /// The last byte read so far.
+    last_byte: Option<u8>,
+}
+
+/// Why a [`StatReader`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The source failed.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// The reply is not `show stat` CSV.
+    #[error(transparent)]
+    Stat(#[from] StatError),
+}
+
+impl<R: Read> StatReader<R> {
+    /// Reads from `reader` until the header is known.
+    pub fn new(reader: R) -> Result<StatReader<R>, ReadError> {
+        Self::with_buffer(reader, Vec::new())
+    }
+
+    /// [`StatReader::new`] reusing `buffer` (see [`StatReader::into_buffer`]).
+    pub fn with_buffer(reader: R, mut buffer: Vec<u8>) -> Result<StatReader<R>, ReadError> {
+        buffer.clear();
+        buffer.resize(READ_CHUNK, 0);
+        let mut source = Parts {
+            reader,
+            buffer,
+            start: 0,
+            filled: 0,
+            at_eof: false,
+            last_byte: None,
         };
-        let header = Header::read(&mut scanner, text)?;
+        // Leading blank lines are skipped here, so that the part the header is
+        // read from holds the header.
+        let mut first_line = 1;
+        let end = loop {
+            let end = source.next_part()?;
+            let part = &source.buffer[source.start..end];
+            let blank = part.iter().take_while(|byte| byte.is_ascii_whitespace()).count();
+            let blank_lines = memrchr(b'\n', &part[..blank]).map_or(0, |last| last + 1);
+            if blank_lines < part.len() || part.is_empty() {
+                first_line += memchr_iter(b'\n', &part[..blank_lines]).count();
+                source.start += blank_lines;
+                break end;
+            }
+            first_line += memchr_iter(b'\n', part).count();
+            source.start = end;
+        };
+        let bytes = &source.buffer[source.start..end];
+        let text = utf8_lossy(bytes);
+        if text.len() >= ESCAPED as usize {
+            return Err(StatError::TooLarge(text.len()).into());
+        }
+        let mut scanner = Scanner::new(text.as_bytes(), first_line);
+        let header = Header::read(&mut scanner, &text)?;
+        // Counted in lines, which a repair of invalid UTF-8 leaves alone.
+        source.start += nth_line_end(bytes, scanner.line - first_line);
         let spans = Vec::with_capacity(header.columns.len() + 1);
-        Ok(StatRows {
-            text,
+        Ok(StatReader {
+            line: scanner.line,
+            source,
             header,
+            cell_limit: usize::MAX,
             spans,
-            scanner,
         })
     }
 
@@ -237,22 +307,121 @@ impl<'t> StatRows<'t> {
     /// rest of a line is skipped unread): for a pass that needs only the
     /// columns up to a known index. Cells past the limit read as absent.
     pub fn only_first_cells(&mut self, count: usize) {
-        self.scanner.cell_limit = count.max(1);
+        self.cell_limit = count.max(1);
     }
 
-    /// The next row; `None` at the end.
-    pub fn next_row(&mut self) -> Option<Result<StatRow<'_>, StatError>> {
-        self.spans.clear();
-        match self.scanner.next_record(&mut self.spans)? {
-            Ok(line) => Some(Ok(StatRow {
-                text: self.text,
-                header: &self.header,
-                spans: &self.spans,
-                line,
-            })),
-            Err(error) => Some(Err(error)),
+    /// Hands every remaining row to `each`, in order; stops at the first error,
+    /// from the reply or from `each`.
+    pub fn for_each_row<E>(&mut self, mut each: impl FnMut(&StatRow<'_>) -> Result<(), E>) -> Result<(), E>
+    where
+        E: From<ReadError>,
+    {
+        loop {
+            let source = &mut self.source;
+            let end = source.next_part().map_err(|error| E::from(error.into()))?;
+            if end == source.start {
+                return Ok(());
+            }
+            let text = utf8_lossy(&source.buffer[source.start..end]);
+            let mut scanner = Scanner::new(text.as_bytes(), self.line);
+            scanner.cell_limit = self.cell_limit;
+            while let Some(line) = scanner.next_record(&mut self.spans) {
+                let line = line.map_err(|error| E::from(error.into()))?;
+                let row = StatRow {
+                    text: &text,
+                    header: &self.header,
+                    spans: &self.spans,
+                    line,
+                };
+                each(&row)?;
+                self.spans.clear();
+            }
+            self.line = scanner.line;
+            source.start = end;
         }
     }
+
+    /// Whether the reply ended with a line end, as every whole HAProxy reply
+    /// does (meaningful once the rows are read).
+    pub fn ended_with_line_end(&self) -> bool {
+        self.source.last_byte == Some(b'\n')
+    }
+
+    /// The read buffer, for the next reader.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.source.buffer
+    }
+}
+
+impl<R: Read> Parts<R> {
+    /// Reads more when no whole record is buffered; returns the end of the
+    /// whole records in `buffer[start..]`: everything left at the end of
+    /// input, `start` when nothing is.
+    fn next_part(&mut self) -> Result<usize, std::io::Error> {
+        loop {
+            let whole = record_boundary(&self.buffer[self.start..self.filled]);
+            if whole > 0 {
+                return Ok(self.start + whole);
+            }
+            if self.at_eof {
+                return Ok(self.filled);
+            }
+            if self.start > 0 {
+                self.buffer.copy_within(self.start..self.filled, 0);
+                self.filled -= self.start;
+                self.start = 0;
+            }
+            if self.filled == self.buffer.len() {
+                // One record larger than the buffer: make room for it.
+                self.buffer.resize(self.buffer.len() * 2, 0);
+            }
+            match self.reader.read(&mut self.buffer[self.filled..]) {
+                Ok(0) => self.at_eof = true,
+                Ok(read) => {
+                    self.filled += read;
+                    self.last_byte = Some(self.buffer[self.filled - 1]);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// Length of the longest prefix of `bytes` made of whole records: up to the
+/// last line end outside quotes (an even number of quotes before it), or 0.
+fn record_boundary(bytes: &[u8]) -> usize {
+    let Some(mut end) = memrchr(b'\n', bytes) else {
+        return 0;
+    };
+    let mut quotes = memchr_iter(b'"', &bytes[..end]).count();
+    while quotes % 2 == 1 {
+        let Some(previous) = memrchr(b'\n', &bytes[..end]) else {
+            return 0;
+        };
+        quotes -= memchr_iter(b'"', &bytes[previous..end]).count();
+        end = previous;
+    }
+    end + 1
+}
+
+/// `bytes` as text, invalid sequences replaced; valid text (the rule) is
+/// checked on the fast path and borrowed.
+fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// Offset just past the `count`-th line end of `bytes` (all of it when fewer).
+fn nth_line_end(bytes: &[u8], count: usize) -> usize {
+    if count == 0 {
+        return 0;
+    }
+    memchr_iter(b'\n', bytes)
+        .nth(count - 1)
+        .map_or(bytes.len(), |end| end + 1)
 }
 
 /// A parsed `show stat` reply, kept whole for random access.
@@ -421,12 +590,16 @@ impl ShowStat {
     /// Parses a reply.
     pub fn parse(text: String) -> Result<Self, StatError> {
         let (header, rows, spans) = {
-            let mut reader = StatRows::new(&text)?;
+            if text.len() >= ESCAPED as usize {
+                return Err(StatError::TooLarge(text.len()));
+            }
+            let mut scanner = Scanner::new(text.as_bytes(), 1);
+            let header = Header::read(&mut scanner, &text)?;
             // One row per line in practice: size both arrays once instead of growing them.
-            let lines_left = memchr_iter(b'\n', &text.as_bytes()[reader.scanner.pos..]).count() + 1;
+            let lines_left = memchr_iter(b'\n', &text.as_bytes()[scanner.pos..]).count() + 1;
             let mut rows = Vec::with_capacity(lines_left);
-            let mut spans = Vec::with_capacity(lines_left.saturating_mul(reader.header.columns.len() + 1));
-            while let Some(line) = reader.scanner.next_record(&mut spans) {
+            let mut spans = Vec::with_capacity(lines_left.saturating_mul(header.columns.len() + 1));
+            while let Some(line) = scanner.next_record(&mut spans) {
                 let first_span = rows
                     .last()
                     .map_or(0, |last: &RowMeta| last.first_span + last.span_count);
@@ -436,7 +609,7 @@ impl ShowStat {
                     line: line? as u32,
                 });
             }
-            (reader.header, rows, spans)
+            (header, rows, spans)
         };
         let truncated_line = match rows.last() {
             Some(last) if !text.ends_with('\n') && (last.span_count as usize) < header.columns.len() => {
@@ -500,7 +673,7 @@ impl ShowStat {
     }
 }
 
-/// One row of a [`ShowStat`] or of [`StatRows`].
+/// One row of a [`ShowStat`] or of a [`StatReader`].
 #[derive(Clone, Copy)]
 pub struct StatRow<'a> {
     text: &'a str,
@@ -657,7 +830,17 @@ struct Scanner<'a> {
     cell_limit: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `bytes`, which begins on line `line`.
+    fn new(bytes: &'a [u8], line: usize) -> Scanner<'a> {
+        Scanner {
+            bytes,
+            pos: 0,
+            line,
+            cell_limit: usize::MAX,
+        }
+    }
+
     fn at_end(&self) -> bool {
         self.pos >= self.bytes.len()
     }
@@ -887,33 +1070,123 @@ mod tests {
         assert_eq!(parsed.object_type(), ObjectType::Server);
     }
 
+    /// A source that hands out one byte per read, so every record boundary
+    /// (and every byte inside a quoted cell) falls at the end of a read.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            out[0] = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    /// (line, pxname, svname, scur) of a row.
+    type Seen = (usize, String, String, Option<i64>);
+
+    /// What every row a reader hands out holds.
+    fn streamed(reader: impl Read) -> Result<Vec<Seen>, String> {
+        let mut stream = StatReader::new(reader).map_err(|error| error.to_string())?;
+        let mut rows = Vec::new();
+        stream.for_each_row(|row| -> Result<(), String> {
+            let scur = row.int("scur").map_err(|error| error.to_string())?;
+            rows.push((row.line(), row.pxname().into_owned(), row.svname().into_owned(), scur));
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    impl From<ReadError> for String {
+        fn from(error: ReadError) -> String {
+            error.to_string()
+        }
+    }
+
     #[test]
-    fn streamed_rows_match_the_parsed_reply() {
-        let text = format!("{HEADER}fe,FRONTEND,3,OPEN,0,\n\n\"b,e\",s1,,UP,2,\nbe,s2,x,UP,2,\n");
-        let mut rows = StatRows::new(&text).unwrap();
-        assert_eq!(rows.header().column("scur"), Some(2));
-        let first = rows.next_row().unwrap().unwrap();
-        assert_eq!((first.line(), first.int("scur")), (2, Ok(Some(3))));
-        let second = rows.next_row().unwrap().unwrap();
-        assert_eq!((second.line(), second.pxname().into_owned()), (4, "b,e".to_owned()));
-        let third = rows.next_row().unwrap().unwrap();
-        assert_eq!(third.int("scur").unwrap_err().line, 5);
-        assert!(rows.next_row().is_none());
-        let whole = ShowStat::parse(text.clone()).unwrap();
-        assert_eq!(whole.rows().map(|row| row.line()).collect::<Vec<_>>(), [2, 4, 5]);
+    fn streamed_rows_match_the_parsed_reply_however_the_reads_fall() {
+        let text = format!("\n{HEADER}fe,FRONTEND,3,OPEN,0,\n\n\"b,e\",\"x\"\"y\nz\",,UP,2,\nbe,s2,7,UP,2,\n");
+        let expected = vec![
+            (3, "fe".to_owned(), "FRONTEND".to_owned(), Some(3)),
+            (5, "b,e".to_owned(), "x\"y\nz".to_owned(), None),
+            (7, "be".to_owned(), "s2".to_owned(), Some(7)),
+        ];
+        assert_eq!(streamed(text.as_bytes()), Ok(expected.clone()));
+        assert_eq!(streamed(Trickle(text.as_bytes())), Ok(expected));
+        let whole = ShowStat::parse(text).unwrap();
+        assert_eq!(whole.rows().map(|row| row.line()).collect::<Vec<_>>(), [3, 5, 7]);
+    }
+
+    #[test]
+    fn streamed_errors_name_the_line() {
+        let bad_cell = format!("{HEADER}be,s1,4,UP,2,\nbe,s2,x,UP,2,\n");
+        assert_eq!(
+            streamed(Trickle(bad_cell.as_bytes())),
+            Err("line 3: column `scur` holds \"x\", not an integer".to_owned())
+        );
+        let open_quote = format!("{HEADER}be,s1,4,UP,2,\nbe,\"s2,1\nbe,s3,1,UP,2,\n");
+        assert_eq!(
+            streamed(Trickle(open_quote.as_bytes())),
+            Err("line 3: quoted field never closed before the end of input".to_owned())
+        );
+        assert_eq!(
+            streamed(&b"\n\n"[..]),
+            Err("empty input: no header and no rows".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_record_larger_than_the_read_buffer_is_read_whole() {
+        let long_name = "s".repeat(READ_CHUNK * 2 + 17);
+        let text = format!("{HEADER}be,{long_name},5,UP,2,\nbe,s2,6,UP,2,\n");
+        let rows = streamed(text.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].2.len(), rows[0].3), (READ_CHUNK * 2 + 17, Some(5)));
+        assert_eq!((rows[1].0, rows[1].3), (3, Some(6)));
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_the_end_of_the_reply_is_reported() {
+        let mut bytes = HEADER.as_bytes().to_vec();
+        bytes.extend_from_slice(b"be,s\xff1,4,UP,2,\nbe,s2,5,UP,2,");
+        let mut stream = StatReader::new(Trickle(&bytes)).unwrap();
+        let mut names = Vec::new();
+        stream
+            .for_each_row(|row| -> Result<(), String> {
+                names.push(row.svname().into_owned());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(names, ["s\u{fffd}1", "s2"]);
+        assert!(!stream.ended_with_line_end(), "the last row has no line end");
     }
 
     #[test]
     fn a_cell_limit_splits_only_the_leading_cells() {
         let text = format!("{HEADER}fe,FRONTEND,3,OPEN,0,\nbe,s1,4,UP,2,\n");
-        let mut rows = StatRows::new(&text).unwrap();
-        rows.only_first_cells(3);
-        let first = rows.next_row().unwrap().unwrap();
-        assert_eq!((first.cell_count(), first.int("scur")), (3, Ok(Some(3))));
-        assert_eq!(first.get("status"), None, "past the limit");
-        let second = rows.next_row().unwrap().unwrap();
-        assert_eq!((second.line(), second.svname().into_owned()), (3, "s1".to_owned()));
-        assert!(rows.next_row().is_none());
+        let mut stream = StatReader::new(text.as_bytes()).unwrap();
+        stream.only_first_cells(3);
+        let mut seen = Vec::new();
+        stream
+            .for_each_row(|row| -> Result<(), String> {
+                seen.push((
+                    row.line(),
+                    row.cell_count(),
+                    row.int("scur"),
+                    row.get("status").is_some(),
+                ));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            [(2, 3, Ok(Some(3)), false), (3, 3, Ok(Some(4)), false)],
+            "status lies past the limit"
+        );
+        assert!(stream.ended_with_line_end());
     }
 
     #[test]

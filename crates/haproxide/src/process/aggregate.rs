@@ -23,7 +23,7 @@
 //! haproxystats' formula: 1 + the cells computed, whether or not a NaN cell was
 //! sent.
 //!
-//! Each `show stat` file is streamed ([`StatRows`]) into tallies of its own,
+//! Each `show stat` file is streamed ([`StatReader`]) into tallies of its own,
 //! on as many threads as there are cores. A file with a bad cell is left out
 //! whole. Only the tallies are kept, never the replies.
 
@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use haproxy::{Header, ObjectType, ShowInfo, StatRows};
+use haproxy::{Header, ObjectType, ShowInfo, StatReader};
 use regex::Regex;
 
 use crate::metric_names::{BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME};
@@ -893,19 +893,8 @@ struct FileTallies {
 
 impl FileTallies {
     fn load(file: &StatFile, layout: &Layout, buffer: &mut Vec<u8>) -> Result<FileTallies, String> {
-        use std::io::Read;
-        buffer.clear();
-        std::fs::File::open(&file.path)
-            .and_then(|mut opened| opened.read_to_end(buffer))
-            .map_err(|error| format!("cannot read: {error}"))?;
-        let bytes = buffer.as_slice();
-        // HAProxy ends every reply with a newline: without one, the last row may be cut.
-        let complete = bytes.ends_with(b"\n");
-        let text = match std::str::from_utf8(bytes) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(bytes),
-        };
-        let mut rows = StatRows::new(&text).map_err(|error| error.to_string())?;
+        let opened = std::fs::File::open(&file.path).map_err(|error| format!("cannot read: {error}"))?;
+        let mut rows = StatReader::with_buffer(opened, std::mem::take(buffer)).map_err(|error| error.to_string())?;
         let mut tallies = FileTallies::new(rows.header(), layout);
         let indexes = [FE, BE, SV].map(|kind| -> Vec<Option<usize>> {
             layout.kinds[kind]
@@ -927,13 +916,14 @@ impl FileTallies {
             .unwrap_or(0);
         rows.only_first_cells(last + 1);
         let mut last_line = 0;
-        while let Some(row) = rows.next_row() {
-            let row = row.map_err(|error| error.to_string())?;
+        let outcome = rows.for_each_row(|row| -> anyhow::Result<()> {
             last_line = row.line();
-            tallies
-                .add(&row, &indexes, lbtot, layout)
-                .map_err(|error| error.to_string())?;
-        }
+            Ok(tallies.add(row, &indexes, lbtot, layout)?)
+        });
+        // HAProxy ends every reply with a newline: without one, the last row may be cut.
+        let complete = rows.ended_with_line_end();
+        *buffer = rows.into_buffer();
+        outcome.map_err(|error| error.to_string())?;
         if !complete {
             return Err(format!("line {}: reply cut short", last_line.max(1)));
         }
