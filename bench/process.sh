@@ -53,6 +53,16 @@ for run in $(seq 1 "$RUNS"); do
 done
 lines=$(wc -l <"$DIR/ours/local-store/1700000000/stats")
 
+# The floor under any local-store: writing the same bytes to the same
+# filesystem and fsyncing them, with nothing computed.
+floor_ms=()
+for run in $(seq 1 "$RUNS"); do
+    rm -f "$DIR/floor"
+    start=$(now)
+    dd if="$DIR/ours/local-store/1700000000/stats" of="$DIR/floor" bs=1M conv=fsync status=none
+    floor_ms+=("$(ms "$start" "$(now)")")
+done
+
 # haproxystats 0.5.1
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 socat -u "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" /dev/null &
@@ -81,3 +91,4 @@ t=$(median "${theirs_ms[@]}")
 r=$(printf '%s\n' "${ours_rss[@]}" | sort -g | tail -1)
 echo "median: haproxide $o ms, haproxystats $t ms, speed-up $(echo "scale=1; $t / $o" | bc)x"
 echo "haproxide peak RSS: $((r / 1024)) MB ($r kB)"
+echo "writing and fsyncing the $(du -m "$DIR/floor" | cut -f1) MB output alone (dd, ms): ${floor_ms[*]}; median $(median "${floor_ms[@]}") ms"
