@@ -207,7 +207,9 @@ fn kill_9_in_a_backlog_of_200_rounds_loses_nothing() {
     first.kill().unwrap();
     first.wait().unwrap();
     let left = Setup::entries(&setup.src()).len();
+    let stored_before = Setup::entries(&setup.store()).len();
     assert!(left > 0, "the kill came before the backlog was done ({left} left)");
+    eprintln!("killed with {left} of 200 rounds left in the spool, {stored_before} in local-store");
 
     let second = setup.daemon("second.log");
     wait_for("an empty spool", Duration::from_secs(60), || {
@@ -217,6 +219,7 @@ fn kill_9_in_a_backlog_of_200_rounds_loses_nothing() {
     assert!(status.success());
     let stored = Setup::entries(&setup.store());
     assert_eq!(stored, names, "every round reached local-store");
+    eprintln!("after the restart: {} rounds in local-store, spool empty", stored.len());
     for name in &names {
         let stats = fs::read_to_string(setup.store().join(name).join("stats")).unwrap();
         assert!(
