@@ -38,7 +38,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(
 
 # haproxide
 mkdir -p "$DIR/ours/incoming"
-printf '[DEFAULT]\nloglevel = warning\n[process]\nsrc-dir = %s/ours/incoming\n[local-store]\ndir = %s/ours/local-store\n' \
+printf '[DEFAULT]\nloglevel = warning\n[process]\nsrc-dir = %s/ours/incoming\n[local-store]\ndir = %s/ours/local-store\n[graphite]\nenabled = false\n' \
     "$DIR" "$DIR" >"$DIR/ours.conf"
 ours_ms=()
 ours_rss=()

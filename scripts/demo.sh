@@ -81,7 +81,7 @@ echo; echo "\$ haproxide query --socket-dir $DIR/run --format table 'show info' 
 echo; echo "\$ haproxide query -s $DIR/master.sock '@1 show info' | head -8   # master CLI, routed to worker 1"
 "$BIN" query -s "$DIR/master.sock" "@1 show info" | head -8
 
-printf '[pull]\nsocket-dir = %s/run\ndst-dir = %s/spool/incoming\ntmp-dst-dir = %s/spool/incoming.tmp\npull-interval = 1\n[process]\nsrc-dir = %s/spool/incoming\n[local-store]\ndir = %s/local-store\n' \
+printf '[pull]\nsocket-dir = %s/run\ndst-dir = %s/spool/incoming\ntmp-dst-dir = %s/spool/incoming.tmp\npull-interval = 1\n[process]\nsrc-dir = %s/spool/incoming\n[local-store]\ndir = %s/local-store\n[graphite]\nenabled = false\n' \
     "$DIR" "$DIR" "$DIR" "$DIR" "$DIR" >"$DIR/haproxystats.conf"
 echo; echo "\$ cat $DIR/haproxystats.conf"; cat "$DIR/haproxystats.conf"
 echo; echo "\$ haproxide pull -f $DIR/haproxystats.conf    # runs 3.5 s, then SIGTERM"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests need (Debian's HAProxy, which
-# the integration tests start on loopback), then runs formatting and lint
-# checks and every test of the workspace.
+# The whole test suite: installs what the tests need (Debian's HAProxy and
+# carbon-c-relay, which the integration tests start on loopback), then runs
+# formatting and lint checks and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/lib.sh
 [ -x "${HAPROXY_BIN:-/usr/sbin/haproxy}" ] || need_packages haproxy
+need_packages carbon-c-relay
 need_cargo
 echo "== $("${HAPROXY_BIN:-/usr/sbin/haproxy}" -v | head -1)"
 

@@ -191,8 +191,11 @@ fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode>
             })
         }
         Program::Process => {
-            let settings = process::Settings::from_config(&config)?;
-            runtime.block_on(process::run(settings, args.once))
+            // Inside the runtime: the Graphite sink starts connecting at once.
+            runtime.block_on(async {
+                let settings = process::Settings::from_config(&config)?;
+                process::run(settings, args.once).await
+            })
         }
     }
 }

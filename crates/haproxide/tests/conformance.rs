@@ -6,8 +6,13 @@
 //!   `X_y` is emitted as `X`; so `MetricsBackend`/`MetricsServer`, which count
 //!   those cells, differ there;
 //! - `WallClockTime*`/`TotalWallClockTime` measure this run;
+//! - the Graphite sink's own counters (`haproxystats.Graphite*`) are new;
 //! - against PyPI 0.5.1, the time averages `rtime ctime qtime ttime` follow
 //!   git HEAD (over processes with `lbtot > 0`).
+//!
+//! Each run also sends to a real carbon-c-relay on the port the golden's
+//! `[graphite]` names (moved to a free one): the relay must receive exactly
+//! the lines local-store wrote, in the same order.
 
 // Test helpers fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,6 +21,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use testkit::CarbonRelay;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/haproxystats")
@@ -40,7 +48,11 @@ fn run_golden(name: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>
     let golden = fixtures().join("golden");
     let lab = tempfile::tempdir().unwrap();
     let root = lab.path().display().to_string();
-    let relocate = |text: String| text.replace("/var/tmp/lab", &root);
+    let relay = CarbonRelay::start();
+    let relocate = |text: String| {
+        text.replace("/var/tmp/lab", &root)
+            .replace("port = 39991", &format!("port = {}", relay.port()))
+    };
     let conf_text = relocate(fs::read_to_string(golden.join(format!("{name}.conf"))).unwrap());
     let config = lab.path().join("haproxystats.conf");
     fs::write(&config, conf_text).unwrap();
@@ -84,7 +96,14 @@ fn run_golden(name: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(!round.exists(), "{name}: the round is removed once delivered");
-    let ours = parse_lines(&fs::read_to_string(Path::new(&store).join("1700000000/stats")).unwrap());
+    let stored = fs::read_to_string(Path::new(&store).join("1700000000/stats")).unwrap();
+    let stored_lines: Vec<String> = stored.lines().map(str::to_owned).collect();
+    let relayed = relay.wait_for_lines(stored_lines.len(), Duration::from_secs(10));
+    assert_eq!(
+        relayed, stored_lines,
+        "{name}: the relay received what local-store holds"
+    );
+    let ours = parse_lines(&stored);
     let theirs = parse_lines(&fs::read_to_string(golden.join(format!("{name}.graphite.txt"))).unwrap());
     (ours, theirs)
 }
@@ -132,7 +151,7 @@ fn assert_conforms(
     }
     for path in ours.keys() {
         assert!(
-            theirs.contains_key(path) || skip(path),
+            theirs.contains_key(path) || skip(path) || path.starts_with("haproxystats.Graphite"),
             "{name}: {path} emitted but not by haproxystats"
         );
     }
@@ -156,11 +175,16 @@ fn git_head_with_every_option() {
     let (ours, theirs) = run_golden("git-head_allopts");
     assert_conforms("allopts", &ours, &theirs, |_| false);
     assert_eq!(ours["haproxystats.MetricsHAProxy"], "138");
+    // The first snapshot: nothing was sent before it.
+    for counter in ["LinesSent", "BytesSent", "Reconnects", "LinesDropped", "QueuedLines"] {
+        assert_eq!(ours[&format!("haproxystats.Graphite{counter}")], "0", "{counter}");
+    }
     assert_eq!(ours["haproxystats.MetricsServer"], "195");
     assert_eq!(ours["daemon.StdCpuUsagePct"], "10.606601717798213");
     assert_eq!(
         ours.len(),
-        theirs.len() - theirs.values().filter(|value| *value == "nan").count()
+        theirs.len() - theirs.values().filter(|value| *value == "nan").count() + 5,
+        "every path but the NaN ones, and the 5 Graphite counters"
     );
 }
 

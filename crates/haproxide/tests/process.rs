@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{Lab, terminate, wait_for};
+use testkit::{CarbonRelay, Lab, terminate, wait_for};
 
 /// A spool, a local store and a config for them.
 struct Setup {
@@ -20,7 +20,24 @@ struct Setup {
 }
 
 impl Setup {
+    /// Local-store only.
     fn new(extra: &str) -> Setup {
+        Setup::with_graphite(extra, "enabled = false\n")
+    }
+
+    /// Local-store and the Graphite sink, sending to a relay on `port` and
+    /// reconnecting quickly.
+    fn sending_to(port: u16) -> Setup {
+        Setup::with_graphite(
+            "",
+            &format!(
+                "server = 127.0.0.1\nport = {port}\nretries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n\
+                 connect-timeout = 0.5\nwrite-timeout = 1\n"
+            ),
+        )
+    }
+
+    fn with_graphite(extra: &str, graphite: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().display().to_string();
         let config = dir.path().join("haproxystats.conf");
@@ -29,7 +46,7 @@ impl Setup {
             format!(
                 "[paths]\nbase-dir = {root}\n[pull]\ndst-dir = {root}/incoming\ntmp-dst-dir = {root}/incoming.tmp\n\
                  min-free-space = 1M\ntimeout = 0.5\n{extra}\n[process]\nsrc-dir = {root}/incoming\nworkers = 4\n\
-                 [local-store]\n"
+                 [local-store]\n[graphite]\n{graphite}"
             ),
         )
         .unwrap();
@@ -403,4 +420,108 @@ fn a_failing_sink_keeps_the_round_for_a_retry() {
     assert!(retried.status.success(), "{}", stderr(&retried));
     assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
     assert_eq!(Setup::entries(&setup.store()), ["1700000200"]);
+}
+
+/// Asserts that the relay received the metric lines of `expected`, in order.
+/// Self-metric lines (`haproxystats.*`) are left out: they measure the run
+/// that sent them, and a round sent after an outage was computed again.
+fn assert_relayed(received: &[String], expected: &[String]) {
+    let metrics = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|line| !line.contains(".haproxystats."))
+            .cloned()
+            .collect()
+    };
+    let (received, expected) = (metrics(received), metrics(expected));
+    if let Some(index) = (0..received.len().max(expected.len())).find(|&i| received.get(i) != expected.get(i)) {
+        panic!(
+            "line {index} of {} received (of {} expected): {:?}, expected {:?}",
+            received.len(),
+            expected.len(),
+            received.get(index),
+            expected.get(index)
+        );
+    }
+}
+
+/// The lines local-store holds for `rounds`, in round order.
+fn stored_lines(setup: &Setup, rounds: &[String]) -> Vec<String> {
+    rounds
+        .iter()
+        .flat_map(|round| {
+            let text = fs::read_to_string(setup.store().join(round).join("stats")).unwrap();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_graphite_outage_delays_rounds_in_the_spool_and_loses_none() {
+    let mut relay = CarbonRelay::start();
+    let setup = Setup::sending_to(relay.port());
+    let names: Vec<String> = (0..21).map(|n| (1_700_000_000 + n).to_string()).collect();
+    let daemon = setup.daemon("daemon.log");
+    setup.add_round(&names[0]);
+    wait_for("the first round delivered", Duration::from_secs(20), || {
+        Setup::entries(&setup.src()).is_empty()
+    });
+    relay.wait_for_lines(stored_lines(&setup, &names[..1]).len(), Duration::from_secs(10));
+
+    relay.stop();
+    for name in &names[1..] {
+        setup.add_round(name);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for("local-store keeps working", Duration::from_secs(30), || {
+        Setup::entries(&setup.store()).len() == 21
+    });
+    assert_eq!(
+        Setup::entries(&setup.src()),
+        names[1..],
+        "the spool holds what Graphite lacks"
+    );
+
+    relay.restart();
+    wait_for("an empty spool", Duration::from_secs(60), || {
+        Setup::entries(&setup.src()).is_empty()
+    });
+    let expected = stored_lines(&setup, &names);
+    let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
+    eprintln!("{} lines of 21 rounds at the relay, in round order", received.len());
+    assert_relayed(&received, &expected);
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+    let log = setup.log("daemon.log");
+    assert!(log.contains("graphite recovered: "), "{log}");
+}
+
+#[test]
+fn kill_9_while_graphite_is_down_loses_nothing() {
+    let mut relay = CarbonRelay::start();
+    relay.stop();
+    let setup = Setup::sending_to(relay.port());
+    let names: Vec<String> = (0..5).map(|n| (1_700_000_000 + n).to_string()).collect();
+    for name in &names {
+        setup.add_round(name);
+    }
+    let mut first = setup.daemon("first.log");
+    wait_for("local-store has every round", Duration::from_secs(30), || {
+        Setup::entries(&setup.store()).len() == 5
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(Setup::entries(&setup.src()), names, "nothing left the spool");
+
+    relay.restart();
+    let second = setup.daemon("second.log");
+    wait_for("an empty spool", Duration::from_secs(30), || {
+        Setup::entries(&setup.src()).is_empty()
+    });
+    let expected = stored_lines(&setup, &names);
+    let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
+    eprintln!("{} lines of 5 rounds at the relay after the restart", received.len());
+    assert_relayed(&received, &expected);
+    let (status, _) = terminate(second);
+    assert!(status.success());
 }

@@ -15,6 +15,7 @@
 
 mod http;
 mod process;
+mod relay;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -30,6 +31,7 @@ use nix::unistd::Pid;
 
 pub use http::HttpServer;
 pub use process::{terminate, wait_for};
+pub use relay::CarbonRelay;
 
 /// The HAProxy binary tests run: `$HAPROXY_BIN`, else Debian's `/usr/sbin/haproxy`.
 pub fn haproxy_binary() -> PathBuf {

@@ -33,6 +33,8 @@ enum Kind {
     Servers,
     /// Space-separated names, each from one of the lists.
     Names(&'static [&'static [&'static str]]),
+    /// One of these words.
+    Choice(&'static [&'static str]),
 }
 
 /// Keys known in every section (they live in `[DEFAULT]` and are inherited).
@@ -87,6 +89,8 @@ const PROCESS: &[(&str, Kind)] = &[
 ];
 
 const GRAPHITE: &[(&str, Kind)] = &[
+    ("enabled", Kind::Bool),
+    ("protocol", Kind::Choice(&["tcp", "udp"])),
     ("server", Kind::Text),
     ("port", Kind::Port),
     ("backoff", Kind::Float(0.0, true)),
@@ -240,6 +244,11 @@ fn check_value(kind: Kind, value: &str) -> Result<(), String> {
                 .collect();
             if !unknown.is_empty() {
                 return Err(format!("unknown metric name(s): {}", unknown.join(", ")));
+            }
+        }
+        Kind::Choice(words) => {
+            if !words.contains(&value) {
+                return Err(format!("must be one of: {}", words.join(", ")));
             }
         }
     }

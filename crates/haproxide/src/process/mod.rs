@@ -14,12 +14,12 @@
 pub mod aggregate;
 mod snapshot;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use inotify::{EventMask, Inotify, WatchMask};
@@ -29,14 +29,12 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::config::{Config, parse_bool, parse_int};
 use crate::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
+use crate::sink::graphite::{Graphite, GraphiteSettings};
 use crate::sink::local_store::LocalStore;
 use crate::sink::{Sink, Snapshot};
 use crate::spool::{round_epoch, round_order};
 use aggregate::{Groups, Lines, Options, aggregate, sanitize, seconds, self_metric, summed_part};
 use snapshot::read_round;
-
-/// How long a round whose delivery failed waits before it is tried again.
-const RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// `[process]` and what it needs from `[graphite]` and `[local-store]`.
 pub struct Settings {
@@ -89,10 +87,11 @@ impl Settings {
             };
             sinks.push(Box::new(LocalStore::new(dir)));
         }
+        if let Some(graphite) = GraphiteSettings::from_config(config)? {
+            sinks.push(Box::new(Graphite::start(graphite)));
+        }
         if sinks.is_empty() {
-            bail!(
-                "no destination for the metrics: add a [local-store] section (the Graphite sink is not in this build yet)"
-            );
+            bail!("no destination for the metrics: [graphite] enabled = false and no [local-store] section");
         }
         Ok(Settings {
             src_dir,
@@ -196,11 +195,40 @@ fn read_exclusions(path: Option<&Path>, problems: &mut Vec<String>) -> HashSet<S
     }
 }
 
-/// Rounds waiting, oldest first, and those being processed.
+/// A round's place in the order: epoch, sequence, name.
+type RoundKey = (u64, u64, String);
+
+/// Rounds waiting, oldest first, those being processed, where each round
+/// stands with each sink, and whose turn it is to deliver.
 #[derive(Default)]
 struct Intake {
-    pending: BTreeSet<(u64, u64, String)>,
+    pending: BTreeSet<RoundKey>,
     busy: HashSet<String>,
+    /// Per sink: rounds it has not confirmed and that later rounds must not
+    /// overtake, oldest first (they failed, or waited behind one that did).
+    owed: Vec<BTreeSet<RoundKey>>,
+    /// Per sink: down since a failed delivery, until it says it recovered.
+    down: Vec<bool>,
+    /// Rounds that some sinks confirmed: bit `i` for sink `i`.
+    confirmed: HashMap<String, u64>,
+    /// Delivery turns follow the order rounds were taken in.
+    next_ticket: u64,
+    serving: u64,
+    finished_early: BTreeSet<u64>,
+}
+
+impl Intake {
+    /// Queues again the rounds sink `sink` owes, so they are retried oldest first.
+    fn requeue_owed(&mut self, sink: usize) {
+        let Intake {
+            owed, pending, busy, ..
+        } = self;
+        for key in &owed[sink] {
+            if !busy.contains(&key.2) {
+                pending.insert(key.clone());
+            }
+        }
+    }
 }
 
 /// What workers share.
@@ -208,9 +236,9 @@ struct Shared {
     settings: Settings,
     intake: Mutex<Intake>,
     wake: Notify,
+    turn: Notify,
     stopping: AtomicBool,
     once: bool,
-    failed: AtomicUsize,
     quarantined: AtomicUsize,
 }
 
@@ -239,9 +267,9 @@ impl Shared {
         Ok(())
     }
 
-    /// The oldest waiting round; `None` when stopping (or, with `--once`, when
-    /// nothing is left).
-    async fn next(&self) -> Option<String> {
+    /// The oldest waiting round and its delivery ticket; `None` when stopping
+    /// (or, with `--once`, when nothing is left to do).
+    async fn next(&self) -> Option<(String, u64)> {
         loop {
             let notified = self.wake.notified();
             tokio::pin!(notified);
@@ -253,9 +281,12 @@ impl Shared {
                 }
                 if let Some((_, _, name)) = intake.pending.pop_first() {
                     intake.busy.insert(name.clone());
-                    return Some(name);
+                    let ticket = intake.next_ticket;
+                    intake.next_ticket += 1;
+                    return Some((name, ticket));
                 }
-                if self.once {
+                // Rounds in flight may still queue parked ones again.
+                if self.once && intake.busy.is_empty() {
                     return None;
                 }
             }
@@ -263,10 +294,139 @@ impl Shared {
         }
     }
 
-    fn done(&self, name: &str) {
+    fn done(&self, name: &str, ticket: u64) {
         if let Ok(mut intake) = self.intake.lock() {
             intake.busy.remove(name);
+            intake.finished_early.insert(ticket);
+            loop {
+                let serving = intake.serving;
+                if !intake.finished_early.remove(&serving) {
+                    break;
+                }
+                intake.serving += 1;
+            }
         }
+        self.turn.notify_waiters();
+        self.wake.notify_waiters();
+    }
+
+    /// Waits until every round taken before this one has been delivered (or given up).
+    async fn wait_turn(&self, ticket: u64) {
+        loop {
+            let notified = self.turn.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.intake.lock() {
+                Ok(intake) if intake.serving < ticket => {}
+                _ => return,
+            }
+            notified.await;
+        }
+    }
+
+    /// The sinks `name` goes to now. A sink that is down, or owes an older
+    /// round, is not given it: the round joins what that sink owes.
+    fn plan(&self, name: &str) -> Vec<usize> {
+        let Ok(mut intake) = self.intake.lock() else {
+            return Vec::new();
+        };
+        let key = round_order(name);
+        let confirmed = intake.confirmed.get(name).copied().unwrap_or(0);
+        let mut now = Vec::new();
+        for sink in 0..self.settings.sinks.len() {
+            if confirmed & (1 << sink) != 0 {
+                continue;
+            }
+            if intake.down[sink] || intake.owed[sink].range(..&key).next().is_some() {
+                intake.owed[sink].insert(key.clone());
+            } else {
+                now.push(sink);
+            }
+        }
+        now
+    }
+
+    /// Records the outcome of deliveries of `name`; true when every sink has
+    /// confirmed it. A sink that failed is down until it recovers.
+    fn settle(self: &Arc<Self>, name: &str, outcomes: &[(usize, bool)]) -> bool {
+        let Ok(mut intake) = self.intake.lock() else {
+            return false;
+        };
+        let key = round_order(name);
+        let mut confirmed = intake.confirmed.get(name).copied().unwrap_or(0);
+        for &(sink, ok) in outcomes {
+            if ok {
+                confirmed |= 1 << sink;
+                intake.owed[sink].remove(&key);
+                if !intake.down[sink] {
+                    intake.requeue_owed(sink);
+                }
+            } else {
+                intake.owed[sink].insert(key.clone());
+                if !intake.down[sink] {
+                    intake.down[sink] = true;
+                    self.watch_recovery(sink);
+                }
+            }
+        }
+        let all = (1u64 << self.settings.sinks.len()) - 1;
+        if confirmed == all {
+            intake.confirmed.remove(name);
+        } else {
+            intake.confirmed.insert(name.to_owned(), confirmed);
+        }
+        drop(intake);
+        self.wake.notify_waiters();
+        confirmed == all
+    }
+
+    /// After sink `sink` failed: once it recovers, what it owes is retried.
+    fn watch_recovery(self: &Arc<Self>, sink: usize) {
+        if self.once {
+            return;
+        }
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            shared.settings.sinks[sink].recovered().await;
+            if let Ok(mut intake) = shared.intake.lock() {
+                intake.down[sink] = false;
+                intake.requeue_owed(sink);
+                tracing::info!(
+                    "{} recovered: {} round(s) to deliver again",
+                    shared.settings.sinks[sink].name(),
+                    intake.owed[sink].len()
+                );
+            }
+            shared.wake.notify_waiters();
+        });
+    }
+
+    /// Forgets a round that is gone (quarantined or removed): later rounds
+    /// no longer wait for it.
+    fn forget(&self, name: &str) {
+        if let Ok(mut intake) = self.intake.lock() {
+            let key = round_order(name);
+            intake.confirmed.remove(name);
+            for sink in 0..intake.owed.len() {
+                if intake.owed[sink].remove(&key) && !intake.down[sink] {
+                    intake.requeue_owed(sink);
+                }
+            }
+        }
+        self.wake.notify_waiters();
+    }
+
+    /// Rounds some sink has not confirmed.
+    fn undelivered(&self) -> usize {
+        self.intake.lock().map_or(0, |intake| {
+            intake
+                .owed
+                .iter()
+                .flatten()
+                .map(|key| &key.2)
+                .collect::<HashSet<_>>()
+                .len()
+        })
     }
 
     fn stop(&self) {
@@ -281,13 +441,18 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&settings.src_dir)
         .with_context(|| format!("cannot create src-dir {}", settings.src_dir.display()))?;
     let workers = settings.workers;
+    let intake = Intake {
+        owed: vec![BTreeSet::new(); settings.sinks.len()],
+        down: vec![false; settings.sinks.len()],
+        ..Intake::default()
+    };
     let shared = Arc::new(Shared {
         settings,
-        intake: Mutex::new(Intake::default()),
+        intake: Mutex::new(intake),
         wake: Notify::new(),
+        turn: Notify::new(),
         stopping: AtomicBool::new(false),
         once,
-        failed: AtomicUsize::new(0),
         quarantined: AtomicUsize::new(0),
     });
     let (intake_tx, mut intake_rx) = mpsc::unbounded_channel();
@@ -301,9 +466,9 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     for _ in 0..workers {
         let shared = Arc::clone(&shared);
         tasks.spawn(async move {
-            while let Some(name) = shared.next().await {
-                handle(&shared, &name).await;
-                shared.done(&name);
+            while let Some((name, ticket)) = shared.next().await {
+                handle(&shared, &name, ticket).await;
+                shared.done(&name, ticket);
             }
         });
     }
@@ -325,10 +490,10 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         shared.stop();
     }
     while tasks.join_next().await.is_some() {}
-    let failed = shared.failed.load(Ordering::SeqCst);
+    let undelivered = shared.undelivered();
     let quarantined = shared.quarantined.load(Ordering::SeqCst);
-    tracing::info!(failed, quarantined, "process stopped");
-    Ok(if once && (failed > 0 || quarantined > 0) {
+    tracing::info!(undelivered, quarantined, "process stopped");
+    Ok(if once && (undelivered > 0 || quarantined > 0) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -376,11 +541,13 @@ fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Processes one round: read, aggregate, deliver, delete (or quarantine).
-async fn handle(shared: &Arc<Shared>, name: &str) {
+/// Processes one round: read, aggregate, deliver in turn to the sinks that
+/// have not confirmed it, delete once all have (or quarantine).
+async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     let settings = &shared.settings;
     let path = settings.src_dir.join(name);
     if !path.is_dir() {
+        shared.forget(name);
         return;
     }
     let Some(timestamp) = round_epoch(name) else {
@@ -428,6 +595,11 @@ async fn handle(shared: &Arc<Shared>, name: &str) {
     for problem in &problems {
         tracing::warn!("round {name}: {problem}");
     }
+    for sink in &settings.sinks {
+        for (metric, value) in sink.self_metrics() {
+            self_metric(&mut lines, metric, value);
+        }
+    }
     // This round's own wall-clock time (haproxystats wrote it into the next one).
     self_metric(&mut lines, "TotalWallClockTime", seconds(started));
     let (text, count) = lines.into_parts();
@@ -437,18 +609,28 @@ async fn handle(shared: &Arc<Shared>, name: &str) {
         lines: text,
         count,
     });
-    let mut delivered = true;
-    for sink in &settings.sinks {
-        if let Err(error) = sink.deliver(Arc::clone(&snapshot)).await {
-            tracing::error!(
-                "round {name}: {} failed: {error:#}; the round stays in src-dir",
-                sink.name()
-            );
-            delivered = false;
-        }
+    shared.wait_turn(ticket).await;
+    let mut deliveries = tokio::task::JoinSet::new();
+    for sink in shared.plan(name) {
+        let shared = Arc::clone(shared);
+        let snapshot = Arc::clone(&snapshot);
+        deliveries.spawn(async move {
+            let outcome = shared.settings.sinks[sink].deliver(snapshot).await;
+            (sink, outcome)
+        });
     }
-    if !delivered {
-        retry_later(shared, name);
+    let mut outcomes = Vec::new();
+    while let Some(joined) = deliveries.join_next().await {
+        let Ok((sink, outcome)) = joined else { continue };
+        if let Err(error) = &outcome {
+            tracing::error!(
+                "round {name}: {} failed: {error:#}; the round stays in src-dir for it",
+                settings.sinks[sink].name()
+            );
+        }
+        outcomes.push((sink, outcome.is_ok()));
+    }
+    if !shared.settle(name, &outcomes) {
         return;
     }
     let removal = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path)).await;
@@ -468,22 +650,9 @@ async fn handle(shared: &Arc<Shared>, name: &str) {
     }
 }
 
-/// Counts a failure; outside `--once`, queues the round again after a pause.
-fn retry_later(shared: &Arc<Shared>, name: &str) {
-    shared.failed.fetch_add(1, Ordering::SeqCst);
-    if shared.once {
-        return;
-    }
-    let shared = Arc::clone(shared);
-    let name = name.to_owned();
-    tokio::spawn(async move {
-        tokio::time::sleep(RETRY_DELAY).await;
-        shared.enqueue(name);
-    });
-}
-
 /// Moves an unreadable round beside `src-dir`, with the reason in a file.
 fn quarantine(shared: &Shared, name: &str, reason: &str) {
+    shared.forget(name);
     let settings = &shared.settings;
     let count = shared.quarantined.fetch_add(1, Ordering::SeqCst) + 1;
     let moved = (|| -> std::io::Result<PathBuf> {

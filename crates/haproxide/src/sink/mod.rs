@@ -4,16 +4,26 @@
 //! plaintext lines, which every current destination stores or forwards) and
 //! returns once they are safely handed over. `process` deletes a snapshot's
 //! directory only after every enabled sink returned `Ok`, so a failing sink
-//! keeps the directory in the spool for a retry.
+//! keeps the directory in the spool for a retry; [`Sink::recovered`] says when
+//! to retry. Each sink gets the snapshots in round order and on its own: one
+//! sink being down does not hold the others back.
 
+pub mod graphite;
 pub mod local_store;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A boxed future a sink returns.
 pub type Delivery<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+
+/// A boxed future that resolves when a sink may be tried again.
+pub type Waiting<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// How long a sink that cannot tell when it recovered is left alone after a failure.
+pub const RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// One snapshot's output.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,4 +45,15 @@ pub trait Sink: Send + Sync {
 
     /// Hands `snapshot` over; `Ok` only once it is safe.
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_>;
+
+    /// Resolves when, after a failed delivery, the sink may be tried again;
+    /// by default after [`RETRY_DELAY`].
+    fn recovered(&self) -> Waiting<'_> {
+        Box::pin(tokio::time::sleep(RETRY_DELAY))
+    }
+
+    /// Counters of its own, as `haproxystats.<name>` self-metrics.
+    fn self_metrics(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
 }

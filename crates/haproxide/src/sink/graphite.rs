@@ -1,0 +1,403 @@
+//! The `graphite` sink: Graphite's plaintext protocol to `server:port`.
+//!
+//! One connection, owned by the sink. A snapshot is written whole, in large
+//! writes (its chunks of lines, never a syscall per line), and every write
+//! must make progress within `write-timeout`. A snapshot is confirmed only once
+//! all of it went into a live connection: before writing, the sink checks that
+//! the relay has not closed the connection.
+//!
+//! On any failure the connection is dropped and the sink reconnects on its
+//! own, in the background, whether or not snapshots arrive: `retries + 1`
+//! attempts (`-1`: no limit), each bounded by `connect-timeout`, the first
+//! `interval` seconds after the failure and each next one `backoff` times
+//! later; after a failed cycle it waits `delay` seconds before the next.
+//! While it is down, deliveries fail at once: `process` keeps the snapshots in
+//! the spool, the durable queue, and replays them oldest first when
+//! [`Sink::recovered`] says the connection is back. Nothing is dropped from
+//! memory, because nothing but the snapshot being written is held.
+//!
+//! `protocol = udp`: datagrams of whole lines, up to 1,400 bytes each. UDP has
+//! no delivery guarantee: a datagram the network or the relay loses is lost.
+//! Datagrams that cannot even be sent are counted as dropped lines.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use memchr::memchr_iter;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{Mutex, watch};
+
+use super::{Delivery, Sink, Snapshot, Waiting};
+use crate::config::{Config, parse_bool, parse_float, parse_int};
+
+/// Largest UDP datagram sent: fits a 1,500-byte Ethernet MTU with headers.
+const DATAGRAM: usize = 1400;
+
+/// Transport to the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// TCP: confirmed once written to a live connection.
+    Tcp,
+    /// UDP: sent, never confirmed by anyone.
+    Udp,
+}
+
+/// `[graphite]`, as the sink uses it.
+#[derive(Debug, Clone)]
+pub struct GraphiteSettings {
+    /// `server`: an IPv4 or IPv6 address or a host name.
+    pub server: String,
+    /// `port`.
+    pub port: u16,
+    /// `protocol`.
+    pub protocol: Protocol,
+    /// `retries`: connect attempts after the first in one cycle; `None` without limit.
+    pub retries: Option<u32>,
+    /// `interval`: the pause before the second attempt of a cycle.
+    pub interval: Duration,
+    /// `backoff`: what each next pause is multiplied by.
+    pub backoff: f64,
+    /// `connect-timeout`.
+    pub connect_timeout: Duration,
+    /// `write-timeout`: how long one write may make no progress.
+    pub write_timeout: Duration,
+    /// `delay`: the pause between failed cycles.
+    pub delay: Duration,
+}
+
+impl GraphiteSettings {
+    /// `[graphite]` of `config`; `None` when `enabled = false`.
+    pub fn from_config(config: &Config) -> anyhow::Result<Option<GraphiteSettings>> {
+        if !config.typed("graphite", "enabled", parse_bool)?.unwrap_or(true) {
+            return Ok(None);
+        }
+        let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
+            let value = config.typed("graphite", key, parse_float)?.unwrap_or(default);
+            Duration::try_from_secs_f64(value).with_context(|| format!("[graphite] {key} = {value}"))
+        };
+        let retries = config.typed("graphite", "retries", parse_int)?.unwrap_or(3);
+        let protocol = match config.string("graphite", "protocol")?.as_deref() {
+            None | Some("tcp") => Protocol::Tcp,
+            Some("udp") => Protocol::Udp,
+            Some(other) => bail!("[graphite] protocol = {other:?}: must be tcp or udp"),
+        };
+        Ok(Some(GraphiteSettings {
+            server: config
+                .string("graphite", "server")?
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            port: u16::try_from(config.typed("graphite", "port", parse_int)?.unwrap_or(3002))
+                .context("[graphite] port")?,
+            protocol,
+            retries: u32::try_from(retries).ok(),
+            interval: seconds("interval", 1.8)?,
+            backoff: config.typed("graphite", "backoff", parse_float)?.unwrap_or(2.0),
+            connect_timeout: seconds("connect-timeout", 1.0)?,
+            write_timeout: seconds("write-timeout", 1.0)?,
+            delay: seconds("delay", 10.0)?,
+        }))
+    }
+
+    /// `server:port`, with brackets around an IPv6 address.
+    fn address(&self) -> String {
+        if self.server.contains(':') {
+            format!("[{}]:{}", self.server, self.port)
+        } else {
+            format!("{}:{}", self.server, self.port)
+        }
+    }
+}
+
+enum Connection {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+}
+
+/// Totals since start, reported as self-metrics.
+#[derive(Default)]
+struct Counters {
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    reconnects: AtomicU64,
+    dropped: AtomicU64,
+    /// Lines handed to the sink and not written yet.
+    queued: AtomicU64,
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// The first attempt is under way: deliveries wait for it (bounded by
+    /// `connect-timeout`), so that `--once` does not fail on a race.
+    Starting,
+    Up,
+    /// The reconnecting task is at work.
+    Down,
+}
+
+struct State {
+    settings: GraphiteSettings,
+    connection: Mutex<Option<Connection>>,
+    /// The reconnecting task waits for [`Status::Down`].
+    status: watch::Sender<Status>,
+    counters: Counters,
+}
+
+/// Sends snapshots to Graphite (or any relay of its plaintext protocol).
+pub struct Graphite {
+    state: Arc<State>,
+}
+
+impl Graphite {
+    /// A sink for `settings`; starts connecting at once, in the background
+    /// (call from within the runtime).
+    pub fn start(settings: GraphiteSettings) -> Graphite {
+        let state = Arc::new(State {
+            settings,
+            connection: Mutex::new(None),
+            status: watch::Sender::new(Status::Starting),
+            counters: Counters::default(),
+        });
+        tokio::spawn(keep_connected(Arc::clone(&state)));
+        Graphite { state }
+    }
+}
+
+impl Sink for Graphite {
+    fn name(&self) -> &'static str {
+        "graphite"
+    }
+
+    fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
+        Box::pin(async move {
+            let state = &self.state;
+            let count = snapshot.count as u64;
+            state.counters.queued.fetch_add(count, Ordering::Relaxed);
+            let _ = state
+                .status
+                .subscribe()
+                .wait_for(|status| *status != Status::Starting)
+                .await;
+            let mut connection = state.connection.lock().await;
+            let outcome = match connection.as_mut() {
+                None => Err(anyhow!(
+                    "not connected to {} (reconnecting in the background)",
+                    state.settings.address()
+                )),
+                Some(Connection::Tcp(stream)) => write_tcp(stream, &snapshot, state.settings.write_timeout).await,
+                Some(Connection::Udp(socket)) => Ok(send_udp(socket, &snapshot, &state.counters).await),
+            };
+            state.counters.queued.fetch_sub(count, Ordering::Relaxed);
+            match outcome {
+                Ok(bytes) => {
+                    state.counters.lines.fetch_add(count, Ordering::Relaxed);
+                    state.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(error) => {
+                    if connection.take().is_some() {
+                        tracing::warn!("graphite {}: connection lost: {error:#}", state.settings.address());
+                    }
+                    state.status.send_replace(Status::Down);
+                    Err(error)
+                }
+            }
+        })
+    }
+
+    fn recovered(&self) -> Waiting<'_> {
+        let mut status = self.state.status.subscribe();
+        Box::pin(async move {
+            let _ = status.wait_for(|status| *status == Status::Up).await;
+        })
+    }
+
+    fn self_metrics(&self) -> Vec<(&'static str, f64)> {
+        let counters = &self.state.counters;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
+        vec![
+            ("GraphiteLinesSent", read(&counters.lines)),
+            ("GraphiteBytesSent", read(&counters.bytes)),
+            ("GraphiteReconnects", read(&counters.reconnects)),
+            ("GraphiteLinesDropped", read(&counters.dropped)),
+            ("GraphiteQueuedLines", read(&counters.queued)),
+        ]
+    }
+}
+
+/// Connects whenever the connection is down, on its own schedule.
+async fn keep_connected(state: Arc<State>) {
+    let settings = &state.settings;
+    let address = settings.address();
+    let mut status = state.status.subscribe();
+    let mut first = true;
+    loop {
+        if status.wait_for(|status| *status != Status::Up).await.is_err() {
+            return;
+        }
+        let mut attempt: u32 = 0;
+        let mut pause = settings.interval;
+        let connection = loop {
+            match connect(settings).await {
+                Ok(connection) => break connection,
+                Err(error) => {
+                    state.status.send_if_modified(|status| {
+                        let starting = *status == Status::Starting;
+                        if starting {
+                            *status = Status::Down;
+                        }
+                        starting
+                    });
+                    if settings.retries.is_some_and(|retries| attempt >= retries) {
+                        tracing::error!(
+                            "graphite {address}: {error:#}; {} attempt(s) failed, next try in {:.1} s",
+                            attempt + 1,
+                            settings.delay.as_secs_f64()
+                        );
+                        tokio::time::sleep(settings.delay).await;
+                        attempt = 0;
+                        pause = settings.interval;
+                    } else {
+                        tracing::debug!("graphite {address}: {error:#}; next attempt in {pause:?}");
+                        tokio::time::sleep(pause).await;
+                        attempt += 1;
+                        pause = pause.mul_f64(settings.backoff);
+                    }
+                }
+            }
+        };
+        *state.connection.lock().await = Some(connection);
+        if first {
+            tracing::info!("graphite {address}: connected");
+        } else {
+            state.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("graphite {address}: connected again");
+        }
+        first = false;
+        state.status.send_replace(Status::Up);
+    }
+}
+
+async fn connect(settings: &GraphiteSettings) -> anyhow::Result<Connection> {
+    let address = settings.address();
+    let connecting = async {
+        match settings.protocol {
+            Protocol::Tcp => Ok(Connection::Tcp(TcpStream::connect(&address).await?)),
+            Protocol::Udp => {
+                let target = tokio::net::lookup_host(&address)
+                    .await?
+                    .next()
+                    .ok_or_else(|| std::io::Error::other("the name resolves to no address"))?;
+                let local = if target.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+                let socket = UdpSocket::bind(local).await?;
+                socket.connect(target).await?;
+                Ok::<_, std::io::Error>(Connection::Udp(socket))
+            }
+        }
+    };
+    tokio::time::timeout(settings.connect_timeout, connecting)
+        .await
+        .map_err(|_| anyhow!("connect timed out after {:?}", settings.connect_timeout))?
+        .context("cannot connect")
+}
+
+/// Writes every chunk of `snapshot`; the bytes written.
+async fn write_tcp(stream: &mut TcpStream, snapshot: &Snapshot, write_timeout: Duration) -> anyhow::Result<u64> {
+    // A relay that stopped has closed the connection; lines written now would
+    // go nowhere, yet the writes would succeed.
+    let mut probe = [0u8; 512];
+    loop {
+        match stream.try_read(&mut probe) {
+            Ok(0) => bail!("the relay closed the connection"),
+            Ok(_) => continue, // a relay has nothing to say; ignore it
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(error) => return Err(error).context("connection broken"),
+        }
+    }
+    let mut bytes = 0;
+    for chunk in &snapshot.lines {
+        let mut rest = chunk.as_bytes();
+        while !rest.is_empty() {
+            let written = tokio::time::timeout(write_timeout, stream.write(rest))
+                .await
+                .map_err(|_| anyhow!("the relay took nothing for {write_timeout:?} (write-timeout)"))?
+                .context("cannot write")?;
+            if written == 0 {
+                bail!("the connection accepts no more data");
+            }
+            rest = &rest[written..];
+            bytes += written as u64;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Sends `snapshot` as datagrams of whole lines; the bytes sent.
+async fn send_udp(socket: &UdpSocket, snapshot: &Snapshot, counters: &Counters) -> u64 {
+    let mut bytes = 0;
+    for chunk in &snapshot.lines {
+        for datagram in datagrams(chunk.as_bytes()) {
+            match socket.send(datagram).await {
+                Ok(sent) => bytes += sent as u64,
+                Err(error) => {
+                    let lines = memchr_iter(b'\n', datagram).count() as u64;
+                    counters.dropped.fetch_add(lines, Ordering::Relaxed);
+                    tracing::warn!("graphite (udp): {lines} line(s) not sent: {error}");
+                }
+            }
+        }
+    }
+    bytes
+}
+
+/// `text` cut into pieces of whole lines of at most [`DATAGRAM`] bytes (a
+/// longer line goes alone).
+fn datagrams(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        for line_end in memchr_iter(b'\n', rest) {
+            if line_end + 1 > DATAGRAM && end > 0 {
+                break;
+            }
+            end = line_end + 1;
+            if end >= DATAGRAM {
+                break;
+            }
+        }
+        if end == 0 {
+            end = rest.len();
+        }
+        let (datagram, tail) = rest.split_at(end);
+        rest = tail;
+        Some(datagram)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datagrams_hold_whole_lines_and_stay_under_the_limit() {
+        let line = format!("{} 1 1700000000\n", "a".repeat(80));
+        let text = line.repeat(40);
+        let pieces: Vec<&[u8]> = datagrams(text.as_bytes()).collect();
+        assert_eq!(pieces.concat(), text.as_bytes());
+        assert!(
+            pieces
+                .iter()
+                .all(|piece| piece.len() <= DATAGRAM && piece.ends_with(b"\n"))
+        );
+        assert_eq!(pieces[0].len(), (DATAGRAM / line.len()) * line.len());
+        let long = format!("{} 1 1\nb 2 1\n", "x".repeat(2000));
+        let pieces: Vec<&[u8]> = datagrams(long.as_bytes()).collect();
+        assert_eq!(pieces.len(), 2, "a line longer than a datagram goes alone");
+        assert_eq!(pieces[1], b"b 2 1\n");
+    }
+}

@@ -1,0 +1,108 @@
+//! A real carbon-c-relay (Debian's `carbon-c-relay`) on a loopback port,
+//! listening for Graphite's plaintext protocol on TCP and UDP and writing
+//! every line it receives to a file, for tests of the Graphite sink.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, wait_for};
+
+/// A running relay; stopped when dropped. It can be stopped and started
+/// again on the same port, keeping what it wrote.
+pub struct CarbonRelay {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl CarbonRelay {
+    /// Starts a relay on a free port.
+    pub fn start() -> CarbonRelay {
+        let mut relay = CarbonRelay {
+            dir: tempfile::tempdir().expect("relay directory"),
+            port: free_port(),
+            child: None,
+        };
+        relay.restart();
+        relay
+    }
+
+    /// Its port, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Where it writes what it received.
+    pub fn output(&self) -> PathBuf {
+        self.dir.path().join("relay-out.txt")
+    }
+
+    /// Every line received so far, in order.
+    pub fn lines(&self) -> Vec<String> {
+        fs::read_to_string(self.output())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits until it wrote at least `count` lines (at most `limit`); returns them.
+    pub fn wait_for_lines(&self, count: usize, limit: Duration) -> Vec<String> {
+        wait_for(&format!("{count} lines at the relay"), limit, || {
+            self.lines().len() >= count
+        });
+        self.lines()
+    }
+
+    /// Stops it (SIGTERM); its port is then closed.
+    pub fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            crate::terminate(child);
+        }
+    }
+
+    /// Starts it (again) on the same port, appending to the same output.
+    pub fn restart(&mut self) {
+        self.stop();
+        let config = self.dir.path().join("relay.conf");
+        fs::write(
+            &config,
+            format!(
+                "listen\n  type linemode\n    127.0.0.1:{port} proto tcp\n    127.0.0.1:{port} proto udp\n  ;\n\
+                 cluster out\n  file {out}\n  ;\nmatch *\n  send to out\n  stop\n  ;\n",
+                port = self.port,
+                out = self.output().display()
+            ),
+        )
+        .expect("relay config");
+        let log = fs::File::create(self.dir.path().join("relay.log")).expect("relay log");
+        let child = Command::new("carbon-c-relay")
+            .args(["-f", &config.display().to_string(), "-H", "testrelay", "-s"])
+            .stdout(log.try_clone().expect("relay log"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start carbon-c-relay (Debian package carbon-c-relay)");
+        self.child = Some(child);
+        let port = self.port;
+        wait_for("carbon-c-relay listening", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+    }
+
+    /// The relay's own log.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for CarbonRelay {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
