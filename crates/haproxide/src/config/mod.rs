@@ -296,6 +296,23 @@ pub fn parse_float(text: &str) -> Result<f64, String> {
         .ok_or_else(|| "expected a number".to_owned())
 }
 
+/// Parses a duration in seconds, fractions allowed (`0.5`).
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(parse_float(text)?)
+        .map_err(|_| "expected a number of seconds, 0 or more".to_owned())
+}
+
+/// Parses a retry count as haproxystats reads it: `-1` for no limit, else how
+/// many attempts follow the first.
+pub fn parse_retries(text: &str) -> Result<haproxy::Retries, String> {
+    match parse_int(text)? {
+        -1 => Ok(haproxy::Retries::Forever),
+        count => u32::try_from(count)
+            .map(haproxy::Retries::Limited)
+            .map_err(|_| "must be -1 (no limit), or 0 or more".to_owned()),
+    }
+}
+
 /// Parses a size in bytes: a whole number with an optional `K`, `M`, `G` or `T`
 /// suffix (powers of 1024), e.g. `64M`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -409,6 +426,22 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("-1K").is_err());
+    }
+
+    #[test]
+    fn seconds_and_retry_counts_read_as_haproxystats_writes_them() {
+        assert_eq!(parse_seconds("1.8"), Ok(std::time::Duration::from_millis(1800)));
+        assert_eq!(parse_seconds("0"), Ok(std::time::Duration::ZERO));
+        assert_eq!(
+            parse_seconds("-1"),
+            Err("expected a number of seconds, 0 or more".to_owned())
+        );
+        assert_eq!(parse_retries("-1"), Ok(haproxy::Retries::Forever));
+        assert_eq!(parse_retries("3"), Ok(haproxy::Retries::Limited(3)));
+        assert_eq!(
+            parse_retries("-2"),
+            Err("must be -1 (no limit), or 0 or more".to_owned())
+        );
     }
 
     #[test]

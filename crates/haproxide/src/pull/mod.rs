@@ -30,7 +30,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, parse_float, parse_int, parse_servers, parse_size};
+use crate::config::{Config, parse_int, parse_retries, parse_seconds, parse_servers, parse_size};
 use crate::sockets;
 use crate::spool::{Spool, StagedRound};
 
@@ -57,19 +57,18 @@ impl Settings {
     /// Reads `[pull]` (with `[DEFAULT]`); the config was checked with `Scope::Pull`.
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
         let section = "pull";
-        let number = |key: &str| -> anyhow::Result<Option<f64>> { Ok(config.typed(section, key, parse_float)?) };
         let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
-            let value = number(key)?.unwrap_or(default);
-            Ok(Duration::try_from_secs_f64(value)?)
+            Ok(config
+                .typed(section, key, parse_seconds)?
+                .unwrap_or(Duration::from_secs_f64(default)))
         };
         let integer = |key: &str, default: i64| -> anyhow::Result<i64> {
             Ok(config.typed(section, key, parse_int)?.unwrap_or(default))
         };
         let text = |key: &str| -> anyhow::Result<Option<String>> { Ok(config.string(section, key)?) };
-        let retries = match integer("retries", 1)? {
-            -1 => Retries::Forever,
-            count => Retries::Limited(u32::try_from(count).context("[pull] retries must be -1 or more")?),
-        };
+        let retries = config
+            .typed(section, "retries", parse_retries)?
+            .unwrap_or(Retries::Limited(1));
         let servers = config.typed(section, "servers", parse_servers)?.unwrap_or_default();
         let pull_timeout = seconds("pull-timeout", 2.0)?;
         let settings = Settings {

@@ -31,7 +31,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Mutex, watch};
 
 use super::{Delivery, Sink, Snapshot, Waiting};
-use crate::config::{Config, parse_bool, parse_float, parse_int};
+use crate::config::{Config, parse_bool, parse_float, parse_int, parse_retries, parse_seconds};
+use haproxy::Retries;
 
 /// Largest UDP datagram sent: fits a 1,500-byte Ethernet MTU with headers.
 const DATAGRAM: usize = 1400;
@@ -54,8 +55,8 @@ pub struct GraphiteSettings {
     pub port: u16,
     /// `protocol`.
     pub protocol: Protocol,
-    /// `retries`: connect attempts after the first in one cycle; `None` without limit.
-    pub retries: Option<u32>,
+    /// `retries`: connect attempts after the first in one cycle.
+    pub retries: Retries,
     /// `interval`: the pause before the second attempt of a cycle.
     pub interval: Duration,
     /// `backoff`: what each next pause is multiplied by.
@@ -75,10 +76,10 @@ impl GraphiteSettings {
             return Ok(None);
         }
         let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
-            let value = config.typed("graphite", key, parse_float)?.unwrap_or(default);
-            Duration::try_from_secs_f64(value).with_context(|| format!("[graphite] {key} = {value}"))
+            Ok(config
+                .typed("graphite", key, parse_seconds)?
+                .unwrap_or(Duration::from_secs_f64(default)))
         };
-        let retries = config.typed("graphite", "retries", parse_int)?.unwrap_or(3);
         let protocol = match config.string("graphite", "protocol")?.as_deref() {
             None | Some("tcp") => Protocol::Tcp,
             Some("udp") => Protocol::Udp,
@@ -91,7 +92,9 @@ impl GraphiteSettings {
             port: u16::try_from(config.typed("graphite", "port", parse_int)?.unwrap_or(3002))
                 .context("[graphite] port")?,
             protocol,
-            retries: u32::try_from(retries).ok(),
+            retries: config
+                .typed("graphite", "retries", parse_retries)?
+                .unwrap_or(Retries::Limited(3)),
             interval: seconds("interval", 1.8)?,
             backoff: config.typed("graphite", "backoff", parse_float)?.unwrap_or(2.0),
             connect_timeout: seconds("connect-timeout", 1.0)?,
@@ -250,7 +253,7 @@ async fn keep_connected(state: Arc<State>) {
                         }
                         starting
                     });
-                    if settings.retries.is_some_and(|retries| attempt >= retries) {
+                    if matches!(settings.retries, Retries::Limited(retries) if attempt >= retries) {
                         tracing::error!(
                             "graphite {address}: {error:#}; {} attempt(s) failed, next try in {:.1} s",
                             attempt + 1,
