@@ -18,15 +18,21 @@ pub struct CarbonRelay {
 }
 
 impl CarbonRelay {
-    /// Starts a relay on a free port.
+    /// Starts a relay on a free port; a start that loses the port to another
+    /// process is retried on a new one.
     pub fn start() -> CarbonRelay {
         let mut relay = CarbonRelay {
             dir: tempfile::tempdir().expect("relay directory"),
             port: free_port(),
             child: None,
         };
-        relay.restart();
-        relay
+        for _ in 0..5 {
+            if relay.launch() {
+                return relay;
+            }
+            relay.port = free_port();
+        }
+        panic!("carbon-c-relay did not start:\n{}", relay.log());
     }
 
     /// Its port, on 127.0.0.1.
@@ -63,8 +69,14 @@ impl CarbonRelay {
         }
     }
 
-    /// Starts it (again) on the same port, appending to the same output.
+    /// Starts it again on the same port, appending to the same output.
     pub fn restart(&mut self) {
+        assert!(self.launch(), "carbon-c-relay did not start again:\n{}", self.log());
+    }
+
+    /// Starts the relay on `port`; true once it listens there, false when it
+    /// exited (the port was taken).
+    fn launch(&mut self) -> bool {
         self.stop();
         let config = self.dir.path().join("relay.conf");
         fs::write(
@@ -86,14 +98,24 @@ impl CarbonRelay {
             .spawn()
             .expect("start carbon-c-relay (Debian package carbon-c-relay)");
         self.child = Some(child);
-        let port = self.port;
+        let mut exited = false;
+        // A connect could reach another process on a lost port: the relay's
+        // own log says when its listeners are bound.
         wait_for("carbon-c-relay listening", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            exited = self
+                .child
+                .as_mut()
+                .is_some_and(|child| child.try_wait().expect("wait for carbon-c-relay").is_some());
+            exited || self.log().contains("startup sequence complete")
         });
+        if exited {
+            self.child = None;
+        }
+        !exited
     }
 
     /// The relay's own log.
-    pub fn log(&self) -> String {
+    fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default()
     }
 }
