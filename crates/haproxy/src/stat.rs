@@ -281,10 +281,7 @@ impl<R: Read> StatReader<R> {
         };
         let bytes = &source.buffer[source.start..end];
         let text = utf8_lossy(bytes);
-        if text.len() >= ESCAPED as usize {
-            return Err(StatError::TooLarge(text.len()).into());
-        }
-        let mut scanner = Scanner::new(text.as_bytes(), first_line);
+        let mut scanner = Scanner::new(&text, first_line)?;
         let header = Header::read(&mut scanner, &text)?;
         // Counted in lines, which a repair of invalid UTF-8 leaves alone.
         source.start += nth_line_end(bytes, scanner.line - first_line);
@@ -323,7 +320,7 @@ impl<R: Read> StatReader<R> {
                 return Ok(());
             }
             let text = utf8_lossy(&source.buffer[source.start..end]);
-            let mut scanner = Scanner::new(text.as_bytes(), self.line);
+            let mut scanner = Scanner::new(&text, self.line).map_err(|error| E::from(error.into()))?;
             scanner.cell_limit = self.cell_limit;
             while let Some(line) = scanner.next_record(&mut self.spans) {
                 let line = line.map_err(|error| E::from(error.into()))?;
@@ -590,10 +587,7 @@ impl ShowStat {
     /// Parses a reply.
     pub fn parse(text: String) -> Result<Self, StatError> {
         let (header, rows, spans) = {
-            if text.len() >= ESCAPED as usize {
-                return Err(StatError::TooLarge(text.len()));
-            }
-            let mut scanner = Scanner::new(text.as_bytes(), 1);
+            let mut scanner = Scanner::new(&text, 1)?;
             let header = Header::read(&mut scanner, &text)?;
             // One row per line in practice: size both arrays once instead of growing them.
             let lines_left = memchr_iter(b'\n', &text.as_bytes()[scanner.pos..]).count() + 1;
@@ -831,14 +825,18 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    /// A scanner at the start of `bytes`, which begins on line `line`.
-    fn new(bytes: &'a [u8], line: usize) -> Scanner<'a> {
-        Scanner {
-            bytes,
+    /// A scanner at the start of `text`, which begins on line `line`; refused
+    /// when the text is too large for the compact spans to address.
+    fn new(text: &'a str, line: usize) -> Result<Scanner<'a>, StatError> {
+        if text.len() >= ESCAPED as usize {
+            return Err(StatError::TooLarge(text.len()));
+        }
+        Ok(Scanner {
+            bytes: text.as_bytes(),
             pos: 0,
             line,
             cell_limit: usize::MAX,
-        }
+        })
     }
 
     fn at_end(&self) -> bool {
