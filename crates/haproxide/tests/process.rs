@@ -445,6 +445,24 @@ fn assert_relayed(received: &[String], expected: &[String]) {
     }
 }
 
+/// Waits until `daemon` emptied the spool, checks that the relay received
+/// every metric line of `rounds` in round order, and stops the daemon.
+fn drain_to_relay(setup: &Setup, relay: &CarbonRelay, rounds: &[String], daemon: Child) {
+    wait_for("an empty spool", Duration::from_secs(30), || {
+        Setup::entries(&setup.src()).is_empty()
+    });
+    let expected = stored_lines(setup, rounds);
+    let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
+    eprintln!(
+        "{} lines of {} rounds at the relay, in round order",
+        received.len(),
+        rounds.len()
+    );
+    assert_relayed(&received, &expected);
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+}
+
 /// The lines local-store holds for `rounds`, in round order.
 fn stored_lines(setup: &Setup, rounds: &[String]) -> Vec<String> {
     rounds
@@ -483,15 +501,7 @@ fn a_graphite_outage_delays_rounds_in_the_spool_and_loses_none() {
     );
 
     relay.restart();
-    wait_for("an empty spool", Duration::from_secs(60), || {
-        Setup::entries(&setup.src()).is_empty()
-    });
-    let expected = stored_lines(&setup, &names);
-    let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
-    eprintln!("{} lines of 21 rounds at the relay, in round order", received.len());
-    assert_relayed(&received, &expected);
-    let (status, _) = terminate(daemon);
-    assert!(status.success());
+    drain_to_relay(&setup, &relay, &names, daemon);
     let log = setup.log("daemon.log");
     assert!(log.contains("graphite recovered: "), "{log}");
 }
@@ -514,14 +524,5 @@ fn kill_9_while_graphite_is_down_loses_nothing() {
     assert_eq!(Setup::entries(&setup.src()), names, "nothing left the spool");
 
     relay.restart();
-    let second = setup.daemon("second.log");
-    wait_for("an empty spool", Duration::from_secs(30), || {
-        Setup::entries(&setup.src()).is_empty()
-    });
-    let expected = stored_lines(&setup, &names);
-    let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
-    eprintln!("{} lines of 5 rounds at the relay after the restart", received.len());
-    assert_relayed(&received, &expected);
-    let (status, _) = terminate(second);
-    assert!(status.success());
+    drain_to_relay(&setup, &relay, &names, setup.daemon("second.log"));
 }
