@@ -20,24 +20,30 @@ struct Setup {
 }
 
 impl Setup {
-    /// Local-store only.
-    fn new(extra: &str) -> Setup {
-        Setup::with_graphite(extra, "enabled = false\n")
+    /// Local-store only, with more `[pull]` keys.
+    fn new(pull: &str) -> Setup {
+        Setup::with_graphite(pull, "", "enabled = false\n")
     }
 
     /// Local-store and the Graphite sink, sending to a relay on `port` and
     /// reconnecting quickly.
     fn sending_to(port: u16) -> Setup {
+        Setup::sending_with(port, "", "write-timeout = 1\n")
+    }
+
+    /// As [`Setup::sending_to`], with more `[process]` and `[graphite]` keys.
+    fn sending_with(port: u16, process: &str, graphite: &str) -> Setup {
         Setup::with_graphite(
             "",
+            process,
             &format!(
                 "server = 127.0.0.1\nport = {port}\nretries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n\
-                 connect-timeout = 0.5\nwrite-timeout = 1\n"
+                 connect-timeout = 0.5\n{graphite}"
             ),
         )
     }
 
-    fn with_graphite(extra: &str, graphite: &str) -> Setup {
+    fn with_graphite(pull: &str, process: &str, graphite: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().display().to_string();
         let config = dir.path().join("haproxystats.conf");
@@ -45,7 +51,7 @@ impl Setup {
             &config,
             format!(
                 "[paths]\nbase-dir = {root}\n[pull]\ndst-dir = {root}/incoming\ntmp-dst-dir = {root}/incoming.tmp\n\
-                 min-free-space = 1M\ntimeout = 0.5\n{extra}\n[process]\nsrc-dir = {root}/incoming\nworkers = 4\n\
+                 min-free-space = 1M\ntimeout = 0.5\n{pull}\n[process]\nsrc-dir = {root}/incoming\nworkers = 4\n{process}\n\
                  [local-store]\n[graphite]\n{graphite}"
             ),
         )
@@ -92,8 +98,34 @@ impl Setup {
 
     /// Copies the synthetic round in as `name`, renamed in from beside the spool.
     fn add_round(&self, name: &str) {
+        self.add_edited_round(name, |_| {});
+    }
+
+    /// As [`Setup::add_round`], with `servers` more servers in `be_app` of
+    /// its first stats file: a round whose output is megabytes.
+    fn add_large_round(&self, name: &str, servers: usize) {
+        self.add_edited_round(name, |round| {
+            let stat = round.join("admin1.sock_stat");
+            let mut text = fs::read_to_string(&stat).unwrap();
+            let row = text
+                .lines()
+                .find(|line| line.starts_with("be_app,srv1,"))
+                .unwrap()
+                .to_owned();
+            for n in 0..servers {
+                text.push_str(&row.replacen("be_app,srv1,", &format!("be_app,bulk{n},"), 1));
+                text.push('\n');
+            }
+            fs::write(&stat, text).unwrap();
+        });
+    }
+
+    /// Copies the synthetic round beside the spool, lets `edit` change it,
+    /// and renames it in as `name`.
+    fn add_edited_round(&self, name: &str, edit: impl FnOnce(&Path)) {
         let staging = self.dir.path().join(format!(".staging-{name}"));
         copy_dir(&fixture("synthetic-1700000000"), &staging);
+        edit(&staging);
         fs::rename(&staging, self.src().join(name)).unwrap();
     }
 
@@ -525,4 +557,88 @@ fn kill_9_while_graphite_is_down_loses_nothing() {
 
     relay.restart();
     drain_to_relay(&setup, &relay, &names, setup.daemon("second.log"));
+}
+
+/// The metric lines of `lines` (not `haproxystats.*`), each at its first
+/// occurrence: what a relay holds once repeated deliveries are set aside.
+fn first_occurrences(lines: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    lines
+        .iter()
+        .filter(|line| !line.contains(".haproxystats.") && seen.insert(line.as_str()))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_relay_that_stops_reading_holds_back_neither_local_store_nor_shutdown() {
+    let relay = CarbonRelay::start();
+    let setup = Setup::sending_with(
+        relay.port(),
+        "shutdown-timeout = 2\n",
+        "write-timeout = 30\nqueue-size = 1000\n",
+    );
+    let names: Vec<String> = (0..4).map(|n| (1_700_000_000 + n).to_string()).collect();
+    let first = setup.daemon("first.log");
+    wait_for("the connection to the relay", Duration::from_secs(10), || {
+        setup.log("first.log").contains(": connected")
+    });
+    relay.freeze();
+    // Megabytes of lines: more than the socket buffers of both ends hold, so
+    // a write blocks, for up to write-timeout (30 s).
+    setup.add_large_round(&names[0], 2000);
+    wait_for("the large round in local-store", Duration::from_secs(20), || {
+        Setup::entries(&setup.store()) == names[..1]
+    });
+    for name in &names[1..] {
+        setup.add_round(name);
+    }
+    wait_for("local-store keeps working", Duration::from_secs(10), || {
+        Setup::entries(&setup.store()).len() == names.len()
+    });
+    assert_eq!(Setup::entries(&setup.src()), names, "Graphite has none of them yet");
+
+    let (status, took) = terminate(first);
+    eprintln!("stopped {} ms after SIGTERM", took.as_millis());
+    assert!(status.success());
+    assert!(took < Duration::from_secs(3), "took {took:?}; shutdown-timeout is 2 s");
+    let log = setup.log("first.log");
+    assert!(log.contains("did not finish within shutdown-timeout"), "{log}");
+    // The large round alone exceeds queue-size; the next waits in the spool
+    // instead of in memory, and those after it wait behind it.
+    assert!(
+        log.contains(
+            "round 1700000001: graphite has 56364 lines queued in memory (queue-size 1000); the round waits in src-dir"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("round 1700000002: graphite has"), "{log}");
+    assert_eq!(
+        Setup::entries(&setup.src()),
+        names,
+        "what Graphite lacks stays in the spool"
+    );
+
+    relay.thaw();
+    let second = setup.daemon("second.log");
+    wait_for("an empty spool", Duration::from_secs(60), || {
+        Setup::entries(&setup.src()).is_empty()
+    });
+    let expected = stored_lines(&setup, &names);
+    let expected_metrics = first_occurrences(&expected);
+    // The frozen relay held the start of the large round from the first run;
+    // the second run sent that round whole again.
+    wait_for("every line at the relay", Duration::from_secs(30), || {
+        first_occurrences(&relay.lines()).len() >= expected_metrics.len()
+    });
+    let received = relay.lines();
+    eprintln!(
+        "{} lines at the relay, {} of them distinct metric lines, {} expected",
+        received.len(),
+        first_occurrences(&received).len(),
+        expected_metrics.len()
+    );
+    assert_relayed(&first_occurrences(&received), &expected_metrics);
+    let (status, _) = terminate(second);
+    assert!(status.success());
 }

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 use crate::{free_port, wait_for};
 
 /// A running relay; stopped when dropped. It can be stopped and started
@@ -62,11 +65,28 @@ impl CarbonRelay {
         self.lines()
     }
 
+    /// Freezes it (SIGSTOP): its port still accepts connections (the kernel
+    /// does that), but nothing reads them, so their buffers fill up. This is
+    /// a relay that hangs.
+    pub fn freeze(&self) {
+        self.signal(Signal::SIGSTOP);
+    }
+
+    /// Lets a frozen relay run again (SIGCONT): it reads what waited.
+    pub fn thaw(&self) {
+        self.signal(Signal::SIGCONT);
+    }
+
     /// Stops it (SIGTERM); its port is then closed.
     pub fn stop(&mut self) {
         if let Some(child) = self.child.take() {
+            send(&child, Signal::SIGCONT);
             crate::terminate(child);
         }
+    }
+
+    fn signal(&self, signal: Signal) {
+        send(self.child.as_ref().expect("the relay is running"), signal);
     }
 
     /// Starts it again on the same port, appending to the same output.
@@ -91,7 +111,17 @@ impl CarbonRelay {
         .expect("relay config");
         let log = fs::File::create(self.dir.path().join("relay.log")).expect("relay log");
         let child = Command::new("carbon-c-relay")
-            .args(["-f", &config.display().to_string(), "-H", "testrelay", "-s"])
+            // A queue for 4M lines: the default (25,000) drops lines of a
+            // burst the file output has not written yet.
+            .args([
+                "-f",
+                &config.display().to_string(),
+                "-H",
+                "testrelay",
+                "-s",
+                "-q",
+                "4000000",
+            ])
             .stdout(log.try_clone().expect("relay log"))
             .stderr(log)
             .stdin(Stdio::null())
@@ -118,6 +148,11 @@ impl CarbonRelay {
     fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default()
     }
+}
+
+fn send(child: &Child, signal: Signal) {
+    let pid = i32::try_from(child.id()).expect("pid fits in i32");
+    kill(Pid::from_raw(pid), signal).expect("signal carbon-c-relay");
 }
 
 impl Drop for CarbonRelay {

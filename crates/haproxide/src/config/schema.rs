@@ -86,6 +86,7 @@ const PROCESS: &[(&str, Kind)] = &[
     ("exclude-frontends", Kind::Text),
     ("exclude-backends", Kind::Text),
     ("quarantine-dir", Kind::Text),
+    ("shutdown-timeout", Kind::Float(0.0, false)),
 ];
 
 const GRAPHITE: &[(&str, Kind)] = &[

@@ -5,21 +5,26 @@
 //! the next start). Only then does it scan the backlog, so no round can fall
 //! between scan and watch. Rounds are taken oldest first from one ordered
 //! intake that never holds a name twice. `workers` rounds are processed at a
-//! time: read, aggregate ([`aggregate`]), render, hand to every sink. A round
-//! directory is deleted only after every sink confirmed it; a failing sink
-//! leaves it for a retry. A round that cannot be read at all is moved to the
-//! quarantine directory with the reason, never retried in a loop.
-//! SIGTERM/SIGHUP: no new rounds are started, rounds in flight finish, exit 0.
+//! time: read, aggregate ([`aggregate`]), render, and hand in round order to
+//! each sink's lane: a queue in memory, bounded by the sink's `queue-size` in
+//! lines, that a task of the sink's own delivers from. A slow or failing sink
+//! thus holds back no other; what does not fit, or what a sink that is down
+//! lacks, waits in the spool and is read again later, oldest first. A round
+//! directory is deleted only after every sink confirmed it. A round that
+//! cannot be read at all is moved to the quarantine directory with the
+//! reason, never retried in a loop.
+//! SIGTERM/SIGHUP: no new rounds are started; the lanes get `shutdown-timeout`
+//! to deliver what they hold, then exit 0 (the rest stays in the spool).
 
 pub mod aggregate;
 mod snapshot;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use inotify::{EventMask, Inotify, WatchMask};
@@ -27,7 +32,7 @@ use regex::Regex;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 
-use crate::config::{Config, parse_bool, parse_int};
+use crate::config::{Config, parse_bool, parse_int, parse_seconds};
 use crate::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
 use crate::sink::graphite::{Graphite, GraphiteSettings};
 use crate::sink::local_store::LocalStore;
@@ -46,6 +51,8 @@ pub struct Settings {
     exclude_backends: Option<PathBuf>,
     prefix: String,
     sinks: Vec<Box<dyn Sink>>,
+    /// How long the sinks may go on delivering after SIGTERM/SIGHUP.
+    shutdown_timeout: Duration,
 }
 
 impl Settings {
@@ -102,6 +109,9 @@ impl Settings {
             exclude_backends: config.string("process", "exclude-backends")?.map(PathBuf::from),
             prefix: prefix(config)?,
             sinks,
+            shutdown_timeout: config
+                .typed("process", "shutdown-timeout", parse_seconds)?
+                .unwrap_or(Duration::from_secs(5)),
         })
     }
 
@@ -198,46 +208,91 @@ fn read_exclusions(path: Option<&Path>, problems: &mut Vec<String>) -> HashSet<S
 /// A round's place in the order: epoch, sequence, name.
 type RoundKey = (u64, u64, String);
 
+/// A round's output on its way to the sinks, with what its last log line needs.
+struct Outgoing {
+    snapshot: Arc<Snapshot>,
+    started: Instant,
+    problems: usize,
+}
+
+/// One sink's queue: rounds handed to it and not yet confirmed, in round
+/// order, delivered one at a time by the sink's own task.
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Arc<Outgoing>>,
+    /// Lines in `queue`; at most the sink's [`Sink::queue_size`] unless one
+    /// round alone is larger.
+    lines: usize,
+    /// Lines of rounds that found the queue full and were left in the spool
+    /// for later, since start.
+    deferred: u64,
+}
+
 /// Rounds waiting, oldest first, those being processed, where each round
-/// stands with each sink, and whose turn it is to deliver.
+/// stands with each sink, and whose turn it is to be handed to the sinks.
 #[derive(Default)]
 struct Intake {
     pending: BTreeSet<RoundKey>,
+    /// Rounds being read and aggregated by a worker.
     busy: HashSet<String>,
-    /// Per sink: rounds it has not confirmed and that later rounds must not
-    /// overtake, oldest first (they failed, or waited behind one that did).
+    /// Per sink: rounds it has not confirmed and that are not in its lane,
+    /// oldest first (it failed them, was down, or its lane was full).
+    /// Later rounds do not overtake them.
     owed: Vec<BTreeSet<RoundKey>>,
     /// Per sink: down since a failed delivery, until it says it recovered.
     down: Vec<bool>,
+    lanes: Vec<Lane>,
     /// Rounds that some sinks confirmed: bit `i` for sink `i`.
     confirmed: HashMap<String, u64>,
-    /// Delivery turns follow the order rounds were taken in.
+    /// Rounds in lanes: bit `i` while lane `i` holds it; 0 while the
+    /// confirmed round's directory is being removed.
+    held: HashMap<String, u64>,
+    /// Rounds are handed to the lanes in the order they were taken in.
     next_ticket: u64,
     serving: u64,
     finished_early: BTreeSet<u64>,
 }
 
 impl Intake {
-    /// Queues again the rounds sink `sink` owes, so they are retried oldest first.
-    fn requeue_owed(&mut self, sink: usize) {
+    /// Queues again the oldest rounds sink `sink` owes, enough to keep
+    /// `refill` of them on their way to its lane (a whole backlog queued at
+    /// once would be read and aggregated only to find the lane full).
+    fn top_up(&mut self, sink: usize, refill: usize) {
         let Intake {
-            owed, pending, busy, ..
+            owed,
+            pending,
+            busy,
+            lanes,
+            ..
         } = self;
+        let mut under_way = lanes[sink].queue.len();
         for key in &owed[sink] {
-            if !busy.contains(&key.2) {
+            if under_way >= refill {
+                break;
+            }
+            if busy.contains(&key.2) || pending.contains(key) {
+                under_way += 1;
+            } else {
                 pending.insert(key.clone());
+                under_way += 1;
             }
         }
     }
 }
 
-/// What workers share.
+/// What workers and lanes share.
 struct Shared {
     settings: Settings,
     intake: Mutex<Intake>,
+    /// Workers wait here for rounds.
     wake: Notify,
+    /// Workers wait here for their turn to hand a round to the lanes.
     turn: Notify,
+    /// Lane `i` waits here for rounds.
+    lane_wake: Vec<Notify>,
     stopping: AtomicBool,
+    /// No more rounds will be handed to the lanes: they stop once empty.
+    closing: AtomicBool,
     once: bool,
     quarantined: AtomicUsize,
 }
@@ -248,7 +303,8 @@ impl Shared {
             return;
         }
         let Ok(mut intake) = self.intake.lock() else { return };
-        if !intake.busy.contains(&name) && intake.pending.insert(round_order(&name)) {
+        if !intake.busy.contains(&name) && !intake.held.contains_key(&name) && intake.pending.insert(round_order(&name))
+        {
             self.wake.notify_one();
         }
     }
@@ -267,8 +323,13 @@ impl Shared {
         Ok(())
     }
 
-    /// The oldest waiting round and its delivery ticket; `None` when stopping
-    /// (or, with `--once`, when nothing is left to do).
+    /// How many rounds a sink's backlog is replayed at a time.
+    fn refill(&self) -> usize {
+        2 * self.settings.workers
+    }
+
+    /// The oldest waiting round and its ticket; `None` when stopping (or,
+    /// with `--once`, when nothing is left to do).
     async fn next(&self) -> Option<(String, u64)> {
         loop {
             let notified = self.wake.notified();
@@ -286,7 +347,7 @@ impl Shared {
                     return Some((name, ticket));
                 }
                 // Rounds in flight may still queue parked ones again.
-                if self.once && intake.busy.is_empty() {
+                if self.once && intake.busy.is_empty() && intake.held.is_empty() {
                     return None;
                 }
             }
@@ -310,7 +371,7 @@ impl Shared {
         self.wake.notify_waiters();
     }
 
-    /// Waits until every round taken before this one has been delivered (or given up).
+    /// Waits until every round taken before this one has been handed over (or given up).
     async fn wait_turn(&self, ticket: u64) {
         loop {
             let notified = self.turn.notified();
@@ -324,60 +385,105 @@ impl Shared {
         }
     }
 
-    /// The sinks `name` goes to now. A sink that is down, or owes an older
-    /// round, is not given it: the round joins what that sink owes.
-    fn plan(&self, name: &str) -> Vec<usize> {
-        let Ok(mut intake) = self.intake.lock() else {
-            return Vec::new();
-        };
+    /// Hands a round to the lanes of the sinks that lack it. A sink that is
+    /// down, owes an older round, or whose lane is full does not get it now:
+    /// the round joins what that sink owes and waits in the spool.
+    fn dispatch(&self, outgoing: &Arc<Outgoing>) {
+        let Ok(mut intake) = self.intake.lock() else { return };
+        let snapshot = &outgoing.snapshot;
+        let name = &snapshot.round;
         let key = round_order(name);
-        let confirmed = intake.confirmed.get(name).copied().unwrap_or(0);
-        let mut now = Vec::new();
-        for sink in 0..self.settings.sinks.len() {
-            if confirmed & (1 << sink) != 0 {
+        let skip = intake.confirmed.get(name).copied().unwrap_or(0) | intake.held.get(name).copied().unwrap_or(0);
+        let mut held = 0;
+        for (sink, target) in self.settings.sinks.iter().enumerate() {
+            if skip & (1 << sink) != 0 {
                 continue;
             }
-            if intake.down[sink] || intake.owed[sink].range(..&key).next().is_some() {
-                intake.owed[sink].insert(key.clone());
-            } else {
-                now.push(sink);
+            let waits = intake.down[sink] || intake.owed[sink].range(..&key).next().is_some();
+            let lane = &mut intake.lanes[sink];
+            let room = lane.queue.is_empty() || lane.lines + snapshot.count <= target.queue_size();
+            if !waits && !room {
+                lane.deferred += snapshot.count as u64;
+                tracing::warn!(
+                    "round {name}: {} has {} lines queued in memory (queue-size {}); the round waits in src-dir",
+                    target.name(),
+                    lane.lines,
+                    target.queue_size()
+                );
             }
+            if waits || !room {
+                intake.owed[sink].insert(key.clone());
+                continue;
+            }
+            lane.lines += snapshot.count;
+            lane.queue.push_back(Arc::clone(outgoing));
+            intake.owed[sink].remove(&key);
+            held |= 1 << sink;
+            self.lane_wake[sink].notify_one();
         }
-        now
+        if held != 0 {
+            *intake.held.entry(name.clone()).or_default() |= held;
+        }
     }
 
-    /// Records the outcome of deliveries of `name`; true when every sink has
-    /// confirmed it. A sink that failed is down until it recovers.
-    fn settle(self: &Arc<Self>, name: &str, outcomes: &[(usize, bool)]) -> bool {
+    /// Sink `sink` delivered the front of its lane (`ok`) or failed it.
+    /// Failing empties the lane into what the sink owes and marks it down
+    /// until it recovers. The round, if now confirmed by every sink, is
+    /// returned for removal.
+    fn settle(self: &Arc<Self>, sink: usize, ok: bool) -> Option<Arc<Outgoing>> {
         let Ok(mut intake) = self.intake.lock() else {
-            return false;
+            return None;
         };
-        let key = round_order(name);
-        let mut confirmed = intake.confirmed.get(name).copied().unwrap_or(0);
-        for &(sink, ok) in outcomes {
-            if ok {
-                confirmed |= 1 << sink;
-                intake.owed[sink].remove(&key);
-                if !intake.down[sink] {
-                    intake.requeue_owed(sink);
-                }
-            } else {
-                intake.owed[sink].insert(key.clone());
-                if !intake.down[sink] {
-                    intake.down[sink] = true;
-                    self.watch_recovery(sink);
-                }
+        let mut released = Vec::new();
+        {
+            let lane = &mut intake.lanes[sink];
+            let front = lane.queue.pop_front()?;
+            lane.lines -= front.snapshot.count;
+            released.push(front);
+            if !ok {
+                released.extend(lane.queue.drain(..));
+                lane.lines = 0;
             }
         }
         let all = (1u64 << self.settings.sinks.len()) - 1;
-        if confirmed == all {
-            intake.confirmed.remove(name);
-        } else {
-            intake.confirmed.insert(name.to_owned(), confirmed);
+        let mut removable = None;
+        for outgoing in released {
+            let name = &outgoing.snapshot.round;
+            let held = intake.held.get_mut(name).map_or(0, |held| {
+                *held &= !(1 << sink);
+                *held
+            });
+            let mut confirmed = intake.confirmed.get(name).copied().unwrap_or(0);
+            if ok {
+                confirmed |= 1 << sink;
+            } else {
+                intake.owed[sink].insert(round_order(name));
+            }
+            if confirmed == all {
+                // Held at 0 until the removal is over.
+                intake.confirmed.remove(name);
+                removable = Some(Arc::clone(&outgoing));
+                continue;
+            }
+            if confirmed != 0 {
+                intake.confirmed.insert(name.clone(), confirmed);
+            }
+            if held == 0 {
+                intake.held.remove(name);
+            }
+        }
+        if ok {
+            if !intake.down[sink] {
+                let refill = self.refill();
+                intake.top_up(sink, refill);
+            }
+        } else if !intake.down[sink] {
+            intake.down[sink] = true;
+            self.watch_recovery(sink);
         }
         drop(intake);
         self.wake.notify_waiters();
-        confirmed == all
+        removable
     }
 
     /// After sink `sink` failed: once it recovers, what it owes is retried.
@@ -390,7 +496,8 @@ impl Shared {
             shared.settings.sinks[sink].recovered().await;
             if let Ok(mut intake) = shared.intake.lock() {
                 intake.down[sink] = false;
-                intake.requeue_owed(sink);
+                let refill = shared.refill();
+                intake.top_up(sink, refill);
                 tracing::info!(
                     "{} recovered: {} round(s) to deliver again",
                     shared.settings.sinks[sink].name(),
@@ -409,9 +516,18 @@ impl Shared {
             intake.confirmed.remove(name);
             for sink in 0..intake.owed.len() {
                 if intake.owed[sink].remove(&key) && !intake.down[sink] {
-                    intake.requeue_owed(sink);
+                    let refill = self.refill();
+                    intake.top_up(sink, refill);
                 }
             }
+        }
+        self.wake.notify_waiters();
+    }
+
+    /// The removal of a delivered round is over: it may be taken again.
+    fn removed(&self, name: &str) {
+        if let Ok(mut intake) = self.intake.lock() {
+            intake.held.remove(name);
         }
         self.wake.notify_waiters();
     }
@@ -424,15 +540,87 @@ impl Shared {
                 .iter()
                 .flatten()
                 .map(|key| &key.2)
+                .chain(intake.held.iter().filter(|(_, held)| **held != 0).map(|(name, _)| name))
                 .collect::<HashSet<_>>()
                 .len()
         })
+    }
+
+    /// Lines waiting in each sink's lane, and lines it deferred, since start.
+    fn lane_metrics(&self) -> Vec<(usize, u64)> {
+        self.intake.lock().map_or_else(
+            |_| Vec::new(),
+            |intake| intake.lanes.iter().map(|lane| (lane.lines, lane.deferred)).collect(),
+        )
     }
 
     fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
     }
+
+    /// Workers are gone: lanes finish what they hold and stop.
+    fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        for wake in &self.lane_wake {
+            wake.notify_one();
+        }
+    }
+}
+
+/// Delivers the rounds of sink `sink`'s lane, one at a time and in order,
+/// until the lane is closed and empty.
+async fn run_lane(shared: Arc<Shared>, sink: usize) {
+    let target = &shared.settings.sinks[sink];
+    loop {
+        let notified = shared.lane_wake[sink].notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let front = match shared.intake.lock() {
+            Ok(intake) => intake.lanes[sink].queue.front().cloned(),
+            Err(_) => return,
+        };
+        let Some(outgoing) = front else {
+            if shared.closing.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+            continue;
+        };
+        let outcome = target.deliver(Arc::clone(&outgoing.snapshot)).await;
+        if let Err(error) = &outcome {
+            tracing::error!(
+                "round {}: {} failed: {error:#}; the round stays in src-dir for it",
+                outgoing.snapshot.round,
+                target.name()
+            );
+        }
+        if let Some(delivered) = shared.settle(sink, outcome.is_ok()) {
+            remove_round(&shared, &delivered).await;
+        }
+    }
+}
+
+/// Removes the directory of a round every sink confirmed.
+async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
+    let name = &outgoing.snapshot.round;
+    let path = shared.settings.src_dir.join(name);
+    let removal = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path)).await;
+    match removal {
+        Ok(Ok(())) => tracing::info!(
+            "round {name}: {} metrics delivered in {:.3} s{}",
+            outgoing.snapshot.count,
+            outgoing.started.elapsed().as_secs_f64(),
+            if outgoing.problems == 0 {
+                String::new()
+            } else {
+                format!(", {} problem(s)", outgoing.problems)
+            }
+        ),
+        Ok(Err(error)) => tracing::error!("round {name}: delivered, but cannot remove it: {error}"),
+        Err(error) => tracing::error!("round {name}: delivered, but the removal task failed: {error}"),
+    }
+    shared.removed(name);
 }
 
 /// Runs `process`: `--once` handles the rounds present and exits (0 when all
@@ -441,9 +629,11 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&settings.src_dir)
         .with_context(|| format!("cannot create src-dir {}", settings.src_dir.display()))?;
     let workers = settings.workers;
+    let sinks = settings.sinks.len();
     let intake = Intake {
-        owed: vec![BTreeSet::new(); settings.sinks.len()],
-        down: vec![false; settings.sinks.len()],
+        owed: vec![BTreeSet::new(); sinks],
+        down: vec![false; sinks],
+        lanes: (0..sinks).map(|_| Lane::default()).collect(),
         ..Intake::default()
     };
     let shared = Arc::new(Shared {
@@ -451,7 +641,9 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         intake: Mutex::new(intake),
         wake: Notify::new(),
         turn: Notify::new(),
+        lane_wake: (0..sinks).map(|_| Notify::new()).collect(),
         stopping: AtomicBool::new(false),
+        closing: AtomicBool::new(false),
         once,
         quarantined: AtomicUsize::new(0),
     });
@@ -462,6 +654,10 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     shared.scan()?;
     tracing::info!(src_dir = %shared.settings.src_dir.display(), workers, "process started");
 
+    let mut lanes = tokio::task::JoinSet::new();
+    for sink in 0..sinks {
+        lanes.spawn(run_lane(Arc::clone(&shared), sink));
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let shared = Arc::clone(&shared);
@@ -490,6 +686,20 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         shared.stop();
     }
     while tasks.join_next().await.is_some() {}
+    shared.close();
+    let flushing = async { while lanes.join_next().await.is_some() {} };
+    if once {
+        flushing.await;
+    } else if tokio::time::timeout(shared.settings.shutdown_timeout, flushing)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the sinks did not finish within shutdown-timeout ({:?}); what they had not confirmed stays in src-dir",
+            shared.settings.shutdown_timeout
+        );
+        lanes.abort_all();
+    }
     let undelivered = shared.undelivered();
     let quarantined = shared.quarantined.load(Ordering::SeqCst);
     tracing::info!(undelivered, quarantined, "process stopped");
@@ -595,59 +805,43 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     for problem in &problems {
         tracing::warn!("round {name}: {problem}");
     }
-    for sink in &settings.sinks {
-        for (metric, value) in sink.self_metrics() {
-            self_metric(&mut lines, metric, value);
+    let lanes = shared.lane_metrics();
+    for (sink, target) in settings.sinks.iter().enumerate() {
+        let label = metric_label(target.name());
+        let (queued, deferred) = lanes.get(sink).copied().unwrap_or_default();
+        let lane = [("QueuedLines", queued as f64), ("LinesDeferred", deferred as f64)];
+        for (metric, value) in target.self_metrics().into_iter().chain(lane) {
+            self_metric(&mut lines, &format!("{label}{metric}"), value);
         }
     }
     // This round's own wall-clock time (haproxystats wrote it into the next one).
     self_metric(&mut lines, "TotalWallClockTime", seconds(started));
     let (text, count) = lines.into_parts();
-    let snapshot = Arc::new(Snapshot {
-        round: name.to_owned(),
-        timestamp,
-        lines: text,
-        count,
+    let outgoing = Arc::new(Outgoing {
+        snapshot: Arc::new(Snapshot {
+            round: name.to_owned(),
+            timestamp,
+            lines: text,
+            count,
+        }),
+        started,
+        problems: problems.len(),
     });
     shared.wait_turn(ticket).await;
-    let mut deliveries = tokio::task::JoinSet::new();
-    for sink in shared.plan(name) {
-        let shared = Arc::clone(shared);
-        let snapshot = Arc::clone(&snapshot);
-        deliveries.spawn(async move {
-            let outcome = shared.settings.sinks[sink].deliver(snapshot).await;
-            (sink, outcome)
-        });
-    }
-    let mut outcomes = Vec::new();
-    while let Some(joined) = deliveries.join_next().await {
-        let Ok((sink, outcome)) = joined else { continue };
-        if let Err(error) = &outcome {
-            tracing::error!(
-                "round {name}: {} failed: {error:#}; the round stays in src-dir for it",
-                settings.sinks[sink].name()
-            );
-        }
-        outcomes.push((sink, outcome.is_ok()));
-    }
-    if !shared.settle(name, &outcomes) {
-        return;
-    }
-    let removal = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path)).await;
-    match removal {
-        Ok(Ok(())) => tracing::info!(
-            "round {name}: {} metrics delivered in {:.3} s{}",
-            snapshot.count,
-            started.elapsed().as_secs_f64(),
-            if problems.is_empty() {
-                String::new()
-            } else {
-                format!(", {} problem(s)", problems.len())
-            }
-        ),
-        Ok(Err(error)) => tracing::error!("round {name}: delivered, but cannot remove it: {error}"),
-        Err(error) => tracing::error!("round {name}: delivered, but the removal task failed: {error}"),
-    }
+    shared.dispatch(&outgoing);
+}
+
+/// A sink's name as self-metrics spell it: `local-store` -> `LocalStore`.
+fn metric_label(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Moves an unreadable round beside `src-dir`, with the reason in a file.

@@ -8,13 +8,13 @@
 //!
 //! On any failure the connection is dropped and the sink reconnects on its
 //! own, in the background, whether or not snapshots arrive: `retries + 1`
-//! attempts (`-1`: no limit), each bounded by `connect-timeout`, the first
-//! `interval` seconds after the failure and each next one `backoff` times
-//! later; after a failed cycle it waits `delay` seconds before the next.
-//! While it is down, deliveries fail at once: `process` keeps the snapshots in
-//! the spool, the durable queue, and replays them oldest first when
-//! [`Sink::recovered`] says the connection is back. Nothing is dropped from
-//! memory, because nothing but the snapshot being written is held.
+//! attempts (`-1`: no limit), each bounded by `connect-timeout`, the first at
+//! once, the second `interval` seconds later and each next pause `backoff`
+//! times the one before; after a failed cycle it waits `delay` seconds before
+//! the next. While it is down, deliveries fail at once: `process` keeps the
+//! snapshots in the spool, the durable queue, and replays them oldest first
+//! when [`Sink::recovered`] says the connection is back. `queue-size` bounds
+//! the lines `process` holds in memory for this sink (see [`Sink::queue_size`]).
 //!
 //! `protocol = udp`: datagrams of whole lines, up to 1,400 bytes each. UDP has
 //! no delivery guarantee: a datagram the network or the relay loses is lost.
@@ -67,6 +67,8 @@ pub struct GraphiteSettings {
     pub write_timeout: Duration,
     /// `delay`: the pause between failed cycles.
     pub delay: Duration,
+    /// `queue-size`: lines held in memory for the sink.
+    pub queue_size: usize,
 }
 
 impl GraphiteSettings {
@@ -100,6 +102,8 @@ impl GraphiteSettings {
             connect_timeout: seconds("connect-timeout", 1.0)?,
             write_timeout: seconds("write-timeout", 1.0)?,
             delay: seconds("delay", 10.0)?,
+            queue_size: usize::try_from(config.typed("graphite", "queue-size", parse_int)?.unwrap_or(1_000_000))
+                .context("[graphite] queue-size")?,
         }))
     }
 
@@ -125,8 +129,6 @@ struct Counters {
     bytes: AtomicU64,
     reconnects: AtomicU64,
     dropped: AtomicU64,
-    /// Lines handed to the sink and not written yet.
-    queued: AtomicU64,
 }
 
 /// Where the connection stands.
@@ -177,7 +179,6 @@ impl Sink for Graphite {
         Box::pin(async move {
             let state = &self.state;
             let count = snapshot.count as u64;
-            state.counters.queued.fetch_add(count, Ordering::Relaxed);
             let _ = state
                 .status
                 .subscribe()
@@ -192,7 +193,6 @@ impl Sink for Graphite {
                 Some(Connection::Tcp(stream)) => write_tcp(stream, &snapshot, state.settings.write_timeout).await,
                 Some(Connection::Udp(socket)) => Ok(send_udp(socket, &snapshot, &state.counters).await),
             };
-            state.counters.queued.fetch_sub(count, Ordering::Relaxed);
             match outcome {
                 Ok(bytes) => {
                     state.counters.lines.fetch_add(count, Ordering::Relaxed);
@@ -217,15 +217,18 @@ impl Sink for Graphite {
         })
     }
 
+    fn queue_size(&self) -> usize {
+        self.state.settings.queue_size
+    }
+
     fn self_metrics(&self) -> Vec<(&'static str, f64)> {
         let counters = &self.state.counters;
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
         vec![
-            ("GraphiteLinesSent", read(&counters.lines)),
-            ("GraphiteBytesSent", read(&counters.bytes)),
-            ("GraphiteReconnects", read(&counters.reconnects)),
-            ("GraphiteLinesDropped", read(&counters.dropped)),
-            ("GraphiteQueuedLines", read(&counters.queued)),
+            ("LinesSent", read(&counters.lines)),
+            ("BytesSent", read(&counters.bytes)),
+            ("Reconnects", read(&counters.reconnects)),
+            ("LinesDropped", read(&counters.dropped)),
         ]
     }
 }

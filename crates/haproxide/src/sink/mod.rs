@@ -5,8 +5,8 @@
 //! returns once they are safely handed over. `process` deletes a snapshot's
 //! directory only after every enabled sink returned `Ok`, so a failing sink
 //! keeps the directory in the spool for a retry; [`Sink::recovered`] says when
-//! to retry. Each sink gets the snapshots in round order and on its own: one
-//! sink being down does not hold the others back.
+//! to retry. Each sink gets the snapshots in round order, one at a time, from a
+//! queue of its own: one sink being slow or down does not hold the others back.
 
 pub mod graphite;
 pub mod local_store;
@@ -24,6 +24,9 @@ pub type Waiting<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// How long a sink that cannot tell when it recovered is left alone after a failure.
 pub const RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Lines held in memory for a sink that sets no bound of its own.
+pub const QUEUE_SIZE: usize = 1_000_000;
 
 /// One snapshot's output.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +55,14 @@ pub trait Sink: Send + Sync {
         Box::pin(tokio::time::sleep(RETRY_DELAY))
     }
 
-    /// Counters of its own, as `haproxystats.<name>` self-metrics.
+    /// How many lines of rounds waiting for it may be held in memory; rounds
+    /// beyond that wait in the spool until there is room.
+    fn queue_size(&self) -> usize {
+        QUEUE_SIZE
+    }
+
+    /// Counters of its own; `process` reports them as
+    /// `haproxystats.<Name><counter>` (`GraphiteLinesSent`).
     fn self_metrics(&self) -> Vec<(&'static str, f64)> {
         Vec::new()
     }
