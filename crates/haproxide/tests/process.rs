@@ -581,7 +581,7 @@ fn a_relay_that_stops_reading_holds_back_neither_local_store_nor_shutdown() {
     let names: Vec<String> = (0..4).map(|n| (1_700_000_000 + n).to_string()).collect();
     let first = setup.daemon("first.log");
     wait_for("the connection to the relay", Duration::from_secs(10), || {
-        setup.log("first.log").contains(": connected")
+        setup.log("first.log").contains(": connected (tcp)")
     });
     relay.freeze();
     // Megabytes of lines: more than the socket buffers of both ends hold, so
@@ -641,4 +641,22 @@ fn a_relay_that_stops_reading_holds_back_neither_local_store_nor_shutdown() {
     assert_relayed(&first_occurrences(&received), &expected_metrics);
     let (status, _) = terminate(second);
     assert!(status.success());
+}
+
+#[test]
+fn protocol_udp_sends_every_line_to_the_relay_in_datagrams() {
+    let relay = CarbonRelay::start();
+    let setup = Setup::sending_with(relay.port(), "", "protocol = udp\n");
+    let names: Vec<String> = (0..3).map(|n| (1_700_000_000 + n).to_string()).collect();
+    for name in &names {
+        setup.add_round(name);
+    }
+    let run = setup.run(&["process", "--once"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stderr(&run).contains(": connected (udp)"), "{}", stderr(&run));
+    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    // UDP promises nothing, but loopback to a relay that reads loses nothing.
+    let expected = stored_lines(&setup, &names);
+    let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
+    assert_eq!(received, expected);
 }

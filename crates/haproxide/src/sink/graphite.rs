@@ -46,6 +46,16 @@ pub enum Protocol {
     Udp,
 }
 
+impl Protocol {
+    /// Its name in the configuration.
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
 /// `[graphite]`, as the sink uses it.
 #[derive(Debug, Clone)]
 pub struct GraphiteSettings {
@@ -276,7 +286,7 @@ async fn keep_connected(state: Arc<State>) {
         };
         *state.connection.lock().await = Some(connection);
         if first {
-            tracing::info!("graphite {address}: connected");
+            tracing::info!("graphite {address}: connected ({})", settings.protocol.name());
         } else {
             state.counters.reconnects.fetch_add(1, Ordering::Relaxed);
             tracing::info!("graphite {address}: connected again");
