@@ -21,16 +21,11 @@ ROUND=$(cd "$ROUND" && pwd)
 RUNS=${2:-5}
 
 source scripts/lib.sh
-need_packages socat time bc python3-venv
+need_packages socat time bc
 build_release
 start_lab haproxide-process-bench
 
-VENV=${XDG_CACHE_HOME:-$HOME/.cache}/haproxide-bench/hs-venv
-if [ ! -x "$VENV/bin/haproxystats-process" ]; then
-    echo "== installing haproxystats 0.5.1 with pandas<2, numpy<2 in $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q "pandas<2" "numpy<2" "haproxystats==0.5.1"
-fi
+need_haproxystats
 
 now() { date +%s%N; }
 ms() { echo $(( ($2 - $1) / 1000000 )); }
@@ -70,7 +65,7 @@ PIDS+=($!)
 mkdir -p "$DIR/theirs/incoming"
 printf '[DEFAULT]\nloglevel = warning\n[process]\nsrc-dir = %s/theirs/incoming\nworkers = 1\n[graphite]\nserver = 127.0.0.1\nport = %s\n' \
     "$DIR" "$port" >"$DIR/theirs.conf"
-"$VENV/bin/haproxystats-process" -f "$DIR/theirs.conf" 2>"$DIR/theirs.log" &
+"$HAPROXYSTATS_VENV/bin/haproxystats-process" -f "$DIR/theirs.conf" 2>"$DIR/theirs.log" &
 PIDS+=($!)
 sleep 5 # its workers start and connect to the sink
 theirs_ms=()

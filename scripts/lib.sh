@@ -27,6 +27,18 @@ build_release() {
     BIN=$PWD/target/release/haproxide
 }
 
+# Installs haproxystats 0.5.1, the program haproxide replaces, in a venv with
+# the pandas<2 and numpy<2 it needs (cached); sets HAPROXYSTATS_VENV.
+need_haproxystats() {
+    need_packages python3-venv
+    HAPROXYSTATS_VENV=${XDG_CACHE_HOME:-$HOME/.cache}/haproxide-bench/hs-venv
+    if [ ! -x "$HAPROXYSTATS_VENV/bin/haproxystats-process" ]; then
+        echo "== installing haproxystats 0.5.1 with pandas<2, numpy<2 in $HAPROXYSTATS_VENV"
+        python3 -m venv "$HAPROXYSTATS_VENV"
+        "$HAPROXYSTATS_VENV/bin/pip" install -q "pandas<2" "numpy<2" "haproxystats==0.5.1"
+    fi
+}
+
 # Makes a temporary directory for a lab (sets DIR, with DIR/run for stats
 # sockets); PIDS collects processes to stop when the script exits.
 start_lab() {
