@@ -660,3 +660,27 @@ fn protocol_udp_sends_every_line_to_the_relay_in_datagrams() {
     let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
     assert_eq!(received, expected);
 }
+
+#[test]
+fn the_sink_reaches_the_relay_by_host_name_and_by_ipv6_address() {
+    let relay = CarbonRelay::start();
+    let mut servers = vec!["localhost"];
+    if relay.listens_on_ipv6() {
+        servers.push("::1");
+    } else {
+        eprintln!("this machine has no IPv6 loopback: ::1 is not tried");
+    }
+    let mut received = 0;
+    for (n, server) in servers.iter().enumerate() {
+        let setup = Setup::with_graphite("", "", &format!("server = {server}\nport = {}\n", relay.port()));
+        let name = (1_700_000_000 + n).to_string();
+        setup.add_round(&name);
+        let run = setup.run(&["process", "--once"]);
+        assert!(run.status.success(), "{server}: {}", stderr(&run));
+        let expected = stored_lines(&setup, &[name]);
+        let lines = relay.wait_for_lines(received + expected.len(), Duration::from_secs(10));
+        assert_eq!(lines[received..], expected, "{server}");
+        eprintln!("{server}: {} lines at the relay", expected.len());
+        received = lines.len();
+    }
+}

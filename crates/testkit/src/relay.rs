@@ -1,6 +1,7 @@
 //! A real carbon-c-relay (Debian's `carbon-c-relay`) on a loopback port,
-//! listening for Graphite's plaintext protocol on TCP and UDP and writing
-//! every line it receives to a file, for tests of the Graphite sink.
+//! listening for Graphite's plaintext protocol on TCP and UDP (and on TCP at
+//! `::1` too where the machine has IPv6 loopback) and writing every line it
+//! receives to a file, for tests of the Graphite sink.
 
 use std::fs;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::{free_port, wait_for};
 pub struct CarbonRelay {
     dir: tempfile::TempDir,
     port: u16,
+    ipv6: bool,
     child: Option<Child>,
 }
 
@@ -27,6 +29,7 @@ impl CarbonRelay {
         let mut relay = CarbonRelay {
             dir: tempfile::tempdir().expect("relay directory"),
             port: free_port(),
+            ipv6: std::net::TcpListener::bind("[::1]:0").is_ok(),
             child: None,
         };
         for _ in 0..5 {
@@ -41,6 +44,12 @@ impl CarbonRelay {
     /// Its port, on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether it also listens on `[::1]:port` (TCP): only where the machine
+    /// has IPv6 loopback.
+    pub fn listens_on_ipv6(&self) -> bool {
+        self.ipv6
     }
 
     /// Where it writes what it received.
@@ -102,9 +111,14 @@ impl CarbonRelay {
         fs::write(
             &config,
             format!(
-                "listen\n  type linemode\n    127.0.0.1:{port} proto tcp\n    127.0.0.1:{port} proto udp\n  ;\n\
+                "listen\n  type linemode\n    127.0.0.1:{port} proto tcp\n    127.0.0.1:{port} proto udp\n{ipv6}  ;\n\
                  cluster out\n  file {out}\n  ;\nmatch *\n  send to out\n  stop\n  ;\n",
                 port = self.port,
+                ipv6 = if self.ipv6 {
+                    format!("    [::1]:{} proto tcp\n", self.port)
+                } else {
+                    String::new()
+                },
                 out = self.output().display()
             ),
         )
