@@ -409,6 +409,11 @@ fn bad_rounds_are_quarantined_or_partly_processed_with_reasons() {
 #[test]
 fn the_daemon_picks_up_renamed_rounds_and_stops_on_sigterm() {
     let setup = Setup::new("");
+    // What a crash in the middle of removing a delivered round leaves.
+    copy_dir(
+        &fixture("synthetic-1700000000"),
+        &setup.src().join(".removing-1699999999"),
+    );
     let daemon = setup.daemon("daemon.log");
     wait_for("the watch", Duration::from_secs(10), || {
         setup.log("daemon.log").contains("process started")

@@ -601,11 +601,20 @@ async fn run_lane(shared: Arc<Shared>, sink: usize) {
     }
 }
 
+/// Prefix of a confirmed round's directory while it is removed: renamed
+/// first, so a crash mid-removal leaves no half round to be read again.
+const REMOVING: &str = ".removing-";
+
 /// Removes the directory of a round every sink confirmed.
 async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
     let name = &outgoing.snapshot.round;
     let path = shared.settings.src_dir.join(name);
-    let removal = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path)).await;
+    let doomed = shared.settings.src_dir.join(format!("{REMOVING}{name}"));
+    let removal = tokio::task::spawn_blocking(move || {
+        std::fs::rename(&path, &doomed)?;
+        std::fs::remove_dir_all(&doomed)
+    })
+    .await;
     match removal {
         Ok(Ok(())) => tracing::info!(
             "round {name}: {} metrics delivered in {:.3} s{}",
@@ -621,6 +630,20 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
         Err(error) => tracing::error!("round {name}: delivered, but the removal task failed: {error}"),
     }
     shared.removed(name);
+}
+
+/// Finishes removals a crash interrupted.
+fn remove_leftovers(src_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(src_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with(REMOVING)
+            && let Err(error) = std::fs::remove_dir_all(entry.path())
+        {
+            tracing::error!("cannot remove {}: {error}", entry.path().display());
+        }
+    }
 }
 
 /// Runs `process`: `--once` handles the rounds present and exits (0 when all
@@ -651,6 +674,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     if !once {
         watch(&shared.settings.src_dir, intake_tx)?;
     }
+    remove_leftovers(&shared.settings.src_dir);
     shared.scan()?;
     tracing::info!(src_dir = %shared.settings.src_dir.display(), workers, "process started");
 
