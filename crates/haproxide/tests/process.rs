@@ -13,6 +13,9 @@ use std::time::Duration;
 use haproxy::ShowStat;
 use testkit::{CarbonRelay, Lab, terminate, wait_for};
 
+/// `[graphite]` keys for a sink that reconnects every 0.1 to 0.2 s.
+const QUICK_RECONNECT: &str = "retries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n";
+
 /// A spool, a local store and a config for them.
 struct Setup {
     dir: tempfile::TempDir,
@@ -28,18 +31,16 @@ impl Setup {
     /// Local-store and the Graphite sink, sending to a relay on `port` and
     /// reconnecting quickly.
     fn sending_to(port: u16) -> Setup {
-        Setup::sending_with(port, "", "write-timeout = 1\n")
+        Setup::sending_with(port, "", &format!("{QUICK_RECONNECT}write-timeout = 1\n"))
     }
 
-    /// As [`Setup::sending_to`], with more `[process]` and `[graphite]` keys.
+    /// Local-store and the Graphite sink, sending to a relay on `port`, with
+    /// more `[process]` and `[graphite]` keys.
     fn sending_with(port: u16, process: &str, graphite: &str) -> Setup {
         Setup::with_graphite(
             "",
             process,
-            &format!(
-                "server = 127.0.0.1\nport = {port}\nretries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n\
-                 connect-timeout = 0.5\n{graphite}"
-            ),
+            &format!("server = 127.0.0.1\nport = {port}\nconnect-timeout = 0.5\n{graphite}"),
         )
     }
 
@@ -514,7 +515,17 @@ fn stored_lines(setup: &Setup, rounds: &[String]) -> Vec<String> {
 #[test]
 fn a_graphite_outage_delays_rounds_in_the_spool_and_loses_none() {
     let mut relay = CarbonRelay::start();
-    let setup = Setup::sending_to(relay.port());
+    // One connect attempt every 2 s while the relay is down. The relay is
+    // restarted right after a failed attempt, so that no attempt meets it
+    // while it starts: carbon-c-relay 3.7.3 may crash then (see
+    // `CarbonRelay::restart`), losing lines it had accepted.
+    let setup = Setup::sending_with(relay.port(), "", "retries = 0\ndelay = 2\nwrite-timeout = 1\n");
+    let failed_attempts = || {
+        setup
+            .log("daemon.log")
+            .matches("attempt(s) failed, next try in")
+            .count()
+    };
     let names: Vec<String> = (0..21).map(|n| (1_700_000_000 + n).to_string()).collect();
     let daemon = setup.daemon("daemon.log");
     setup.add_round(&names[0]);
@@ -537,6 +548,10 @@ fn a_graphite_outage_delays_rounds_in_the_spool_and_loses_none() {
         "the spool holds what Graphite lacks"
     );
 
+    let failed = failed_attempts();
+    wait_for("a failed connect attempt", Duration::from_secs(10), || {
+        failed_attempts() > failed
+    });
     relay.restart();
     drain_to_relay(&setup, &relay, &names, daemon);
     let log = setup.log("daemon.log");
@@ -581,7 +596,7 @@ fn a_relay_that_stops_reading_holds_back_neither_local_store_nor_shutdown() {
     let setup = Setup::sending_with(
         relay.port(),
         "shutdown-timeout = 2\n",
-        "write-timeout = 30\nqueue-size = 1000\n",
+        &format!("{QUICK_RECONNECT}write-timeout = 30\nqueue-size = 1000\n"),
     );
     let names: Vec<String> = (0..4).map(|n| (1_700_000_000 + n).to_string()).collect();
     let first = setup.daemon("first.log");

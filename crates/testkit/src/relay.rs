@@ -110,6 +110,7 @@ impl CarbonRelay {
             if self.launch() {
                 return;
             }
+            eprintln!("carbon-c-relay exited while starting; starting it again");
         }
         panic!("carbon-c-relay did not start again:\n{}", self.log());
     }
@@ -136,8 +137,10 @@ impl CarbonRelay {
         .expect("relay config");
         let log = fs::File::create(self.dir.path().join("relay.log")).expect("relay log");
         let child = Command::new("carbon-c-relay")
-            // A queue for 4M lines: the default (25,000) drops lines of a
-            // burst the file output has not written yet.
+            // A queue for 250,000 lines: the default (25,000) drops lines of
+            // a burst the file output has not written yet. (Much larger
+            // queues make its start slower, and so its crashes, described
+            // at `restart`, more frequent.)
             .args([
                 "-f",
                 &config.display().to_string(),
