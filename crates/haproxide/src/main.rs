@@ -5,6 +5,7 @@
 //! haproxystats' own flags (`-f`, `-d`, `-p`, `-P`, `-v`) so existing unit files
 //! and scripts keep working.
 
+mod agent;
 mod config;
 mod logging;
 mod metric_names;
@@ -41,6 +42,18 @@ enum Command {
     Pull(StatsArgs),
     /// Aggregate spooled statistics and ship them (haproxystats-process).
     Process(StatsArgs),
+    /// Answer HAProxy's agent checks with a weight and state from a service's health.
+    Agent(AgentArgs),
+}
+
+/// Flags of `agent`.
+#[derive(Debug, Args)]
+struct AgentArgs {
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// Print the reply the agent would give now (one line per health source) and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 /// Where the configuration comes from.
@@ -93,8 +106,8 @@ fn main() -> ExitCode {
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     let outcome = match invoked.as_str() {
-        "haproxystats-pull" => compat(Program::Pull, argv),
-        "haproxystats-process" => compat(Program::Process, argv),
+        "haproxystats-pull" => compat(Stats::Pull, argv),
+        "haproxystats-process" => compat(Stats::Process, argv),
         _ => run(Cli::parse_from(argv)),
     };
     outcome.unwrap_or_else(|error| {
@@ -103,13 +116,13 @@ fn main() -> ExitCode {
     })
 }
 
-fn compat(program: Program, argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
+fn compat(stats: Stats, argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let cli = CompatCli::parse_from(argv);
     if cli.version {
         println!("{}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
-    stats_program(program, &cli.args)
+    stats_program(stats, &cli.args)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -119,9 +132,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(query::run(args))
         }
         Command::CheckConfig(files) => check_config(&files),
-        Command::Pull(args) => stats_program(Program::Pull, &args),
-        Command::Process(args) => stats_program(Program::Process, &args),
+        Command::Pull(args) => stats_program(Stats::Pull, &args),
+        Command::Process(args) => stats_program(Stats::Process, &args),
+        Command::Agent(args) => agent_program(&args),
     }
+}
+
+/// `agent`: `--check`, else the server.
+fn agent_program(args: &AgentArgs) -> anyhow::Result<ExitCode> {
+    let config = checked(&args.files, Program::Agent)?;
+    let level = config.string("agent", "loglevel")?.unwrap_or_default();
+    logging::init(logging::level(&level));
+    let settings = agent::Settings::from_config(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let agent = std::sync::Arc::new(agent::Agent::new(settings));
+        if args.check {
+            let replies = agent.check().await;
+            let several = replies.len() > 1;
+            for (key, reply) in replies {
+                match key {
+                    Some(key) if several => println!("{key}: {reply}"),
+                    _ if several => println!("(default): {reply}"),
+                    _ => println!("{reply}"),
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        agent::run(agent).await
+    })
+}
+
+/// Loads the configuration and checks the sections `program` reads.
+fn checked(files: &ConfigFiles, program: Program) -> anyhow::Result<Config> {
+    let config = load(files)?;
+    let report = config::schema::check(&config, config::schema::Scope::Of(program));
+    if !report.errors.is_empty() {
+        for error in &report.errors {
+            eprintln!("error: {error}");
+        }
+        anyhow::bail!("invalid configuration: {} error(s)", report.errors.len());
+    }
+    Ok(config)
 }
 
 fn load(files: &ConfigFiles) -> anyhow::Result<Config> {
@@ -153,33 +205,43 @@ fn check_config(files: &ConfigFiles) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The stats programs, which haproxystats' flags drive.
+#[derive(Debug, Clone, Copy)]
+enum Stats {
+    Pull,
+    Process,
+}
+
+impl Stats {
+    fn program(self) -> Program {
+        match self {
+            Stats::Pull => Program::Pull,
+            Stats::Process => Program::Process,
+        }
+    }
+}
+
 /// `pull` / `process`: `-p` and `-P`, else the daemon.
-fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode> {
+fn stats_program(stats: Stats, args: &StatsArgs) -> anyhow::Result<ExitCode> {
+    let program = stats.program();
     if args.print {
         print!("{}", Config::print_defaults(program));
         return Ok(ExitCode::SUCCESS);
     }
-    let config = load(&args.files)?;
     if args.print_conf {
-        print!("{}", config.print_effective(program)?);
+        print!("{}", load(&args.files)?.print_effective(program)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let section = match program {
-        Program::Pull => "pull",
-        Program::Process => "process",
+    let config = checked(&args.files, program)?;
+    let section = match stats {
+        Stats::Pull => "pull",
+        Stats::Process => "process",
     };
-    let report = config::schema::check(&config, config::schema::Scope::Of(program));
-    if !report.errors.is_empty() {
-        for error in &report.errors {
-            eprintln!("error: {error}");
-        }
-        anyhow::bail!("invalid configuration: {} error(s)", report.errors.len());
-    }
     let level = config.string(section, "loglevel")?.unwrap_or_default();
     logging::init(logging::level(&level));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    match program {
-        Program::Pull => {
+    match stats {
+        Stats::Pull => {
             let settings = pull::Settings::from_config(&config)?;
             runtime.block_on(async {
                 let mut puller = pull::Puller::new(settings)?;
@@ -190,7 +252,7 @@ fn stats_program(program: Program, args: &StatsArgs) -> anyhow::Result<ExitCode>
                 }
             })
         }
-        Program::Process => {
+        Stats::Process => {
             // Inside the runtime: the Graphite sink starts connecting at once.
             runtime.block_on(async {
                 let settings = process::Settings::from_config(&config)?;

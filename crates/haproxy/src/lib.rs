@@ -10,6 +10,7 @@
 //!   pass over a reply of any size in little memory.
 //! - [`ShowInfo`] parses `show info`.
 //! - [`ServersState`] parses `show servers state`.
+//! - [`AgentReply`] is what an agent answers an `agent-check`, parsed and rendered.
 //!
 //! ```
 //! use haproxy::{ObjectType, ShowStat};
@@ -24,12 +25,14 @@
 //! assert_eq!(servers[0].int("qcur"), Ok(None)); // a column this reply lacks
 //! ```
 
+mod agent;
 mod client;
 mod endpoint;
 mod info;
 mod servers_state;
 mod stat;
 
+pub use agent::{AdminState, AgentReply, Health, ReplyError, Weight};
 pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeClient, Transfer};
 pub use endpoint::{Endpoint, EndpointError};
 pub use info::{InfoError, InfoValue, ShowInfo};

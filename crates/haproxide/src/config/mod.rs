@@ -54,23 +54,33 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("graphite", "prefix-hostname", "true"),
     ("graphite", "fqdn", "true"),
     ("graphite", "queue-size", "1000000"),
+    // The agent's own, so that haproxystats' [DEFAULT] values do not reach it.
+    ("agent", "interval", "1"),
+    ("agent", "timeout", "10"),
+    ("agent", "retries", "3"),
 ];
+
+/// Sections only `agent` reads.
+const AGENT_SECTIONS: &[&str] = &["agent", "agent-urls"];
 
 /// Which program's view of the configuration `-p`/`-P` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
     /// `pull` prints `[DEFAULT]` and `[pull]`.
     Pull,
-    /// `process` prints every section but `[pull]`.
+    /// `process` prints every section but `[pull]` and the agent's.
     Process,
+    /// `agent` reads `[DEFAULT]`, `[agent]` and `[agent-urls]`.
+    Agent,
 }
 
 impl Program {
     /// Whether the program reads `section` (and so `-p`/`-P` print it).
-    fn reads(self, section: &str) -> bool {
+    pub fn reads(self, section: &str) -> bool {
         match self {
             Program::Pull => section == DEFAULT_SECTION || section == "pull",
-            Program::Process => section != "pull",
+            Program::Process => section != "pull" && !AGENT_SECTIONS.contains(&section),
+            Program::Agent => section == DEFAULT_SECTION || AGENT_SECTIONS.contains(&section),
         }
     }
 }

@@ -21,6 +21,12 @@ enum Kind {
     Float(f64, bool),
     /// A boolean.
     Bool,
+    /// A number from 0 to 1.
+    Fraction,
+    /// An agent-check reply HAProxy accepts (may be empty).
+    Reply,
+    /// An `http://` URL.
+    Url,
     /// Non-empty text.
     Text,
     /// A port, 1–65535.
@@ -106,6 +112,28 @@ const GRAPHITE: &[(&str, Kind)] = &[
     ("group-namespace-double-writes", Kind::Bool),
 ];
 
+const AGENT: &[(&str, Kind)] = &[
+    ("bind", Kind::Text),
+    ("port", Kind::Port),
+    ("source", Kind::Choice(&["http", "local"])),
+    ("health-url", Kind::Url),
+    ("connection-usage-reduction", Kind::Fraction),
+    ("os-load-reduction", Kind::Fraction),
+    ("swap-usage-reduction", Kind::Fraction),
+    ("clamp-negative-load", Kind::Bool),
+    ("maxconn", Kind::Int(0)),
+    ("absolute-weight", Kind::Int(1)),
+    ("staleness-interval", Kind::Float(0.0, false)),
+    ("staleness-response", Kind::Reply),
+    ("down-response", Kind::Reply),
+    ("unavailable-response", Kind::Reply),
+    ("unavailable-up", Kind::Bool),
+    ("timeout-response", Kind::Reply),
+    ("error-response", Kind::Reply),
+    ("read-timeout", Kind::Float(0.0, true)),
+    ("max-connections", Kind::Int(1)),
+];
+
 const PATHS: &[(&str, Kind)] = &[("base-dir", Kind::Text)];
 
 const LOCAL_STORE: &[(&str, Kind)] = &[("dir", Kind::Text)];
@@ -121,6 +149,7 @@ const SECTIONS: &[(&str, &[(&str, Kind)])] = &[
     ("process", PROCESS),
     ("graphite", GRAPHITE),
     ("local-store", LOCAL_STORE),
+    ("agent", AGENT),
 ];
 
 /// The outcome of checking a configuration.
@@ -158,8 +187,11 @@ pub fn check(config: &Config, scope: Scope) -> Report {
             check_keys(config, section, table, &mut report);
         }
     }
-    if scope != Scope::Of(Program::Pull) {
+    if scope.covers("frontend-groups") {
         check_groups(config, &mut report);
+    }
+    if scope.covers("agent-urls") {
+        check_agent_urls(config, &mut report);
     }
     if scope == Scope::All {
         warn_unknown(config, &mut report);
@@ -209,6 +241,21 @@ fn check_value(kind: Kind, value: &str) -> Result<(), String> {
         Kind::Bool => {
             parse_bool(value)?;
         }
+        Kind::Fraction => {
+            if !(0.0..=1.0).contains(&parse_float(value)?) {
+                return Err("must be from 0 to 1".into());
+            }
+        }
+        Kind::Reply => {
+            value
+                .parse::<haproxy::AgentReply>()
+                .map_err(|error| error.to_string())?;
+        }
+        Kind::Url => {
+            if !value.starts_with("http://") {
+                return Err("must be an http:// URL".into());
+            }
+        }
         Kind::Size => {
             parse_size(value)?;
         }
@@ -254,6 +301,18 @@ fn check_value(kind: Kind, value: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Every `[agent-urls]` value is an `http://` URL.
+fn check_agent_urls(config: &Config, report: &mut Report) {
+    let Some(section) = config.ini().section("agent-urls") else {
+        return;
+    };
+    for entry in &section.entries {
+        if let Err(error) = config.typed("agent-urls", &entry.key, |value| check_value(Kind::Url, value)) {
+            report.errors.push(error);
+        }
+    }
 }
 
 /// `group-namespace` needs `group-namespace-double-writes` and a `*-groups`
@@ -326,7 +385,7 @@ fn warn_unknown(config: &Config, report: &mut Report) {
         let Some(section) = config.ini().section(name) else {
             continue;
         };
-        if GROUP_SECTIONS.contains(&name) {
+        if GROUP_SECTIONS.contains(&name) || name == "agent-urls" {
             continue;
         }
         let Some((_, table)) = SECTIONS.iter().find(|(known, _)| *known == name) else {

@@ -1,0 +1,392 @@
+//! `haproxide agent`: an HAProxy agent-check server, the successor of
+//! Datawave's HAProxy agent.
+//!
+//! HAProxy connects (`server … agent-check agent-port P`), may send its
+//! `agent-send` string, and reads one line: a weight and a state computed
+//! from the health of the service behind the server ([`formula`]), from an
+//! HTTP health endpoint or from this host ([`source`]). With `interval > 0`
+//! a task per health source polls it and every connection is answered from
+//! the last result at once; with `interval = 0` each connection polls first.
+//! `[agent-urls]` maps `agent-send` strings to health URLs of their own, so
+//! one agent answers for several backends. SIGTERM/SIGHUP: stop accepting,
+//! finish the replies under way (for at most [`STOP_GRACE`]), exit 0.
+
+pub mod formula;
+pub mod source;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use haproxy::{AgentReply, Health};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Semaphore;
+
+use crate::config::{Config, parse_bool, parse_float, parse_int, parse_seconds};
+use formula::Formula;
+use source::{HttpSource, Outcome, Source};
+
+/// How long replies under way may take after SIGTERM.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How long writing a reply may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Datawave's health endpoint, the default `health-url`.
+const DATAWAVE_HEALTH_URL: &str = "http://localhost:8080/DataWave/Common/Health/health";
+
+/// `[agent]` and `[agent-urls]`.
+pub struct Settings {
+    address: SocketAddr,
+    /// The default source first, then one per `[agent-urls]` key.
+    sources: Vec<(Option<String>, Source)>,
+    interval: Duration,
+    formula: Formula,
+    staleness: Option<Duration>,
+    staleness_reply: AgentReply,
+    down_reply: AgentReply,
+    unavailable_reply: AgentReply,
+    timeout_reply: Option<AgentReply>,
+    error_reply: Option<AgentReply>,
+    read_timeout: Duration,
+    max_connections: usize,
+}
+
+impl Settings {
+    /// Reads `[agent]` and `[agent-urls]` (checked with the agent's scope).
+    pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
+        const SECTION: &str = "agent";
+        let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
+            Ok(config
+                .typed(SECTION, key, parse_seconds)?
+                .unwrap_or(Duration::from_secs_f64(default)))
+        };
+        let float = |key: &str, default: f64| -> anyhow::Result<f64> {
+            Ok(config.typed(SECTION, key, parse_float)?.unwrap_or(default))
+        };
+        let flag = |key: &str| -> anyhow::Result<bool> { Ok(config.typed(SECTION, key, parse_bool)?.unwrap_or(false)) };
+        let reply = |key: &str| -> anyhow::Result<Option<AgentReply>> {
+            Ok(config.typed(SECTION, key, |text| text.parse().map_err(|error| format!("{error}")))?)
+        };
+        let count = |key: &str| -> anyhow::Result<Option<u32>> {
+            config
+                .typed(SECTION, key, parse_int)?
+                .map(|value| u32::try_from(value).with_context(|| format!("[agent] {key} = {value}: out of range")))
+                .transpose()
+        };
+
+        let bind = config.string(SECTION, "bind")?.unwrap_or_else(|| "0.0.0.0".into());
+        let ip: IpAddr = bind
+            .trim_matches(['[', ']'])
+            .parse()
+            .with_context(|| format!("[agent] bind = {bind:?}: not an IPv4 or IPv6 address"))?;
+        let port = u16::try_from(config.typed(SECTION, "port", parse_int)?.unwrap_or(5555)).context("[agent] port")?;
+        let timeout = seconds("timeout", 10.0)?;
+        let retries = count("retries")?.unwrap_or(3);
+        let http = |url: &str| -> anyhow::Result<Source> {
+            if !url.starts_with("http://") {
+                bail!("{url}: only http:// health URLs are supported");
+            }
+            Ok(Source::Http(HttpSource::new(url, timeout, retries)?))
+        };
+        let default_source = match config.string(SECTION, "source")?.as_deref() {
+            None | Some("http") => http(
+                &config
+                    .string(SECTION, "health-url")?
+                    .unwrap_or_else(|| DATAWAVE_HEALTH_URL.into()),
+            )?,
+            Some("local") => Source::Local,
+            Some(other) => bail!("[agent] source = {other:?}: must be http or local"),
+        };
+        let mut sources = vec![(None, default_source)];
+        if let Some(section) = config.ini().section("agent-urls") {
+            for entry in &section.entries {
+                let url = config.string("agent-urls", &entry.key)?.unwrap_or_default();
+                let source = http(&url).with_context(|| format!("[agent-urls] {}", entry.key))?;
+                sources.push((Some(entry.key.to_ascii_lowercase()), source));
+            }
+        }
+
+        let mut unavailable_reply = reply("unavailable-response")?.unwrap_or_else(|| AgentReply {
+            weight: Some(haproxy::Weight::Percent(0)),
+            admin: Some(haproxy::AdminState::Drain),
+            ..AgentReply::default()
+        });
+        if flag("unavailable-up")? {
+            unavailable_reply.health = Some(Health::Up);
+        }
+        let staleness = seconds("staleness-interval", 0.0)?;
+        Ok(Settings {
+            address: SocketAddr::new(ip, port),
+            sources,
+            interval: seconds("interval", 1.0)?,
+            formula: Formula {
+                connection_usage_reduction: float("connection-usage-reduction", 0.7)?,
+                os_load_reduction: float("os-load-reduction", 0.4)?,
+                swap_usage_reduction: float("swap-usage-reduction", 0.3)?,
+                clamp_negative_load: flag("clamp-negative-load")?,
+                maxconn: count("maxconn")?,
+                absolute_weight: count("absolute-weight")?,
+            },
+            staleness: (!staleness.is_zero()).then_some(staleness),
+            staleness_reply: reply("staleness-response")?.unwrap_or_default(),
+            down_reply: reply("down-response")?.unwrap_or(AgentReply {
+                health: Some(Health::Down),
+                ..AgentReply::default()
+            }),
+            unavailable_reply,
+            timeout_reply: reply("timeout-response")?,
+            error_reply: reply("error-response")?,
+            read_timeout: seconds("read-timeout", 0.1)?,
+            max_connections: count("max-connections")?.map_or(10_000, |limit| limit.max(1) as usize),
+        })
+    }
+}
+
+/// The last answer of one health source.
+struct Answer {
+    /// The reply line, with its `\n`.
+    line: Arc<str>,
+    /// When a poll last set it.
+    at: Instant,
+}
+
+/// One health source and its last answer.
+struct Route {
+    /// The `agent-send` string it answers (lower case); `None` for the default.
+    key: Option<String>,
+    source: Source,
+    answer: RwLock<Answer>,
+}
+
+/// The agent: settings and the state of every health source.
+pub struct Agent {
+    settings: Settings,
+    routes: Vec<Route>,
+}
+
+impl Agent {
+    /// An agent with no answer yet (it replies an empty line until a poll).
+    pub fn new(mut settings: Settings) -> Agent {
+        let now = Instant::now();
+        let routes = std::mem::take(&mut settings.sources)
+            .into_iter()
+            .map(|(key, source)| Route {
+                key,
+                source,
+                answer: RwLock::new(Answer {
+                    line: Arc::from("\n"),
+                    at: now,
+                }),
+            })
+            .collect();
+        Agent { settings, routes }
+    }
+
+    /// Records what a poll of route `index` found.
+    fn apply(&self, index: usize, outcome: Outcome) {
+        let route = &self.routes[index];
+        let what = route.source.describe();
+        let reply = match outcome {
+            Outcome::Report(report) => Some(self.settings.formula.reply(&report)),
+            Outcome::Unavailable => Some(self.settings.unavailable_reply.clone()),
+            Outcome::Down(reason) => {
+                tracing::debug!("{what}: down: {reason}");
+                Some(self.settings.down_reply.clone())
+            }
+            Outcome::Timeout(reason) => {
+                if self.settings.timeout_reply.is_none() {
+                    tracing::warn!("{what}: {reason}; the last reply stands");
+                }
+                self.settings.timeout_reply.clone()
+            }
+            Outcome::Failed(reason) => {
+                if self.settings.error_reply.is_none() {
+                    tracing::warn!("{what}: {reason}; the last reply stands");
+                }
+                self.settings.error_reply.clone()
+            }
+        };
+        let Some(reply) = reply else { return };
+        let line: Arc<str> = Arc::from(format!("{reply}\n"));
+        if let Ok(mut answer) = route.answer.write() {
+            if answer.line != line {
+                tracing::info!("{what}: replying {:?}", line.trim_end());
+            }
+            *answer = Answer {
+                line,
+                at: Instant::now(),
+            };
+        }
+    }
+
+    /// The reply for route `index` now.
+    async fn reply(&self, index: usize) -> Arc<str> {
+        if self.settings.interval.is_zero() {
+            let outcome = self.routes[index].source.poll().await;
+            self.apply(index, outcome);
+        }
+        let Ok(answer) = self.routes[index].answer.read() else {
+            return Arc::from("\n");
+        };
+        match self.settings.staleness {
+            Some(limit) if answer.at.elapsed() > limit => {
+                tracing::warn!(
+                    "{}: no fresh answer for {:.1} s; replying the staleness-response",
+                    self.routes[index].source.describe(),
+                    answer.at.elapsed().as_secs_f64()
+                );
+                Arc::from(format!("{}\n", self.settings.staleness_reply))
+            }
+            _ => Arc::clone(&answer.line),
+        }
+    }
+
+    /// The route for what HAProxy sent: the `[agent-urls]` entry of that
+    /// text, else the default.
+    fn route_for(&self, sent: &str) -> usize {
+        let key = sent.trim().to_ascii_lowercase();
+        self.routes
+            .iter()
+            .position(|route| route.key.as_deref() == Some(key.as_str()))
+            .unwrap_or(0)
+    }
+
+    /// Polls every source once and returns each reply (`--check`).
+    pub async fn check(&self) -> Vec<(Option<String>, String)> {
+        let mut replies = Vec::new();
+        for (index, route) in self.routes.iter().enumerate() {
+            let outcome = route.source.poll().await;
+            self.apply(index, outcome);
+            let line = self.reply_now(index);
+            replies.push((route.key.clone(), line.trim_end().to_owned()));
+        }
+        replies
+    }
+
+    fn reply_now(&self, index: usize) -> Arc<str> {
+        self.routes[index]
+            .answer
+            .read()
+            .map_or_else(|_| Arc::from("\n"), |answer| Arc::clone(&answer.line))
+    }
+}
+
+/// Polls route `index` every `interval` (after each poll), forever.
+async fn poll_forever(agent: Arc<Agent>, index: usize) {
+    loop {
+        let outcome = agent.routes[index].source.poll().await;
+        agent.apply(index, outcome);
+        tokio::time::sleep(agent.settings.interval).await;
+    }
+}
+
+/// Serves agent checks until SIGTERM/SIGHUP.
+pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
+    let address = agent.settings.address;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let sources: Vec<String> = agent.routes.iter().map(|route| route.source.describe()).collect();
+    tracing::info!(
+        "agent listening on {}, health from {}{}",
+        listener.local_addr()?,
+        sources.join(", "),
+        if agent.settings.interval.is_zero() {
+            " on each connection".to_owned()
+        } else {
+            format!(" every {:?}", agent.settings.interval)
+        }
+    );
+    let pollers: Vec<_> = if agent.settings.interval.is_zero() {
+        Vec::new()
+    } else {
+        (0..agent.routes.len())
+            .map(|index| tokio::spawn(poll_forever(Arc::clone(&agent), index)))
+            .collect()
+    };
+    let limit = Arc::new(Semaphore::new(agent.settings.max_connections));
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: pause, do not spin.
+                        tracing::warn!("accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&limit).acquire_owned().await else { break };
+                let agent = Arc::clone(&agent);
+                tokio::spawn(async move {
+                    if let Err(error) = serve(&agent, stream).await {
+                        tracing::debug!("{peer}: {error}");
+                    }
+                    drop(permit);
+                });
+            }
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => break,
+        }
+    }
+    drop(listener);
+    for poller in pollers {
+        poller.abort();
+    }
+    let all = u32::try_from(agent.settings.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(STOP_GRACE, limit.acquire_many(all)).await.is_err() {
+        tracing::warn!("replies still under way after {STOP_GRACE:?}; stopping anyway");
+    }
+    tracing::info!("agent stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Answers one connection: reads what HAProxy sent (`agent-send`) when
+/// routes depend on it, writes the reply line, closes.
+async fn serve(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
+    let index = if agent.routes.len() > 1 {
+        let sent = read_line(&mut stream, agent.settings.read_timeout).await;
+        agent.route_for(&sent)
+    } else {
+        // Take what was sent already, so closing does not reset the connection.
+        let mut sent = [0u8; 512];
+        let _ = stream.try_read(&mut sent);
+        0
+    };
+    let line = agent.reply(index).await;
+    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(line.as_bytes()))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the reply was not taken in time"))??;
+    stream.shutdown().await
+}
+
+/// What the peer sends up to a newline (at most 512 bytes), waiting at most
+/// `limit`; empty when it sends nothing.
+async fn read_line(stream: &mut TcpStream, limit: Duration) -> String {
+    let mut buffer = Vec::with_capacity(64);
+    let reading = async {
+        let mut chunk = [0u8; 512];
+        while buffer.len() < 512 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(count) => {
+                    buffer.extend_from_slice(&chunk[..count]);
+                    if chunk[..count].contains(&b'\n') {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, reading).await;
+    let text = String::from_utf8_lossy(&buffer);
+    text.split(['\r', '\n']).next().unwrap_or_default().to_owned()
+}
