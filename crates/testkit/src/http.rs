@@ -1,45 +1,63 @@
-//! A tiny real HTTP/1.x server on a loopback port, one per backend server, and
-//! the client side of the traffic helper.
+//! A tiny real HTTP/1.x server on a loopback port, one per backend server
+//! (or playing a service's health endpoint), and the client side of the
+//! traffic helper.
 //!
-//! Every request is answered `200 OK` with the server's label as body and the
-//! connection closed. The accept loop runs on its own thread and stops when the
-//! server is dropped (a wake-up connection unblocks `accept`).
+//! Every request is answered with the server's current response (by default
+//! `200 OK` with the server's label as body) and the connection closed. The
+//! accept loop runs on its own thread; it stops when the server is stopped or
+//! dropped (a wake-up connection unblocks `accept`), and can be started again
+//! on the same port.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// A loopback HTTP server answering every request with 200.
+/// A status code and a body.
+#[derive(Debug, Clone)]
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+}
+
+/// What the serving thread shares with its [`HttpServer`].
+struct Shared {
+    response: Mutex<Response>,
+    requests: AtomicU64,
+    stopping: AtomicBool,
+}
+
+/// A loopback HTTP server answering every request with its current response.
 pub struct HttpServer {
     port: u16,
     label: String,
-    requests: Arc<AtomicU64>,
-    stopping: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl HttpServer {
-    /// Binds 127.0.0.1 on a kernel-chosen port and starts serving.
+    /// Binds 127.0.0.1 on a kernel-chosen port and starts serving `200` with
+    /// the label as body.
     pub fn start(label: &str) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        let requests = Arc::new(AtomicU64::new(0));
-        let stopping = Arc::new(AtomicBool::new(false));
-        let body = format!("{label}\n");
-        let thread = {
-            let requests = Arc::clone(&requests);
-            let stopping = Arc::clone(&stopping);
-            std::thread::spawn(move || serve(&listener, &body, &requests, &stopping))
-        };
-        HttpServer {
-            port,
+        let mut server = HttpServer {
+            port: listener.local_addr().expect("local addr").port(),
             label: label.to_owned(),
-            requests,
-            stopping,
-            thread: Some(thread),
-        }
+            shared: Arc::new(Shared {
+                response: Mutex::new(Response {
+                    status: 200,
+                    content_type: "text/plain",
+                    body: format!("{label}\n"),
+                }),
+                requests: AtomicU64::new(0),
+                stopping: AtomicBool::new(false),
+            }),
+            thread: None,
+        };
+        server.serve(listener);
+        server
     }
 
     /// The port it listens on.
@@ -54,23 +72,50 @@ impl HttpServer {
 
     /// Requests answered so far.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
+        self.shared.requests.load(Ordering::SeqCst)
     }
-}
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
+    /// From now on answers `status` with `body` as JSON.
+    pub fn respond_json(&self, status: u16, body: &str) {
+        *self.shared.response.lock().expect("response lock") = Response {
+            status,
+            content_type: "application/json",
+            body: body.to_owned(),
+        };
+    }
+
+    /// Stops serving: the port refuses connections until [`HttpServer::restart`].
+    pub fn stop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = super::connect(self.port);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
+
+    /// Serves again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind the same port again");
+        self.shared.stopping.store(false, Ordering::SeqCst);
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let shared = Arc::clone(&self.shared);
+        self.thread = Some(std::thread::spawn(move || serve(&listener, &shared)));
+    }
 }
 
-fn serve(listener: &TcpListener, body: &str, requests: &AtomicU64, stopping: &AtomicBool) {
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve(listener: &TcpListener, shared: &Shared) {
     for stream in listener.incoming() {
-        if stopping.load(Ordering::SeqCst) {
+        if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
         let Ok(mut stream) = stream else { continue };
@@ -86,12 +131,22 @@ fn serve(listener: &TcpListener, body: &str, requests: &AtomicU64, stopping: &At
         if request.is_empty() {
             continue;
         }
+        let Response {
+            status,
+            content_type,
+            body,
+        } = shared.response.lock().expect("response lock").clone();
+        let reason = match status {
+            200 => "OK",
+            503 => "Service Unavailable",
+            _ => "Status",
+        };
         let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         if stream.write_all(response.as_bytes()).is_ok() {
-            requests.fetch_add(1, Ordering::SeqCst);
+            shared.requests.fetch_add(1, Ordering::SeqCst);
         }
     }
 }

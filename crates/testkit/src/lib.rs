@@ -59,6 +59,7 @@ pub struct LabBuilder {
     master_cli: bool,
     health_checks: bool,
     tcp_stats: bool,
+    server_options: String,
     frontends: Vec<FrontendSpec>,
     backends: Vec<BackendSpec>,
 }
@@ -85,6 +86,12 @@ impl LabBuilder {
     /// Give every server a TCP health check (`check inter 200ms`).
     pub fn health_checks(mut self) -> Self {
         self.health_checks = true;
+        self
+    }
+
+    /// Append `options` to every `server` line (e.g. `weight 100 agent-check …`).
+    pub fn server_options(mut self, options: &str) -> Self {
+        self.server_options = format!(" {options}");
         self
     }
 
@@ -218,7 +225,11 @@ impl LabBuilder {
         for (backend, ports) in self.backends.iter().zip(server_ports) {
             let _ = writeln!(config, "backend {}\n    balance roundrobin", backend.name);
             for (server, port) in backend.servers.iter().zip(ports) {
-                let _ = writeln!(config, "    server {server} 127.0.0.1:{port}{check}");
+                let _ = writeln!(
+                    config,
+                    "    server {server} 127.0.0.1:{port}{check}{}",
+                    self.server_options
+                );
             }
             config.push('\n');
         }
@@ -244,6 +255,7 @@ impl Lab {
             master_cli: false,
             health_checks: false,
             tcp_stats: false,
+            server_options: String::new(),
             frontends: Vec::new(),
             backends: Vec::new(),
         }

@@ -1,0 +1,247 @@
+//! `haproxide agent` against a real HAProxy (agent checks every 200 ms), with
+//! a real loopback HTTP server playing the service's health endpoint; and
+//! the agent's own replies, read as HAProxy reads them.
+
+// Test helpers fail the test by panicking, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use haproxy::ShowStat;
+use testkit::{HttpServer, Lab, free_port, terminate, wait_for};
+
+/// A health endpoint body, as Datawave's `HealthBean` writes it.
+fn health(status: &str, usage: u32, load: f64) -> String {
+    format!(r#"{{"ConnectionUsagePercent": {usage}, "Status": "{status}", "SystemLoad": {load}, "SwapBytesUsed": 0}}"#)
+}
+
+/// An agent's config file and log in a temp dir.
+struct AgentSetup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    port: u16,
+}
+
+impl AgentSetup {
+    /// `[agent]` on 127.0.0.1 and a free port, with `extra` lines.
+    fn new(extra: &str) -> AgentSetup {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("agent.conf");
+        fs::write(
+            &config,
+            format!("[agent]\nbind = 127.0.0.1\nport = {port}\ntimeout = 0.5\nretries = 0\n{extra}"),
+        )
+        .unwrap();
+        AgentSetup { dir, config, port }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_haproxide"))
+            .args(["agent", "-f"])
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Starts the agent; returns once it listens.
+    fn start(&self) -> Child {
+        let log = self.dir.path().join("agent.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_haproxide"))
+            .args(["agent", "-f"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for("the agent listening", Duration::from_secs(10), || {
+            fs::read_to_string(&log).unwrap_or_default().contains("agent listening")
+        });
+        child
+    }
+
+    /// Connects as HAProxy does, sends `sent` (if any), returns the reply line.
+    fn ask(&self, sent: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(sent.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    }
+}
+
+/// `(status, weight)` of server `be_app/s1` in `show stat`.
+fn server_state(lab: &Lab) -> (String, String) {
+    let stat = ShowStat::parse(lab.instance(0).raw_command("show stat")).unwrap();
+    let row = stat
+        .rows()
+        .find(|row| row.pxname() == "be_app" && row.svname() == "s1")
+        .unwrap();
+    (
+        row.get("status").unwrap_or_default().into_owned(),
+        row.get("weight").unwrap_or_default().into_owned(),
+    )
+}
+
+fn wait_for_state(lab: &Lab, status: &str, weight: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (now, now_weight) = server_state(lab);
+        if now == status && now_weight == weight {
+            eprintln!("be_app/s1: {now} weight {now_weight}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "be_app/s1 is {now} with weight {now_weight}, not {status} with weight {weight}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn haproxy_follows_the_agent_through_weight_drain_down_and_recovery() {
+    let mut endpoint = HttpServer::start("health");
+    endpoint.respond_json(200, &health("ready", 80, 0.5));
+    let setup = AgentSetup::new(&format!(
+        "health-url = http://127.0.0.1:{}/DataWave/Common/Health/health\ninterval = 0.1\n",
+        endpoint.port()
+    ));
+    let agent = setup.start();
+    let lab = Lab::builder()
+        .backend("be_app", &["s1"])
+        .health_checks()
+        .server_options(&format!(
+            "weight 100 agent-check agent-port {} agent-inter 200ms",
+            setup.port
+        ))
+        .start();
+
+    // 1 - 0.56 - 0.2 = 0.24000000000000005: 24% of weight 100.
+    wait_for_state(&lab, "UP", "24");
+    endpoint.respond_json(503, r#"{"Status": "drain", "Details": "connection limit"}"#);
+    // "0% drain", Datawave's reply to a 503.
+    wait_for_state(&lab, "DRAIN (agent)", "0");
+    endpoint.stop();
+    // Connection refused: "down".
+    wait_for_state(&lab, "DOWN (agent)", "0");
+    endpoint.restart();
+    endpoint.respond_json(200, &health("ready", 30, 0.1));
+    // "75% ready up": ready clears the drain, up the down.
+    wait_for_state(&lab, "UP", "75");
+
+    let (status, took) = terminate(agent);
+    assert!(status.success());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn check_prints_the_reply_for_each_health_source() {
+    let busy = HttpServer::start("busy");
+    busy.respond_json(200, &health("ready", 80, 0.5));
+    let draining = HttpServer::start("draining");
+    draining.respond_json(200, &health("drain", 10, 0.0));
+    let unavailable = HttpServer::start("unavailable");
+    unavailable.respond_json(503, "{}");
+    let setup = AgentSetup::new(&format!(
+        "health-url = http://127.0.0.1:{}/health\nunavailable-up = true\n\
+         [agent-urls]\nbe_drain = http://127.0.0.1:{}/health\nbe_503 = http://127.0.0.1:{}/health\n",
+        busy.port(),
+        draining.port(),
+        unavailable.port()
+    ));
+    let output = setup.run(&["--check"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "(default): 24% ready up\nbe_drain: 0% drain up\nbe_503: 0% drain up\n"
+    );
+}
+
+#[test]
+fn agent_send_picks_the_health_url_and_interval_0_polls_on_each_connection() {
+    let first = HttpServer::start("first");
+    first.respond_json(200, &health("ready", 0, 0.0));
+    let second = HttpServer::start("second");
+    second.respond_json(200, &health("ready", 30, 0.1));
+    let setup = AgentSetup::new(&format!(
+        "health-url = http://127.0.0.1:{}/health\ninterval = 0\nmaxconn = 40\n\
+         [agent-urls]\nbe_second = http://127.0.0.1:{}/health\n",
+        first.port(),
+        second.port()
+    ));
+    let agent = setup.start();
+    assert_eq!(setup.ask("be_second\n"), "75% ready up maxconn:40\n");
+    assert_eq!(setup.ask("BE_SECOND\r\n"), "75% ready up maxconn:40\n");
+    assert_eq!(setup.ask("be_unknown\n"), "100% ready up maxconn:40\n");
+    assert_eq!(setup.ask(""), "100% ready up maxconn:40\n", "nothing sent: the default");
+    // interval = 0: each connection polls, so a change shows at once.
+    second.respond_json(200, &health("maint", 0, 0.0));
+    assert_eq!(setup.ask("be_second\n"), "100% maint maxconn:40\n");
+    assert_eq!(second.requests(), 3);
+    assert_eq!(first.requests(), 2);
+    let (status, _) = terminate(agent);
+    assert!(status.success());
+}
+
+#[test]
+fn timeouts_and_odd_statuses_keep_the_last_reply_unless_told_and_staleness_ends_it() {
+    let endpoint = HttpServer::start("health");
+    endpoint.respond_json(200, &health("ready", 0, 0.0));
+    let setup = AgentSetup::new(&format!(
+        "health-url = http://127.0.0.1:{}/health\ninterval = 0.05\nstaleness-interval = 0.5\n\
+         staleness-response = 50% #stale\n",
+        endpoint.port()
+    ));
+    let agent = setup.start();
+    wait_for("the first poll", Duration::from_secs(5), || {
+        setup.ask("") == "100% ready up\n"
+    });
+    // A 500 is neither health nor 503: the last reply stands, until stale.
+    endpoint.respond_json(500, "oops");
+    assert_eq!(setup.ask(""), "100% ready up\n");
+    wait_for("the staleness-response", Duration::from_secs(5), || {
+        setup.ask("") == "50% #stale\n"
+    });
+    endpoint.respond_json(200, &health("ready", 80, 0.5));
+    wait_for("a fresh reply", Duration::from_secs(5), || {
+        setup.ask("") == "24% ready up\n"
+    });
+    let (status, _) = terminate(agent);
+    assert!(status.success());
+
+    let told = AgentSetup::new(&format!(
+        "health-url = http://127.0.0.1:{}/health\nerror-response = 10% ready up\n",
+        endpoint.port()
+    ));
+    endpoint.respond_json(500, "oops");
+    let output = told.run(&["--check"]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "10% ready up\n");
+}
+
+#[test]
+fn bad_agent_settings_name_file_line_and_key() {
+    let setup = AgentSetup::new(
+        "os-load-reduction = 2\ndown-response = 0.5%\nsource = disk\n[agent-urls]\nbe_x = ftp://host/health\n",
+    );
+    let output = setup.run(&["--check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let path = setup.config.display();
+    for expected in [
+        format!("{path}:6: [agent] os-load-reduction = \"2\": must be from 0 to 1"),
+        format!("{path}:7: [agent] down-response = \"0.5%\": \"0.5%\": a weight is whole digits then %"),
+        format!("{path}:8: [agent] source = \"disk\": must be one of: http, local"),
+        format!("{path}:10: [agent-urls] be_x = \"ftp://host/health\": must be an http:// URL"),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
+    }
+}
