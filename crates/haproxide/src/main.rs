@@ -144,7 +144,9 @@ fn agent_program(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     let level = config.string("agent", "loglevel")?.unwrap_or_default();
     logging::init(logging::level(&level));
     let settings = agent::Settings::from_config(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread: replies are short and come from a cache; cross-thread
+    // wake-ups cost more than they would spread.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let agent = std::sync::Arc::new(agent::Agent::new(settings));
         if args.check {

@@ -15,14 +15,17 @@ pub mod formula;
 pub mod source;
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use haproxy::{AgentReply, Health};
+use std::io::{Read, Write};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
@@ -32,6 +35,13 @@ use source::{HttpSource, Outcome, Source};
 
 /// How long replies under way may take after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Connections accepted per wake-up before signals get a look in.
+const ACCEPT_BATCH: usize = 256;
+
+/// Connections the kernel may hold for the agent to accept (capped by
+/// `net.core.somaxconn`).
+const BACKLOG: u32 = 4096;
 
 /// How long writing a reply may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -230,6 +240,17 @@ impl Agent {
             let outcome = self.routes[index].source.poll().await;
             self.apply(index, outcome);
         }
+        self.cached(index)
+    }
+
+    /// Whether every connection gets the default route's cached reply: one
+    /// health source, polled in the background.
+    fn answers_from_cache(&self) -> bool {
+        self.routes.len() == 1 && !self.settings.interval.is_zero()
+    }
+
+    /// The last reply of route `index`, or the staleness-response when it is too old.
+    fn cached(&self, index: usize) -> Arc<str> {
         let Ok(answer) = self.routes[index].answer.read() else {
             return Arc::from("\n");
         };
@@ -262,17 +283,10 @@ impl Agent {
         for (index, route) in self.routes.iter().enumerate() {
             let outcome = route.source.poll().await;
             self.apply(index, outcome);
-            let line = self.reply_now(index);
+            let line = self.cached(index);
             replies.push((route.key.clone(), line.trim_end().to_owned()));
         }
         replies
-    }
-
-    fn reply_now(&self, index: usize) -> Arc<str> {
-        self.routes[index]
-            .answer
-            .read()
-            .map_or_else(|_| Arc::from("\n"), |answer| Arc::clone(&answer.line))
     }
 }
 
@@ -288,9 +302,7 @@ async fn poll_forever(agent: Arc<Agent>, index: usize) {
 /// Serves agent checks until SIGTERM/SIGHUP.
 pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
     let address = agent.settings.address;
-    let listener = TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
+    let listener = listen(address).with_context(|| format!("cannot listen on {address}"))?;
     let sources: Vec<String> = agent.routes.iter().map(|route| route.source.describe()).collect();
     tracing::info!(
         "agent listening on {}, health from {}{}",
@@ -310,34 +322,45 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
             .collect()
     };
     let limit = Arc::new(Semaphore::new(agent.settings.max_connections));
+    // The same listening socket, to accept what else is waiting without the
+    // reactor: a socket answered on the spot is never registered with it.
+    let waiting = std::net::TcpListener::from(listener.as_fd().try_clone_to_owned()?);
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
-    loop {
+    'serving: loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: pause, do not spin.
-                        tracing::warn!("accept failed: {error}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+                let mut first = Some(accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))));
+                for _ in 0..ACCEPT_BATCH {
+                    let (stream, peer) = match first.take().unwrap_or_else(|| waiting.accept()) {
+                        Ok(accepted) => accepted,
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(error) => {
+                            // Out of file descriptors and the like: pause, do not spin.
+                            tracing::warn!("accept failed: {error}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            break;
+                        }
+                    };
+                    if let Some(pending) = answer_at_once(&agent, stream) {
+                        let Ok(permit) = Arc::clone(&limit).acquire_owned().await else { break 'serving };
+                        let agent = Arc::clone(&agent);
+                        tokio::spawn(async move {
+                            if let Err(error) = serve(&agent, pending).await {
+                                tracing::debug!("{peer}: {error}");
+                            }
+                            drop(permit);
+                        });
                     }
-                };
-                let Ok(permit) = Arc::clone(&limit).acquire_owned().await else { break };
-                let agent = Arc::clone(&agent);
-                tokio::spawn(async move {
-                    if let Err(error) = serve(&agent, stream).await {
-                        tracing::debug!("{peer}: {error}");
-                    }
-                    drop(permit);
-                });
+                }
             }
             _ = terminate.recv() => break,
             _ = hangup.recv() => break,
         }
     }
+    // Both handles of the listening socket: the port closes.
     drop(listener);
+    drop(waiting);
     for poller in pollers {
         poller.abort();
     }
@@ -349,20 +372,75 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Answers one connection: reads what HAProxy sent (`agent-send`) when
-/// routes depend on it, writes the reply line, closes.
-async fn serve(agent: &Agent, mut stream: TcpStream) -> std::io::Result<()> {
-    let index = if agent.routes.len() > 1 {
-        let sent = read_line(&mut stream, agent.settings.read_timeout).await;
-        agent.route_for(&sent)
+/// A listener on `address` whose accept queue holds [`BACKLOG`] connections,
+/// for HAProxy's checks of many servers arriving at once.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv6() {
+        TcpSocket::new_v6()?
     } else {
-        // Take what was sent already, so closing does not reset the connection.
-        let mut sent = [0u8; 512];
-        let _ = stream.try_read(&mut sent);
-        0
+        TcpSocket::new_v4()?
     };
-    let line = agent.reply(index).await;
-    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(line.as_bytes()))
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
+}
+
+/// A connection [`answer_at_once`] could not finish.
+struct Pending {
+    stream: std::net::TcpStream,
+    /// The reply it started writing, and how much of it went out.
+    started: Option<(Arc<str>, usize)>,
+}
+
+/// Answers `socket` at once when the cached reply serves every connection
+/// and the socket takes it whole; `None` when done (or the peer is gone).
+fn answer_at_once(agent: &Agent, mut socket: std::net::TcpStream) -> Option<Pending> {
+    socket.set_nonblocking(true).ok()?;
+    if !agent.answers_from_cache() {
+        return Some(Pending {
+            stream: socket,
+            started: None,
+        });
+    }
+    let mut sent = [0u8; 512];
+    // What was sent already is read, so that closing does not reset the
+    // connection (which can cost the peer the reply).
+    let _ = socket.read(&mut sent);
+    let line = agent.cached(0);
+    let written = match socket.write(line.as_bytes()) {
+        Ok(written) if written == line.len() => return None,
+        Ok(written) => written,
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => return None,
+    };
+    Some(Pending {
+        stream: socket,
+        started: Some((line, written)),
+    })
+}
+
+/// Answers one connection: reads what HAProxy sent (`agent-send`) when
+/// routes depend on it, writes the reply line (or the rest of the one
+/// [`answer_at_once`] started), closes.
+async fn serve(agent: &Agent, pending: Pending) -> std::io::Result<()> {
+    let Pending { stream, started } = pending;
+    let mut stream = TcpStream::from_std(stream)?;
+    let (line, written) = match started {
+        Some(started) => started,
+        None => {
+            let index = if agent.routes.len() > 1 {
+                let sent = read_line(&mut stream, agent.settings.read_timeout).await;
+                agent.route_for(&sent)
+            } else {
+                let mut sent = [0u8; 512];
+                let _ = stream.try_read(&mut sent);
+                0
+            };
+            (agent.reply(index).await, 0)
+        }
+    };
+    let rest = line.as_bytes().get(written..).unwrap_or_default();
+    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the reply was not taken in time"))??;
     stream.shutdown().await
