@@ -27,16 +27,26 @@ build_release() {
     BIN=$PWD/target/release/haproxide
 }
 
-# Installs haproxystats 0.5.1, the program haproxide replaces, in a venv with
-# the pandas<2 and numpy<2 it needs (cached); sets HAPROXYSTATS_VENV.
-need_haproxystats() {
+# Installs PyPI packages in a cached venv named $1 (the rest: pip
+# requirements); sets VENV_DIR.
+need_venv() {
+    local name=$1
+    shift
     need_packages python3-venv
-    HAPROXYSTATS_VENV=${XDG_CACHE_HOME:-$HOME/.cache}/haproxide-bench/hs-venv
-    if [ ! -x "$HAPROXYSTATS_VENV/bin/haproxystats-process" ]; then
-        echo "== installing haproxystats 0.5.1 with pandas<2, numpy<2 in $HAPROXYSTATS_VENV"
-        python3 -m venv "$HAPROXYSTATS_VENV"
-        "$HAPROXYSTATS_VENV/bin/pip" install -q "pandas<2" "numpy<2" "haproxystats==0.5.1"
+    VENV_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/haproxide-bench/$name
+    if [ ! -e "$VENV_DIR/.installed" ]; then
+        echo "== installing $* in $VENV_DIR"
+        python3 -m venv "$VENV_DIR"
+        "$VENV_DIR/bin/pip" install -q "$@"
+        touch "$VENV_DIR/.installed"
     fi
+}
+
+# haproxystats 0.5.1, the program pull and process replace, with the
+# pandas<2 and numpy<2 it needs; sets HAPROXYSTATS_VENV.
+need_haproxystats() {
+    need_venv hs-venv "pandas<2" "numpy<2" "haproxystats==0.5.1"
+    HAPROXYSTATS_VENV=$VENV_DIR
 }
 
 # Makes a temporary directory for a lab (sets DIR, with DIR/run for stats

@@ -2,10 +2,13 @@
 //!
 //!     cargo bench -p haproxide --bench agent [-- SECONDS]
 //!
-//! Starts the release `haproxide agent` (`source = local`, `interval = 1`, so
-//! every reply comes from the cached answer) on a free loopback port, then
-//! plays HAProxy from 1,000 concurrent clients, each connecting, reading the
-//! reply line to the end and starting again:
+//!     DATAWAVE_AGENT=/path/to/datawave-haproxy-agent cargo bench -p haproxide --bench agent
+//!
+//! Starts the release `haproxide agent` (`interval = 1`, so every reply comes
+//! from the cached answer) on a free loopback port, and with `DATAWAVE_AGENT`
+//! Datawave's agent 1.0.0 after it, the same way. Then it plays HAProxy from
+//! 1,000 concurrent clients, each connecting, reading the reply line to the
+//! end and starting again:
 //!
 //! - closed loop: each client starts its next check as soon as the last one
 //!   ended; this is the most replies per second the agent gives.
@@ -18,12 +21,13 @@
 //! apart from the generator's.
 //!
 //! Latency runs from the start of `connect` to the end of the reply, as
-//! HAProxy sees it. The agent's peak RSS (VmHWM) is read at the end.
+//! HAProxy sees it. Each agent's peak RSS (VmHWM) is read at the end.
 
 // A benchmark fails by panicking, like a test.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,56 +40,94 @@ const CLIENTS: usize = 1000;
 fn main() {
     let seconds: u64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
-    let port = testkit::free_port();
-    let config = dir.path().join("agent.conf");
-    std::fs::write(
-        &config,
-        format!("[agent]\nloglevel = warning\nbind = 127.0.0.1\nport = {port}\nsource = local\ninterval = 1\n"),
-    )
-    .unwrap();
-    let agent = Command::new(env!("CARGO_BIN_EXE_haproxide"))
-        .args(["agent", "-f"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = agent.id();
-    testkit::wait_for("the agent listening", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    // Both agents poll a health URL where nothing listens and answer "down"
+    // from what they cached: the same reply, the same work per connection.
+    let health = format!("http://127.0.0.1:{}/health", testkit::free_port());
+    let mut agents = vec![("haproxide agent".to_owned(), ours(dir.path(), &health))];
+    if let Ok(reference) = std::env::var("DATAWAVE_AGENT") {
+        agents.push((
+            "datawave-haproxy-agent 1.0.0".to_owned(),
+            datawave(dir.path(), &health, &reference),
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let duration = Duration::from_secs(seconds);
-    let reply = runtime.block_on(check(port)).unwrap();
-    println!("agent reply: {:?}", reply.trim_end());
-    let phases = [
-        ("closed loop", None),
-        ("paced, every 20 ms", Some(Duration::from_millis(20))),
-        ("paced, every 100 ms", Some(Duration::from_millis(100))),
-    ];
-    for (name, pace) in phases {
-        let cpu_before = cpu_seconds(pid);
-        let (latencies, failures, elapsed) = runtime.block_on(load(port, duration, pace));
-        report(name, &latencies, failures, elapsed);
-        let cpu = cpu_seconds(pid) - cpu_before;
-        println!(
-            "  the agent used {cpu:.2} CPU s of {:.2} s: {:.0} replies per CPU second",
-            elapsed.as_secs_f64(),
-            latencies.len() as f64 / cpu
-        );
+    for (name, (agent, port)) in agents {
+        let pid = agent.id();
+        testkit::wait_for("the agent listening", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        std::thread::sleep(Duration::from_millis(500)); // its first poll
+        let reply = runtime.block_on(check(port)).unwrap();
+        println!("{name}: reply {:?}", reply.trim_end());
+        let phases = [
+            ("closed loop", None),
+            ("paced, every 20 ms", Some(Duration::from_millis(20))),
+            ("paced, every 100 ms", Some(Duration::from_millis(100))),
+        ];
+        for (phase, pace) in phases {
+            let cpu_before = cpu_seconds(pid);
+            let (latencies, failures, elapsed) = runtime.block_on(load(port, duration, pace));
+            report(phase, &latencies, failures, elapsed);
+            let cpu = cpu_seconds(pid) - cpu_before;
+            println!(
+                "  the agent used {cpu:.2} CPU s of {:.2} s: {:.0} replies per CPU second",
+                elapsed.as_secs_f64(),
+                latencies.len() as f64 / cpu
+            );
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let peak = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_owned();
+        println!("  peak RSS: {peak} kB");
+        testkit::terminate(agent);
     }
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let peak = status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .unwrap_or("?")
-        .to_owned();
-    println!("agent peak RSS: {peak} kB");
-    let (status, _) = testkit::terminate(agent);
-    assert!(status.success());
+}
+
+/// Starts haproxide's agent; the child and its port.
+fn ours(dir: &Path, health: &str) -> (Child, u16) {
+    let port = testkit::free_port();
+    let config = dir.join("agent.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\nloglevel = warning\nbind = 127.0.0.1\nport = {port}\nhealth-url = {health}\ninterval = 1\nretries = 0\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_haproxide"))
+        .args(["agent", "-f"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
+/// Starts Datawave's agent (`datawave-haproxy-agent` at `program`); the child and its port.
+fn datawave(dir: &Path, health: &str, program: &str) -> (Child, u16) {
+    let port = testkit::free_port();
+    let config = dir.join("datawave.yml");
+    std::fs::write(
+        &config,
+        format!("bind: 127.0.0.1\nport: {port}\ndw_health_poller:\n  check_url: \"{health}\"\n  interval: 1.0\n"),
+    )
+    .unwrap();
+    let child = Command::new(program)
+        .args(["-l", "critical", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
 }
 
 /// User and system CPU time process `pid` used so far.
