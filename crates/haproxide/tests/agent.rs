@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{HttpServer, Lab, free_port, terminate, wait_for};
+use testkit::{HttpServer, Lab, free_port, free_port_v6, terminate, wait_for};
 
 /// A health endpoint body, as Datawave's `HealthBean` writes it.
 fn health(status: &str, usage: u32, load: f64) -> String {
@@ -28,16 +28,21 @@ struct AgentSetup {
 }
 
 impl AgentSetup {
-    /// `[agent]` on 127.0.0.1 and a free port, with `extra` lines.
+    /// `[agent]` on 127.0.0.1 and a free port, polls giving up after 0.5 s,
+    /// with `extra` lines.
     fn new(extra: &str) -> AgentSetup {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("agent.conf");
-        fs::write(
-            &config,
-            format!("[agent]\nbind = 127.0.0.1\nport = {port}\ntimeout = 0.5\nretries = 0\n{extra}"),
+        AgentSetup::bound(
+            "127.0.0.1",
+            free_port(),
+            &format!("timeout = 0.5\nretries = 0\n{extra}"),
         )
-        .unwrap();
+    }
+
+    /// `[agent]` on `bind` and `port`, with `extra` lines.
+    fn bound(bind: &str, port: u16, extra: &str) -> AgentSetup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("agent.conf");
+        fs::write(&config, format!("[agent]\nbind = {bind}\nport = {port}\n{extra}")).unwrap();
         AgentSetup { dir, config, port }
     }
 
@@ -69,7 +74,12 @@ impl AgentSetup {
 
     /// Connects as HAProxy does, sends `sent` (if any), returns the reply line.
     fn ask(&self, sent: &str) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        self.ask_at("127.0.0.1", sent)
+    }
+
+    /// As [`AgentSetup::ask`], at address `host`.
+    fn ask_at(&self, host: &str, sent: &str) -> String {
+        let mut stream = TcpStream::connect((host, self.port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         stream.write_all(sent.as_bytes()).unwrap();
         let mut reply = String::new();
@@ -244,4 +254,31 @@ fn bad_agent_settings_name_file_line_and_key() {
     ] {
         assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
     }
+}
+
+#[test]
+fn a_health_endpoint_that_never_answers_does_not_hold_replies_back() {
+    // Accepts connections (the kernel does) and never answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let setup = AgentSetup::bound(
+        "::1",
+        free_port_v6(),
+        &format!(
+            "health-url = http://127.0.0.1:{}/health\ninterval = 0.2\ntimeout = 30\nretries = 0\n",
+            silent.local_addr().unwrap().port()
+        ),
+    );
+    let agent = setup.start();
+    // interval > 0: the reply comes from what the agent knows (nothing yet:
+    // an empty line), not from a poll that takes up to 30 s.
+    let started = std::time::Instant::now();
+    assert_eq!(setup.ask_at("::1", ""), "\n");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let (status, took) = terminate(agent);
+    assert!(status.success());
+    assert!(
+        took < Duration::from_secs(2),
+        "a poll under way does not hold shutdown: {took:?}"
+    );
 }
