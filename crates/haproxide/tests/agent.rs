@@ -254,6 +254,17 @@ fn bad_agent_settings_name_file_line_and_key() {
     ] {
         assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
     }
+    let named = AgentSetup::bound("localhost", 5555, "retries = -1\n");
+    let output = named.run(&["--check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: {}:2: [agent] bind = \"localhost\": not an IPv4 or IPv6 address\n\
+             haproxide: invalid configuration: 1 error(s)\n",
+            named.config.display()
+        )
+    );
 }
 
 #[test]

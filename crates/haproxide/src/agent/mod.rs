@@ -29,7 +29,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, parse_bool, parse_float, parse_int, parse_seconds};
+use crate::config::{Config, parse_bool, parse_float, parse_int, parse_ip, parse_seconds};
 use formula::Formula;
 use source::{HttpSource, Outcome, Source};
 
@@ -83,17 +83,14 @@ impl Settings {
             Ok(config.typed(SECTION, key, |text| text.parse().map_err(|error| format!("{error}")))?)
         };
         let count = |key: &str| -> anyhow::Result<Option<u32>> {
-            config
-                .typed(SECTION, key, parse_int)?
-                .map(|value| u32::try_from(value).with_context(|| format!("[agent] {key} = {value}: out of range")))
-                .transpose()
+            Ok(config.typed(SECTION, key, |text| {
+                u32::try_from(parse_int(text)?).map_err(|_| "must be from 0 to 4294967295".to_owned())
+            })?)
         };
 
-        let bind = config.string(SECTION, "bind")?.unwrap_or_else(|| "0.0.0.0".into());
-        let ip: IpAddr = bind
-            .trim_matches(['[', ']'])
-            .parse()
-            .with_context(|| format!("[agent] bind = {bind:?}: not an IPv4 or IPv6 address"))?;
+        let ip = config
+            .typed(SECTION, "bind", parse_ip)?
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let port = u16::try_from(config.typed(SECTION, "port", parse_int)?.unwrap_or(5555)).context("[agent] port")?;
         let timeout = seconds("timeout", 10.0)?;
         let retries = count("retries")?.unwrap_or(3);

@@ -312,6 +312,13 @@ pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| "expected a number of seconds, 0 or more".to_owned())
 }
 
+/// Parses an IPv4 or IPv6 address, with or without brackets (`[::1]`).
+pub fn parse_ip(text: &str) -> Result<std::net::IpAddr, String> {
+    text.trim_matches(['[', ']'])
+        .parse()
+        .map_err(|_| "not an IPv4 or IPv6 address".to_owned())
+}
+
 /// Parses a retry count as haproxystats reads it: `-1` for no limit, else how
 /// many attempts follow the first.
 pub fn parse_retries(text: &str) -> Result<haproxy::Retries, String> {

@@ -7,7 +7,7 @@
 //! every problem rather than stopping at the first.
 
 use super::{
-    Config, ConfigError, DEFAULT_SECTION, Origin, Program, parse_bool, parse_float, parse_int, parse_servers,
+    Config, ConfigError, DEFAULT_SECTION, Origin, Program, parse_bool, parse_float, parse_int, parse_ip, parse_servers,
     parse_size,
 };
 use crate::metric_names;
@@ -27,6 +27,8 @@ enum Kind {
     Reply,
     /// An `http://` URL.
     Url,
+    /// An IPv4 or IPv6 address (brackets allowed).
+    IpAddress,
     /// Non-empty text.
     Text,
     /// A port, 1–65535.
@@ -113,7 +115,7 @@ const GRAPHITE: &[(&str, Kind)] = &[
 ];
 
 const AGENT: &[(&str, Kind)] = &[
-    ("bind", Kind::Text),
+    ("bind", Kind::IpAddress),
     ("port", Kind::Port),
     ("source", Kind::Choice(&["http", "local"])),
     ("health-url", Kind::Url),
@@ -255,6 +257,9 @@ fn check_value(kind: Kind, value: &str) -> Result<(), String> {
             if !value.starts_with("http://") {
                 return Err("must be an http:// URL".into());
             }
+        }
+        Kind::IpAddress => {
+            parse_ip(value)?;
         }
         Kind::Size => {
             parse_size(value)?;
