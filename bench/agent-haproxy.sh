@@ -15,7 +15,7 @@ need_packages haproxy socat python3
 build_release
 start_lab haproxide-agent-haproxy-bench
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 printf '[agent]\nloglevel = warning\nbind = 127.0.0.1\nport = %s\nsource = local\ninterval = 1\n' "$port" >"$DIR/agent.conf"
 {
     printf 'global\n    maxconn 4000\n    stats socket %s/run/hap.sock mode 600 level admin\n' "$DIR"

@@ -26,9 +26,6 @@ build_release
 start_lab haproxide-graphite-bench
 need_haproxystats
 
-now() { date +%s%N; }
-ms() { echo $(( ($2 - $1) / 1000000 )); }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 python3 bench/count_lines.py "$DIR/port" >"$DIR/bursts" &
 PIDS+=($!)
@@ -56,9 +53,9 @@ ours_burst_ms=()
 bursts=0
 for run in $(seq 1 "$RUNS"); do
     cp -r "$ROUND" "$DIR/ours/incoming/1700000000"
-    start=$(now)
+    start=$(now_ns)
     "$BIN" process --once -f "$DIR/ours.conf"
-    ours_ms+=("$(ms "$start" "$(now)")")
+    ours_ms+=("$(ms_between "$start" "$(now_ns)")")
     bursts=$((bursts + 1))
     read -r lines bytes seconds < <(burst "$bursts")
     ours_rate+=("$(rate "$lines" "$bytes" "$seconds")")

@@ -27,9 +27,6 @@ start_lab haproxide-process-bench
 
 need_haproxystats
 
-now() { date +%s%N; }
-ms() { echo $(( ($2 - $1) / 1000000 )); }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # haproxide
 mkdir -p "$DIR/ours/incoming"
@@ -40,9 +37,9 @@ ours_rss=()
 for run in $(seq 1 "$RUNS"); do
     rm -rf "$DIR/ours/local-store"
     cp -r "$ROUND" "$DIR/ours/incoming/1700000000"
-    start=$(now)
+    start=$(now_ns)
     /usr/bin/time -f '%M' -o "$DIR/time.txt" "$BIN" process --once -f "$DIR/ours.conf"
-    ours_ms+=("$(ms "$start" "$(now)")")
+    ours_ms+=("$(ms_between "$start" "$(now_ns)")")
     ours_rss+=("$(cat "$DIR/time.txt")")
     [ ! -e "$DIR/ours/incoming/1700000000" ] || { echo "haproxide left the round behind" >&2; exit 1; }
 done
@@ -53,13 +50,13 @@ lines=$(wc -l <"$DIR/ours/local-store/1700000000/stats")
 floor_ms=()
 for run in $(seq 1 "$RUNS"); do
     rm -f "$DIR/floor"
-    start=$(now)
+    start=$(now_ns)
     dd if="$DIR/ours/local-store/1700000000/stats" of="$DIR/floor" bs=1M conv=fsync status=none
-    floor_ms+=("$(ms "$start" "$(now)")")
+    floor_ms+=("$(ms_between "$start" "$(now_ns)")")
 done
 
 # haproxystats 0.5.1
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 socat -u "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" /dev/null &
 PIDS+=($!)
 mkdir -p "$DIR/theirs/incoming"
@@ -71,11 +68,11 @@ sleep 5 # its workers start and connect to the sink
 theirs_ms=()
 for run in $(seq 1 "$RUNS"); do
     cp -r "$ROUND" "$DIR/theirs/staging"
-    start=$(now)
+    start=$(now_ns)
     mv "$DIR/theirs/staging" "$DIR/theirs/incoming/1700000000"
     for _ in $(seq 1 12000); do [ -e "$DIR/theirs/incoming/1700000000" ] || break; sleep 0.005; done
     [ ! -e "$DIR/theirs/incoming/1700000000" ] || { echo "haproxystats did not finish within 60 s" >&2; tail "$DIR/theirs.log" >&2; exit 1; }
-    theirs_ms+=("$(ms "$start" "$(now)")")
+    theirs_ms+=("$(ms_between "$start" "$(now_ns)")")
 done
 
 echo "input: $(ls "$ROUND" | wc -l) files, $(du -sb "$ROUND" | cut -f1) bytes; haproxide wrote $lines lines"

@@ -96,7 +96,6 @@ for round in $(seq 1 "$ROUNDS"); do
     rss_all+=("$rss_kb")
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 s=$(median "${slowest_all[@]}")
 a=$(median "${parallel_all[@]}")
 p=$(median "${pull_all[@]}")

@@ -12,7 +12,6 @@ need_packages graphite-carbon python3-whisper
 build_release
 start_lab haproxide-carbon-cache
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 line_port=$(free_port)
 pickle_port=$(free_port)
 query_port=$(free_port)

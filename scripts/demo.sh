@@ -15,16 +15,6 @@ echo "== building haproxide (release)"
 build_release
 start_lab haproxide-demo
 
-# A loopback port nobody answers on right now.
-free_port() {
-    local port
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-    done
-    echo "no free port found" >&2; exit 1
-}
-
 start_instance() { # index, extra haproxy flags...
     local index=$1; shift
     local fe app1 app2

@@ -49,6 +49,23 @@ need_haproxystats() {
     HAPROXYSTATS_VENV=$VENV_DIR
 }
 
+# A loopback port nobody answers on right now.
+free_port() {
+    local port
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+    done
+    echo "no free port found" >&2; exit 1
+}
+
+# Nanoseconds since the epoch; whole milliseconds between two of them.
+now_ns() { date +%s%N; }
+ms_between() { echo $(( ($2 - $1) / 1000000 )); }
+
+# The median of the numbers given (the lower middle one of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 # Makes a temporary directory for a lab (sets DIR, with DIR/run for stats
 # sockets); PIDS collects processes to stop when the script exits.
 start_lab() {
