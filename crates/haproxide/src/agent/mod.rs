@@ -29,7 +29,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, parse_bool, parse_float, parse_int, parse_ip, parse_seconds};
+use crate::config::{Config, parse_bool, parse_float, parse_int, parse_ip};
 use formula::Formula;
 use source::{HttpSource, Outcome, Source};
 
@@ -70,11 +70,6 @@ impl Settings {
     /// Reads `[agent]` and `[agent-urls]` (checked with the agent's scope).
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
         const SECTION: &str = "agent";
-        let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
-            Ok(config
-                .typed(SECTION, key, parse_seconds)?
-                .unwrap_or(Duration::from_secs_f64(default)))
-        };
         let float = |key: &str, default: f64| -> anyhow::Result<f64> {
             Ok(config.typed(SECTION, key, parse_float)?.unwrap_or(default))
         };
@@ -92,7 +87,7 @@ impl Settings {
             .typed(SECTION, "bind", parse_ip)?
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let port = u16::try_from(config.typed(SECTION, "port", parse_int)?.unwrap_or(5555)).context("[agent] port")?;
-        let timeout = seconds("timeout", 10.0)?;
+        let timeout = config.seconds(SECTION, "timeout", 10.0)?;
         let retries = count("retries")?.unwrap_or(3);
         let http = |url: &str| -> anyhow::Result<Source> {
             if !url.starts_with("http://") {
@@ -126,11 +121,11 @@ impl Settings {
         if flag("unavailable-up")? {
             unavailable_reply.health = Some(Health::Up);
         }
-        let staleness = seconds("staleness-interval", 0.0)?;
+        let staleness = config.seconds(SECTION, "staleness-interval", 0.0)?;
         Ok(Settings {
             address: SocketAddr::new(ip, port),
             sources,
-            interval: seconds("interval", 1.0)?,
+            interval: config.seconds(SECTION, "interval", 1.0)?,
             formula: Formula {
                 connection_usage_reduction: float("connection-usage-reduction", 0.7)?,
                 os_load_reduction: float("os-load-reduction", 0.4)?,
@@ -148,7 +143,7 @@ impl Settings {
             unavailable_reply,
             timeout_reply: reply("timeout-response")?,
             error_reply: reply("error-response")?,
-            read_timeout: seconds("read-timeout", 0.1)?,
+            read_timeout: config.seconds(SECTION, "read-timeout", 0.1)?,
             max_connections: count("max-connections")?.map_or(10_000, |limit| limit.max(1) as usize),
         })
     }

@@ -235,6 +235,13 @@ impl Config {
         }
     }
 
+    /// `key` as a number of seconds, `default` seconds when unset.
+    pub fn seconds(&self, section: &str, key: &str, default: f64) -> Result<std::time::Duration, ConfigError> {
+        Ok(self
+            .typed(section, key, parse_seconds)?
+            .unwrap_or(std::time::Duration::from_secs_f64(default)))
+    }
+
     fn bad_value(&self, section: &str, key: &str, value: String, message: String) -> ConfigError {
         let origin = self
             .ini

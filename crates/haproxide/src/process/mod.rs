@@ -32,7 +32,7 @@ use regex::Regex;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 
-use crate::config::{Config, parse_bool, parse_int, parse_seconds};
+use crate::config::{Config, parse_bool, parse_int};
 use crate::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
 use crate::sink::graphite::{Graphite, GraphiteSettings};
 use crate::sink::local_store::LocalStore;
@@ -109,9 +109,7 @@ impl Settings {
             exclude_backends: config.string("process", "exclude-backends")?.map(PathBuf::from),
             prefix: prefix(config)?,
             sinks,
-            shutdown_timeout: config
-                .typed("process", "shutdown-timeout", parse_seconds)?
-                .unwrap_or(Duration::from_secs(5)),
+            shutdown_timeout: config.seconds("process", "shutdown-timeout", 5.0)?,
         })
     }
 

@@ -30,7 +30,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, parse_int, parse_retries, parse_seconds, parse_servers, parse_size};
+use crate::config::{Config, parse_int, parse_retries, parse_servers, parse_size};
 use crate::sockets;
 use crate::spool::{Spool, StagedRound};
 
@@ -57,11 +57,6 @@ impl Settings {
     /// Reads `[pull]` (with `[DEFAULT]`); the config was checked with `Scope::Pull`.
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
         let section = "pull";
-        let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
-            Ok(config
-                .typed(section, key, parse_seconds)?
-                .unwrap_or(Duration::from_secs_f64(default)))
-        };
         let integer = |key: &str, default: i64| -> anyhow::Result<i64> {
             Ok(config.typed(section, key, parse_int)?.unwrap_or(default))
         };
@@ -70,18 +65,18 @@ impl Settings {
             .typed(section, "retries", parse_retries)?
             .unwrap_or(Retries::Limited(1));
         let servers = config.typed(section, "servers", parse_servers)?.unwrap_or_default();
-        let pull_timeout = seconds("pull-timeout", 2.0)?;
+        let pull_timeout = config.seconds(section, "pull-timeout", 2.0)?;
         let settings = Settings {
             socket_dir: text("socket-dir")?.map(PathBuf::from),
             servers,
             client: ClientOptions {
-                connect_timeout: seconds("timeout", 0.1)?,
-                read_timeout: seconds("read-timeout", DEFAULT_READ_TIMEOUT)?,
+                connect_timeout: config.seconds(section, "timeout", 0.1)?,
+                read_timeout: config.seconds(section, "read-timeout", DEFAULT_READ_TIMEOUT)?,
                 retries,
-                retry_interval: seconds("interval", 0.5)?,
+                retry_interval: config.seconds(section, "interval", 0.5)?,
             },
             pull_timeout: (!pull_timeout.is_zero()).then_some(pull_timeout),
-            pull_interval: seconds("pull-interval", 10.0)?,
+            pull_interval: config.seconds(section, "pull-interval", 10.0)?,
             dst_dir: PathBuf::from(text("dst-dir")?.unwrap_or_default()),
             tmp_dst_dir: PathBuf::from(text("tmp-dst-dir")?.unwrap_or_default()),
             queue_size: usize::try_from(integer("queue-size", 360)?)?,

@@ -31,7 +31,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Mutex, watch};
 
 use super::{Delivery, Sink, Snapshot, Waiting};
-use crate::config::{Config, parse_bool, parse_float, parse_int, parse_retries, parse_seconds};
+use crate::config::{Config, parse_bool, parse_float, parse_int, parse_retries};
 use haproxy::Retries;
 
 /// Largest UDP datagram sent: fits a 1,500-byte Ethernet MTU with headers.
@@ -87,11 +87,6 @@ impl GraphiteSettings {
         if !config.typed("graphite", "enabled", parse_bool)?.unwrap_or(true) {
             return Ok(None);
         }
-        let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
-            Ok(config
-                .typed("graphite", key, parse_seconds)?
-                .unwrap_or(Duration::from_secs_f64(default)))
-        };
         let protocol = match config.string("graphite", "protocol")?.as_deref() {
             None | Some("tcp") => Protocol::Tcp,
             Some("udp") => Protocol::Udp,
@@ -107,11 +102,11 @@ impl GraphiteSettings {
             retries: config
                 .typed("graphite", "retries", parse_retries)?
                 .unwrap_or(Retries::Limited(3)),
-            interval: seconds("interval", 1.8)?,
+            interval: config.seconds("graphite", "interval", 1.8)?,
             backoff: config.typed("graphite", "backoff", parse_float)?.unwrap_or(2.0),
-            connect_timeout: seconds("connect-timeout", 1.0)?,
-            write_timeout: seconds("write-timeout", 1.0)?,
-            delay: seconds("delay", 10.0)?,
+            connect_timeout: config.seconds("graphite", "connect-timeout", 1.0)?,
+            write_timeout: config.seconds("graphite", "write-timeout", 1.0)?,
+            delay: config.seconds("graphite", "delay", 10.0)?,
             queue_size: usize::try_from(config.typed("graphite", "queue-size", parse_int)?.unwrap_or(1_000_000))
                 .context("[graphite] queue-size")?,
         }))
