@@ -249,30 +249,29 @@ struct Intake {
     next_ticket: u64,
     serving: u64,
     finished_early: BTreeSet<u64>,
+    /// How many rounds a sink's backlog is replayed at a time (twice `workers`).
+    refill: usize,
 }
 
 impl Intake {
     /// Queues again the oldest rounds sink `sink` owes, enough to keep
     /// `refill` of them on their way to its lane (a whole backlog queued at
     /// once would be read and aggregated only to find the lane full).
-    fn top_up(&mut self, sink: usize, refill: usize) {
+    fn top_up(&mut self, sink: usize) {
         let Intake {
             owed,
             pending,
             busy,
             lanes,
+            refill,
             ..
         } = self;
-        let mut under_way = lanes[sink].queue.len();
-        for key in &owed[sink] {
-            if under_way >= refill {
-                break;
-            }
-            if busy.contains(&key.2) || pending.contains(key) {
-                under_way += 1;
-            } else {
+        // Those in the lane, and the oldest owed ones (being read, queued
+        // or queued now), make up the refill.
+        let room = refill.saturating_sub(lanes[sink].queue.len());
+        for key in owed[sink].iter().take(room) {
+            if !busy.contains(&key.2) {
                 pending.insert(key.clone());
-                under_way += 1;
             }
         }
     }
@@ -319,11 +318,6 @@ impl Shared {
             }
         }
         Ok(())
-    }
-
-    /// How many rounds a sink's backlog is replayed at a time.
-    fn refill(&self) -> usize {
-        2 * self.settings.workers
     }
 
     /// The oldest waiting round and its ticket; `None` when stopping (or,
@@ -472,8 +466,7 @@ impl Shared {
         }
         if ok {
             if !intake.down[sink] {
-                let refill = self.refill();
-                intake.top_up(sink, refill);
+                intake.top_up(sink);
             }
         } else if !intake.down[sink] {
             intake.down[sink] = true;
@@ -494,8 +487,7 @@ impl Shared {
             shared.settings.sinks[sink].recovered().await;
             if let Ok(mut intake) = shared.intake.lock() {
                 intake.down[sink] = false;
-                let refill = shared.refill();
-                intake.top_up(sink, refill);
+                intake.top_up(sink);
                 tracing::info!(
                     "{} recovered: {} round(s) to deliver again",
                     shared.settings.sinks[sink].name(),
@@ -514,8 +506,7 @@ impl Shared {
             intake.confirmed.remove(name);
             for sink in 0..intake.owed.len() {
                 if intake.owed[sink].remove(&key) && !intake.down[sink] {
-                    let refill = self.refill();
-                    intake.top_up(sink, refill);
+                    intake.top_up(sink);
                 }
             }
         }
@@ -655,6 +646,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         owed: vec![BTreeSet::new(); sinks],
         down: vec![false; sinks],
         lanes: (0..sinks).map(|_| Lane::default()).collect(),
+        refill: 2 * workers,
         ..Intake::default()
     };
     let shared = Arc::new(Shared {
