@@ -388,16 +388,19 @@ struct Pending {
 /// and the socket takes it whole; `None` when done (or the peer is gone).
 fn answer_at_once(agent: &Agent, mut socket: std::net::TcpStream) -> Option<Pending> {
     socket.set_nonblocking(true).ok()?;
+    if agent.routes.len() == 1 {
+        // Nothing sent picks a route: what was sent already is read, so
+        // that closing does not reset the connection (which can cost the
+        // peer the reply).
+        let mut sent = [0u8; 512];
+        let _ = socket.read(&mut sent);
+    }
     if !agent.answers_from_cache() {
         return Some(Pending {
             stream: socket,
             started: None,
         });
     }
-    let mut sent = [0u8; 512];
-    // What was sent already is read, so that closing does not reset the
-    // connection (which can cost the peer the reply).
-    let _ = socket.read(&mut sent);
     let line = agent.cached(0);
     let written = match socket.write(line.as_bytes()) {
         Ok(written) if written == line.len() => return None,
@@ -424,8 +427,6 @@ async fn serve(agent: &Agent, pending: Pending) -> std::io::Result<()> {
                 let sent = read_line(&mut stream, agent.settings.read_timeout).await;
                 agent.route_for(&sent)
             } else {
-                let mut sent = [0u8; 512];
-                let _ = stream.try_read(&mut sent);
                 0
             };
             (agent.reply(index).await, 0)
