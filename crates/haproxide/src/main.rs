@@ -5,24 +5,14 @@
 //! haproxystats' own flags (`-f`, `-d`, `-p`, `-P`, `-v`) so existing unit files
 //! and scripts keep working.
 
-mod agent;
-mod config;
-mod logging;
-mod metric_names;
-mod process;
-mod pull;
-mod query;
-mod sink;
-mod sockets;
-mod spool;
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use config::{Config, Program};
+use haproxide::config::Program;
+use haproxide::{agent, config, query, stats};
 
 /// One binary for HAProxy operators.
 #[derive(Debug, Parser)]
@@ -131,79 +121,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(query::run(args))
         }
-        Command::CheckConfig(files) => check_config(&files),
+        Command::CheckConfig(files) => config::check_config(files.file.as_deref(), files.dir.as_deref()),
         Command::Pull(args) => stats_program(Stats::Pull, &args),
         Command::Process(args) => stats_program(Stats::Process, &args),
-        Command::Agent(args) => agent_program(&args),
-    }
-}
-
-/// `agent`: `--check`, else the server.
-fn agent_program(args: &AgentArgs) -> anyhow::Result<ExitCode> {
-    let config = checked(&args.files, Program::Agent)?;
-    let level = config.string("agent", "loglevel")?.unwrap_or_default();
-    logging::init(logging::level(&level));
-    let settings = agent::Settings::from_config(&config)?;
-    // One thread: replies are short and come from a cache; cross-thread
-    // wake-ups cost more than they would spread.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let agent = std::sync::Arc::new(agent::Agent::new(settings));
-        if args.check {
-            let replies = agent.check().await;
-            let several = replies.len() > 1;
-            for (key, reply) in replies {
-                match key {
-                    Some(key) if several => println!("{key}: {reply}"),
-                    _ if several => println!("(default): {reply}"),
-                    _ => println!("{reply}"),
-                }
-            }
-            return Ok(ExitCode::SUCCESS);
+        Command::Agent(args) => {
+            let config = config::load_checked(args.files.file.as_deref(), args.files.dir.as_deref(), Program::Agent)?;
+            agent::main(&config, args.check)
         }
-        agent::run(agent).await
-    })
-}
-
-/// Loads the configuration and checks the sections `program` reads.
-fn checked(files: &ConfigFiles, program: Program) -> anyhow::Result<Config> {
-    let config = load(files)?;
-    let report = config::schema::check(&config, config::schema::Scope::Of(program));
-    if !report.errors.is_empty() {
-        for error in &report.errors {
-            eprintln!("error: {error}");
-        }
-        anyhow::bail!("invalid configuration: {} error(s)", report.errors.len());
-    }
-    Ok(config)
-}
-
-fn load(files: &ConfigFiles) -> anyhow::Result<Config> {
-    Ok(Config::load(files.file.as_deref(), files.dir.as_deref())?)
-}
-
-/// `check-config`: every problem on stderr, exit 1 if any is an error.
-fn check_config(files: &ConfigFiles) -> anyhow::Result<ExitCode> {
-    let config = load(files)?;
-    let report = config::schema::check(&config, config::schema::Scope::All);
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
-    for error in &report.errors {
-        eprintln!("error: {error}");
-    }
-    let read: Vec<String> = config.files().iter().map(|path| path.display().to_string()).collect();
-    let read = if read.is_empty() {
-        "built-in defaults".to_owned()
-    } else {
-        read.join(", ")
-    };
-    if report.errors.is_empty() {
-        println!("configuration is valid ({read})");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("configuration is invalid: {} error(s) ({read})", report.errors.len());
-        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -214,52 +138,24 @@ enum Stats {
     Process,
 }
 
-impl Stats {
-    fn program(self) -> Program {
-        match self {
-            Stats::Pull => Program::Pull,
-            Stats::Process => Program::Process,
-        }
-    }
-}
-
-/// `pull` / `process`: `-p` and `-P`, else the daemon.
+/// `pull` / `process`: `-p` and `-P`, else the daemon (or one `--once` run).
 fn stats_program(stats: Stats, args: &StatsArgs) -> anyhow::Result<ExitCode> {
-    let program = stats.program();
+    let program = match stats {
+        Stats::Pull => Program::Pull,
+        Stats::Process => Program::Process,
+    };
+    let (file, dir) = (args.files.file.as_deref(), args.files.dir.as_deref());
     if args.print {
-        print!("{}", Config::print_defaults(program));
+        print!("{}", config::Config::print_defaults(program));
         return Ok(ExitCode::SUCCESS);
     }
     if args.print_conf {
-        print!("{}", load(&args.files)?.print_effective(program)?);
+        print!("{}", config::Config::load(file, dir)?.print_effective(program)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let config = checked(&args.files, program)?;
-    let section = match stats {
-        Stats::Pull => "pull",
-        Stats::Process => "process",
-    };
-    let level = config.string(section, "loglevel")?.unwrap_or_default();
-    logging::init(logging::level(&level));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let config = config::load_checked(file, dir, program)?;
     match stats {
-        Stats::Pull => {
-            let settings = pull::Settings::from_config(&config)?;
-            runtime.block_on(async {
-                let mut puller = pull::Puller::new(settings)?;
-                if args.once {
-                    puller.run_once().await
-                } else {
-                    puller.run().await
-                }
-            })
-        }
-        Stats::Process => {
-            // Inside the runtime: the Graphite sink starts connecting at once.
-            runtime.block_on(async {
-                let settings = process::Settings::from_config(&config)?;
-                process::run(settings, args.once).await
-            })
-        }
+        Stats::Pull => stats::collect::main(&config, args.once),
+        Stats::Process => stats::pipeline::main(&config, args.once),
     }
 }

@@ -8,11 +8,11 @@
 //! a task per health source polls it and every connection is answered from
 //! the last result at once; with `interval = 0` each connection polls first.
 //! `[agent-urls]` maps `agent-send` strings to health URLs of their own, so
-//! one agent answers for several backends. SIGTERM/SIGHUP: stop accepting,
+//! one agent answers for several backends. SIGTERM/SIGHUP/SIGINT: stop accepting,
 //! finish the replies under way (for at most [`STOP_GRACE`]), exit 0.
 
 pub mod formula;
-pub mod source;
+pub mod health;
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
@@ -26,12 +26,12 @@ use std::io::{Read, Write};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, parse_bool, parse_float, parse_int, parse_ip};
+use crate::runtime::shutdown::{Shutdown, within_grace};
 use formula::Formula;
-use source::{HttpSource, Outcome, Source};
+use health::{HealthSource, HttpHealth, Outcome};
 
 /// How long replies under way may take after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -53,7 +53,7 @@ const DATAWAVE_HEALTH_URL: &str = "http://localhost:8080/DataWave/Common/Health/
 pub struct Settings {
     address: SocketAddr,
     /// The default source first, then one per `[agent-urls]` key.
-    sources: Vec<(Option<String>, Source)>,
+    sources: Vec<(Option<String>, HealthSource)>,
     interval: Duration,
     formula: Formula,
     staleness: Option<Duration>,
@@ -89,11 +89,11 @@ impl Settings {
         let port = u16::try_from(config.typed(SECTION, "port", parse_int)?.unwrap_or(5555)).context("[agent] port")?;
         let timeout = config.seconds(SECTION, "timeout", 10.0)?;
         let retries = count("retries")?.unwrap_or(3);
-        let http = |url: &str| -> anyhow::Result<Source> {
+        let http = |url: &str| -> anyhow::Result<HealthSource> {
             if !url.starts_with("http://") {
                 bail!("{url}: only http:// health URLs are supported");
             }
-            Ok(Source::Http(HttpSource::new(url, timeout, retries)?))
+            Ok(HealthSource::Http(HttpHealth::new(url, timeout, retries)?))
         };
         let default_source = match config.string(SECTION, "source")?.as_deref() {
             None | Some("http") => http(
@@ -101,7 +101,7 @@ impl Settings {
                     .string(SECTION, "health-url")?
                     .unwrap_or_else(|| DATAWAVE_HEALTH_URL.into()),
             )?,
-            Some("local") => Source::Local,
+            Some("local") => HealthSource::Local,
             Some(other) => bail!("[agent] source = {other:?}: must be http or local"),
         };
         let mut sources = vec![(None, default_source)];
@@ -161,7 +161,7 @@ struct Answer {
 struct Route {
     /// The `agent-send` string it answers (lower case); `None` for the default.
     key: Option<String>,
-    source: Source,
+    source: HealthSource,
     answer: RwLock<Answer>,
 }
 
@@ -291,6 +291,30 @@ async fn poll_forever(agent: Arc<Agent>, index: usize) {
     }
 }
 
+/// `haproxide agent`: with `check`, prints the reply the agent would give
+/// now (one line per health source) and exits; else serves until a stop signal.
+pub fn main(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_config(config)?;
+    // One thread: replies are short and come from a cache; cross-thread
+    // wake-ups cost more than they would spread.
+    crate::runtime::run_daemon(config, "agent", async {
+        let agent = Arc::new(Agent::new(settings));
+        if !check {
+            return run(agent).await;
+        }
+        let replies = agent.check().await;
+        let several = replies.len() > 1;
+        for (key, reply) in replies {
+            match key {
+                Some(key) if several => println!("{key}: {reply}"),
+                _ if several => println!("(default): {reply}"),
+                _ => println!("{reply}"),
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// Serves agent checks until SIGTERM/SIGHUP.
 pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
     let address = agent.settings.address;
@@ -317,8 +341,7 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
     // The same listening socket, to accept what else is waiting without the
     // reactor: a socket answered on the spot is never registered with it.
     let waiting = std::net::TcpListener::from(listener.as_fd().try_clone_to_owned()?);
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
+    let mut shutdown = Shutdown::listen()?;
     'serving: loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -346,8 +369,10 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            _ = terminate.recv() => break,
-            _ = hangup.recv() => break,
+            signal = shutdown.requested() => {
+                tracing::info!("{signal}: stopping");
+                break;
+            }
         }
     }
     // Both handles of the listening socket: the port closes.
@@ -357,7 +382,10 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
         poller.abort();
     }
     let all = u32::try_from(agent.settings.max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(STOP_GRACE, limit.acquire_many(all)).await.is_err() {
+    let finished = async {
+        let _ = limit.acquire_many(all).await;
+    };
+    if !within_grace(STOP_GRACE, finished).await {
         tracing::warn!("replies still under way after {STOP_GRACE:?}; stopping anyway");
     }
     tracing::info!("agent stopped");

@@ -299,6 +299,45 @@ impl Config {
     }
 }
 
+/// Loads the configuration and checks the sections `program` reads; every
+/// error goes to stderr, naming file, line, section and key.
+pub fn load_checked(file: Option<&Path>, dir: Option<&Path>, program: Program) -> anyhow::Result<Config> {
+    let config = Config::load(file, dir)?;
+    let report = schema::check(&config, schema::Scope::Of(program));
+    if !report.errors.is_empty() {
+        for error in &report.errors {
+            eprintln!("error: {error}");
+        }
+        anyhow::bail!("invalid configuration: {} error(s)", report.errors.len());
+    }
+    Ok(config)
+}
+
+/// `check-config`: every problem on stderr; exit 1 if any is an error.
+pub fn check_config(file: Option<&Path>, dir: Option<&Path>) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(file, dir)?;
+    let report = schema::check(&config, schema::Scope::All);
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for error in &report.errors {
+        eprintln!("error: {error}");
+    }
+    let read: Vec<String> = config.files().iter().map(|path| path.display().to_string()).collect();
+    let read = if read.is_empty() {
+        "built-in defaults".to_owned()
+    } else {
+        read.join(", ")
+    };
+    if report.errors.is_empty() {
+        println!("configuration is valid ({read})");
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        eprintln!("configuration is invalid: {} error(s) ({read})", report.errors.len());
+        Ok(std::process::ExitCode::FAILURE)
+    }
+}
+
 /// Parses an integer as Python's `int()` would for config values.
 pub fn parse_int(text: &str) -> Result<i64, String> {
     text.trim().parse::<i64>().map_err(|_| "expected an integer".to_owned())

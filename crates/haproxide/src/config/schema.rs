@@ -10,7 +10,7 @@ use super::{
     Config, ConfigError, DEFAULT_SECTION, Origin, Program, parse_bool, parse_float, parse_int, parse_ip, parse_servers,
     parse_size,
 };
-use crate::metric_names;
+use crate::stats::metric_names;
 
 /// What a key must hold.
 #[derive(Debug, Clone, Copy)]

@@ -103,7 +103,7 @@ impl ReplyKind {
 
 /// Where a reply comes from.
 #[derive(Debug, Clone)]
-enum Source {
+enum ReplySource {
     Socket(Endpoint),
     File(PathBuf),
 }
@@ -112,7 +112,7 @@ enum Source {
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     label: String,
-    source: Source,
+    source: ReplySource,
 }
 
 /// A source's reply, or why there is none.
@@ -168,10 +168,10 @@ fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
     let mut problems = Vec::new();
     let mut sources = Vec::new();
     for input in &args.inputs {
-        sources.push(Source::File(input.clone()));
+        sources.push(ReplySource::File(input.clone()));
     }
     for socket in &args.sockets {
-        sources.push(Source::Socket(socket.parse()?));
+        sources.push(ReplySource::Socket(socket.parse()?));
     }
     if let Some(dir) = &args.socket_dir {
         let found =
@@ -186,22 +186,22 @@ fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
             found
                 .sockets
                 .into_iter()
-                .map(|path| Source::Socket(Endpoint::Unix(path))),
+                .map(|path| ReplySource::Socket(Endpoint::Unix(path))),
         );
     }
     if sources.is_empty() {
-        sources.push(Source::Socket(Endpoint::Unix(PathBuf::from(DEBIAN_SOCKET))));
+        sources.push(ReplySource::Socket(Endpoint::Unix(PathBuf::from(DEBIAN_SOCKET))));
     }
-    let short = |source: &Source| match source {
-        Source::Socket(endpoint) => endpoint.short_name(),
-        Source::File(path) => path.file_name().map_or_else(
+    let short = |source: &ReplySource| match source {
+        ReplySource::Socket(endpoint) => endpoint.short_name(),
+        ReplySource::File(path) => path.file_name().map_or_else(
             || path.display().to_string(),
             |name| name.to_string_lossy().into_owned(),
         ),
     };
-    let full = |source: &Source| match source {
-        Source::Socket(endpoint) => endpoint.to_string(),
-        Source::File(path) => path.display().to_string(),
+    let full = |source: &ReplySource| match source {
+        ReplySource::Socket(endpoint) => endpoint.to_string(),
+        ReplySource::File(path) => path.display().to_string(),
     };
     let labels = sockets::distinct_names(sources.iter().map(short).collect(), |index| full(&sources[index]));
     let targets = labels
@@ -230,9 +230,9 @@ async fn fetch(targets: Vec<Target>, command: &str, options: ClientOptions) -> V
 }
 
 /// One source's reply; a runtime-API refusal counts as a failure.
-async fn ask(source: Source, command: &str, options: ClientOptions) -> Result<Reply, String> {
+async fn ask(source: ReplySource, command: &str, options: ClientOptions) -> Result<Reply, String> {
     match source {
-        Source::Socket(endpoint) => {
+        ReplySource::Socket(endpoint) => {
             let reply = RuntimeClient::new(endpoint, options)
                 .send(command)
                 .await
@@ -242,7 +242,7 @@ async fn ask(source: Source, command: &str, options: ClientOptions) -> Result<Re
                 None => Ok(reply),
             }
         }
-        Source::File(path) => tokio::fs::read(&path)
+        ReplySource::File(path) => tokio::fs::read(&path)
             .await
             .map(Reply::new)
             .map_err(|error| format!("cannot read {}: {error}", path.display())),

@@ -13,11 +13,8 @@
 //! directory is deleted only after every sink confirmed it. A round that
 //! cannot be read at all is moved to the quarantine directory with the
 //! reason, never retried in a loop.
-//! SIGTERM/SIGHUP: no new rounds are started; the lanes get `shutdown-timeout`
+//! SIGTERM/SIGHUP/SIGINT: no new rounds are started; the lanes get `shutdown-timeout`
 //! to deliver what they hold, then exit 0 (the rest stays in the spool).
-
-pub mod aggregate;
-mod snapshot;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -29,17 +26,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use inotify::{EventMask, Inotify, WatchMask};
 use regex::Regex;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::{Config, parse_bool, parse_int};
-use crate::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
-use crate::sink::graphite::{Graphite, GraphiteSettings};
-use crate::sink::local_store::LocalStore;
-use crate::sink::{Sink, Snapshot};
-use crate::spool::{round_epoch, round_order};
-use aggregate::{Groups, Lines, Options, aggregate, sanitize, seconds, self_metric, summed_part};
-use snapshot::read_round;
+use crate::runtime::shutdown::{Shutdown, within_grace};
+use crate::stats::aggregate::{Groups, Lines, Options, aggregate, sanitize, seconds, self_metric, summed_part};
+use crate::stats::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
+use crate::stats::round::read_round;
+use crate::stats::sinks::graphite::{Graphite, GraphiteSettings};
+use crate::stats::sinks::local_store::LocalStore;
+use crate::stats::sinks::{Sink, Snapshot};
+use crate::stats::spool::{round_epoch, round_order};
 
 /// `[process]` and what it needs from `[graphite]` and `[local-store]`.
 pub struct Settings {
@@ -635,6 +632,16 @@ fn remove_leftovers(src_dir: &Path) {
     }
 }
 
+/// `haproxide process`: with `once`, the rounds present (exit 0 when all
+/// were delivered), else until a stop signal.
+pub fn main(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
+    // Inside the runtime: the Graphite sink starts connecting at once.
+    crate::runtime::run_daemon(config, "process", async {
+        let settings = Settings::from_config(config)?;
+        run(settings, once).await
+    })
+}
+
 /// Runs `process`: `--once` handles the rounds present and exits (0 when all
 /// succeeded); otherwise it runs until SIGTERM/SIGHUP.
 pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
@@ -683,8 +690,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         });
     }
     if !once {
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut hangup = signal(SignalKind::hangup())?;
+        let mut shutdown = Shutdown::listen()?;
         loop {
             tokio::select! {
                 event = intake_rx.recv() => match event {
@@ -692,11 +698,12 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
                     Some(Event::Rescan) => shared.scan()?,
                     None => bail!("the inotify watch of {} stopped", shared.settings.src_dir.display()),
                 },
-                _ = terminate.recv() => break,
-                _ = hangup.recv() => break,
+                signal = shutdown.requested() => {
+                    tracing::info!("{signal}: stopping, finishing the rounds in flight");
+                    break;
+                }
             }
         }
-        tracing::info!("stopping: finishing the rounds in flight");
         shared.stop();
     }
     while tasks.join_next().await.is_some() {}
@@ -704,10 +711,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     let flushing = async { while lanes.join_next().await.is_some() {} };
     if once {
         flushing.await;
-    } else if tokio::time::timeout(shared.settings.shutdown_timeout, flushing)
-        .await
-        .is_err()
-    {
+    } else if !within_grace(shared.settings.shutdown_timeout, flushing).await {
         tracing::warn!(
             "the sinks did not finish within shutdown-timeout ({:?}); what they had not confirmed stays in src-dir",
             shared.settings.shutdown_timeout

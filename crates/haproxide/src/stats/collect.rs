@@ -4,7 +4,7 @@
 //! the sockets of `socket-dir` (re-scanned each round) and the `servers` list,
 //! for `show info` and `show stat`, all at once. It streams each reply into the
 //! round's staging directory and delivers the round atomically into the spool
-//! (see [`crate::spool`]).
+//! (see [`crate::stats::spool`]).
 //!
 //! Unlike haproxystats, one dead socket does not blank a round. The sockets that
 //! answered are delivered, and `manifest.json` names the ones that failed, so
@@ -13,7 +13,7 @@
 //! and look like what was asked. Failures are logged when a socket's state
 //! changes, not every round. Before each round, back-pressure is checked: a
 //! full queue or too little free space skips the round with one log line.
-//! SIGTERM or SIGHUP cancels a round in flight (its staging directory is
+//! SIGTERM, SIGHUP or SIGINT cancels a round in flight (its staging directory is
 //! removed) and exits 0.
 
 use std::collections::{HashMap, HashSet};
@@ -26,13 +26,13 @@ use anyhow::{Context, bail};
 use haproxy::{ClientOptions, Endpoint, Retries, RuntimeClient, Transfer};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, parse_int, parse_retries, parse_servers, parse_size};
+use crate::runtime::shutdown::Shutdown;
 use crate::sockets;
-use crate::spool::{Spool, StagedRound};
+use crate::stats::spool::{Spool, StagedRound};
 
 /// Defaults of the options haproxystats did not have.
 const DEFAULT_READ_TIMEOUT: f64 = 5.0;
@@ -90,6 +90,20 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// `haproxide pull`: one round with `once` (exit 0 when every target
+/// answered), else a round every `pull-interval` until a stop signal.
+pub fn main(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_config(config)?;
+    crate::runtime::run_daemon(config, "pull", async {
+        let mut puller = Puller::new(settings)?;
+        if once {
+            puller.run_once().await
+        } else {
+            puller.run().await
+        }
+    })
 }
 
 /// One thing to ask: an endpoint and the file name its replies get.
@@ -184,8 +198,7 @@ impl Puller {
 
     /// The daemon: a round every `pull-interval` until SIGTERM or SIGHUP.
     pub async fn run(&mut self) -> anyhow::Result<ExitCode> {
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut hangup = signal(SignalKind::hangup())?;
+        let mut shutdown = Shutdown::listen()?;
         let mut ticks = tokio::time::interval(self.settings.pull_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tracing::info!(
@@ -196,13 +209,11 @@ impl Puller {
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
-                _ = terminate.recv() => break,
-                _ = hangup.recv() => break,
+                _ = shutdown.requested() => break,
             }
             tokio::select! {
                 outcome = self.checked_round() => { outcome?; }
-                _ = terminate.recv() => { tracing::info!("round cancelled by SIGTERM"); break; }
-                _ = hangup.recv() => { tracing::info!("round cancelled by SIGHUP"); break; }
+                signal = shutdown.requested() => { tracing::info!("round cancelled by {signal}"); break; }
             }
         }
         tracing::info!("pull stopped");

@@ -37,7 +37,9 @@ use std::time::Instant;
 use haproxy::{Header, ObjectType, ShowInfo, StatReader};
 use regex::Regex;
 
-use crate::metric_names::{BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME};
+use crate::stats::metric_names::{
+    BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME,
+};
 
 /// `show info` counters summed across processes, in emission order.
 pub const DAEMON_SUMMED: &[&str] = &[

@@ -22,27 +22,27 @@ pub enum Outcome {
 
 /// A health source.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub enum HealthSource {
     /// `GET url`.
-    Http(HttpSource),
+    Http(HttpHealth),
     /// `/proc/loadavg` (normalised by the CPU count) and `/proc/meminfo`.
     Local,
 }
 
 /// An HTTP health endpoint.
 #[derive(Debug, Clone)]
-pub struct HttpSource {
+pub struct HttpHealth {
     client: reqwest::Client,
     url: String,
     retries: u32,
 }
 
-impl HttpSource {
+impl HttpHealth {
     /// Polls `url`, each attempt bounded by `timeout`; connection failures
     /// and timeouts are tried again `retries` more times.
-    pub fn new(url: &str, timeout: Duration, retries: u32) -> anyhow::Result<HttpSource> {
+    pub fn new(url: &str, timeout: Duration, retries: u32) -> anyhow::Result<HttpHealth> {
         let client = reqwest::Client::builder().timeout(timeout).no_proxy().build()?;
-        Ok(HttpSource {
+        Ok(HttpHealth {
             client,
             url: url.to_owned(),
             retries,
@@ -100,12 +100,12 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-impl Source {
+impl HealthSource {
     /// Polls once.
     pub async fn poll(&self) -> Outcome {
         match self {
-            Source::Http(http) => http.poll().await,
-            Source::Local => match local_report() {
+            HealthSource::Http(http) => http.poll().await,
+            HealthSource::Local => match local_report() {
                 Ok(report) => Outcome::Report(report),
                 Err(error) => Outcome::Failed(error),
             },
@@ -115,8 +115,8 @@ impl Source {
     /// What it polls, for logs.
     pub fn describe(&self) -> String {
         match self {
-            Source::Http(http) => http.url().to_owned(),
-            Source::Local => "this host's load and swap".into(),
+            HealthSource::Http(http) => http.url().to_owned(),
+            HealthSource::Local => "this host's load and swap".into(),
         }
     }
 }

@@ -1,0 +1,19 @@
+//! haproxide's features, as a library; the binary (`main.rs`) only parses
+//! command lines and dispatches to them.
+//!
+//! - [`query`]: runtime-API commands to one or many sockets, replies rendered.
+//! - [`stats`]: the stats pipeline, `pull` → spool → `process` → sinks.
+//! - [`agent`]: an agent-check server.
+//! - [`config`]: the INI configuration, each section declared once by the
+//!   component that reads it.
+//! - [`runtime`]: logging and the stop signals the daemons share.
+//!
+//! Building a component from its configuration starts nothing; its `run`
+//! does. See the README's "Code map" for where new pieces go.
+
+pub mod agent;
+pub mod config;
+pub mod query;
+pub mod runtime;
+pub mod sockets;
+pub mod stats;

@@ -1,0 +1,25 @@
+//! What every daemon of the binary shares at run time: log output
+//! ([`logging`]) and the signals that stop it ([`shutdown`]).
+
+pub mod logging;
+pub mod shutdown;
+
+use std::future::Future;
+
+use crate::config::Config;
+
+/// Starts logging at `[section] loglevel` and runs `work` to completion on a
+/// single-threaded runtime: the daemons' work is I/O, and CPU-heavy parts
+/// (aggregation) run on threads of their own.
+pub fn run_daemon<T>(
+    config: &Config,
+    section: &str,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let level = config.string(section, "loglevel")?.unwrap_or_default();
+    logging::init(logging::level(&level));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(work)
+}

@@ -1,0 +1,14 @@
+//! The stats pipeline, the haproxystats successor: [`collect`] (`pull`) asks
+//! every HAProxy for `show info`/`show stat` and drops each round into the
+//! [`spool`]; [`pipeline`] (`process`) reads each round ([`round`]),
+//! aggregates it across processes into a typed [`metrics::Batch`]
+//! ([`aggregate`]) and hands it to its [`sinks`], each of which encodes it
+//! its own way. One round is the unit of work from end to end.
+
+pub mod aggregate;
+pub mod collect;
+pub mod metric_names;
+pub mod pipeline;
+pub mod round;
+pub mod sinks;
+pub mod spool;
