@@ -126,8 +126,11 @@ pub fn round_epoch(name: &str) -> Option<u64> {
     epoch.parse().ok()
 }
 
+/// A round's place in the order: epoch, sequence, name.
+pub type RoundKey = (u64, u64, String);
+
 /// Sort key of a round name: oldest first.
-pub fn round_order(name: &str) -> (u64, u64, String) {
+pub fn round_order(name: &str) -> RoundKey {
     let (epoch, sequence) = name.split_once('.').unwrap_or((name, "0"));
     (
         epoch.parse().unwrap_or(u64::MAX),

@@ -16,11 +16,13 @@
 //! SIGTERM/SIGHUP/SIGINT: no new rounds are started; the lanes get `shutdown-timeout`
 //! to deliver what they hold, then exit 0 (the rest stays in the spool).
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+pub mod ledger;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -36,7 +38,8 @@ use crate::stats::round::read_round;
 use crate::stats::sinks::graphite::{Graphite, GraphiteSettings};
 use crate::stats::sinks::local_store::LocalStore;
 use crate::stats::sinks::{Sink, Snapshot};
-use crate::stats::spool::{round_epoch, round_order};
+use crate::stats::spool::round_epoch;
+use ledger::Ledger;
 
 /// `[process]` and what it needs from `[graphite]` and `[local-store]`.
 pub struct Settings {
@@ -200,9 +203,6 @@ fn read_exclusions(path: Option<&Path>, problems: &mut Vec<String>) -> HashSet<S
     }
 }
 
-/// A round's place in the order: epoch, sequence, name.
-type RoundKey = (u64, u64, String);
-
 /// A round's output on its way to the sinks, with what its last log line needs.
 struct Outgoing {
     snapshot: Arc<Snapshot>,
@@ -210,74 +210,10 @@ struct Outgoing {
     problems: usize,
 }
 
-/// One sink's queue: rounds handed to it and not yet confirmed, in round
-/// order, delivered one at a time by the sink's own task.
-#[derive(Default)]
-struct Lane {
-    queue: VecDeque<Arc<Outgoing>>,
-    /// Lines in `queue`; at most the sink's [`Sink::queue_size`] unless one
-    /// round alone is larger.
-    lines: usize,
-    /// Lines of rounds that found the queue full and were left in the spool
-    /// for later, since start.
-    deferred: u64,
-}
-
-/// Rounds waiting, oldest first, those being processed, where each round
-/// stands with each sink, and whose turn it is to be handed to the sinks.
-#[derive(Default)]
-struct Intake {
-    pending: BTreeSet<RoundKey>,
-    /// Rounds being read and aggregated by a worker.
-    busy: HashSet<String>,
-    /// Per sink: rounds it has not confirmed and that are not in its lane,
-    /// oldest first (it failed them, was down, or its lane was full).
-    /// Later rounds do not overtake them.
-    owed: Vec<BTreeSet<RoundKey>>,
-    /// Per sink: down since a failed delivery, until it says it recovered.
-    down: Vec<bool>,
-    lanes: Vec<Lane>,
-    /// Rounds that some sinks confirmed: bit `i` for sink `i`.
-    confirmed: HashMap<String, u64>,
-    /// Rounds in lanes: bit `i` while lane `i` holds it; 0 while the
-    /// confirmed round's directory is being removed.
-    held: HashMap<String, u64>,
-    /// Rounds are handed to the lanes in the order they were taken in.
-    next_ticket: u64,
-    serving: u64,
-    finished_early: BTreeSet<u64>,
-    /// How many rounds a sink's backlog is replayed at a time (twice `workers`).
-    refill: usize,
-}
-
-impl Intake {
-    /// Queues again the oldest rounds sink `sink` owes, enough to keep
-    /// `refill` of them on their way to its lane (a whole backlog queued at
-    /// once would be read and aggregated only to find the lane full).
-    fn top_up(&mut self, sink: usize) {
-        let Intake {
-            owed,
-            pending,
-            busy,
-            lanes,
-            refill,
-            ..
-        } = self;
-        // Those in the lane, and the oldest owed ones (being read, queued
-        // or queued now), make up the refill.
-        let room = refill.saturating_sub(lanes[sink].queue.len());
-        for key in owed[sink].iter().take(room) {
-            if !busy.contains(&key.2) {
-                pending.insert(key.clone());
-            }
-        }
-    }
-}
-
 /// What workers and lanes share.
 struct Shared {
     settings: Settings,
-    intake: Mutex<Intake>,
+    ledger: Mutex<Ledger<Arc<Outgoing>>>,
     /// Workers wait here for rounds.
     wake: Notify,
     /// Workers wait here for their turn to hand a round to the lanes.
@@ -292,13 +228,17 @@ struct Shared {
 }
 
 impl Shared {
-    fn enqueue(&self, name: String) {
-        if name.starts_with('.') {
-            return;
-        }
-        let Ok(mut intake) = self.intake.lock() else { return };
-        if !intake.busy.contains(&name) && !intake.held.contains_key(&name) && intake.pending.insert(round_order(&name))
-        {
+    /// The ledger. Nothing panics while holding it; if something did, that
+    /// is a bug: it is logged, and the ledger is used as that code left it.
+    fn ledger(&self) -> MutexGuard<'_, Ledger<Arc<Outgoing>>> {
+        self.ledger.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("bug: a task panicked while updating the delivery ledger; going on with its state");
+            poisoned.into_inner()
+        })
+    }
+
+    fn enqueue(&self, name: &str) {
+        if self.ledger().offer(name) {
             self.wake.notify_one();
         }
     }
@@ -311,7 +251,7 @@ impl Shared {
             if entry.file_type().is_ok_and(|kind| kind.is_dir())
                 && let Ok(name) = entry.file_name().into_string()
             {
-                self.enqueue(name);
+                self.enqueue(&name);
             }
         }
         Ok(())
@@ -325,18 +265,15 @@ impl Shared {
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
-                let mut intake = self.intake.lock().ok()?;
+                let mut ledger = self.ledger();
                 if self.stopping.load(Ordering::SeqCst) {
                     return None;
                 }
-                if let Some((_, _, name)) = intake.pending.pop_first() {
-                    intake.busy.insert(name.clone());
-                    let ticket = intake.next_ticket;
-                    intake.next_ticket += 1;
-                    return Some((name, ticket));
+                if let Some(taken) = ledger.take() {
+                    return Some(taken);
                 }
                 // Rounds in flight may still queue parked ones again.
-                if self.once && intake.busy.is_empty() && intake.held.is_empty() {
+                if self.once && ledger.idle() {
                     return None;
                 }
             }
@@ -345,17 +282,7 @@ impl Shared {
     }
 
     fn done(&self, name: &str, ticket: u64) {
-        if let Ok(mut intake) = self.intake.lock() {
-            intake.busy.remove(name);
-            intake.finished_early.insert(ticket);
-            loop {
-                let serving = intake.serving;
-                if !intake.finished_early.remove(&serving) {
-                    break;
-                }
-                intake.serving += 1;
-            }
-        }
+        self.ledger().finished(name, ticket);
         self.turn.notify_waiters();
         self.wake.notify_waiters();
     }
@@ -366,112 +293,40 @@ impl Shared {
             let notified = self.turn.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.intake.lock() {
-                Ok(intake) if intake.serving < ticket => {}
-                _ => return,
+            if self.ledger().is_turn_of(ticket) {
+                return;
             }
             notified.await;
         }
     }
 
-    /// Hands a round to the lanes of the sinks that lack it. A sink that is
-    /// down, owes an older round, or whose lane is full does not get it now:
-    /// the round joins what that sink owes and waits in the spool.
+    /// Hands a round to the lanes of the sinks that lack it (see [`Ledger::dispatch`]).
     fn dispatch(&self, outgoing: &Arc<Outgoing>) {
-        let Ok(mut intake) = self.intake.lock() else { return };
         let snapshot = &outgoing.snapshot;
-        let name = &snapshot.round;
-        let key = round_order(name);
-        let skip = intake.confirmed.get(name).copied().unwrap_or(0) | intake.held.get(name).copied().unwrap_or(0);
-        let mut held = 0;
-        for (sink, target) in self.settings.sinks.iter().enumerate() {
-            if skip & (1 << sink) != 0 {
-                continue;
-            }
-            let waits = intake.down[sink] || intake.owed[sink].range(..&key).next().is_some();
-            let lane = &mut intake.lanes[sink];
-            let room = lane.queue.is_empty() || lane.lines + snapshot.count <= target.queue_size();
-            if !waits && !room {
-                lane.deferred += snapshot.count as u64;
-                tracing::warn!(
-                    "round {name}: {} has {} lines queued in memory (queue-size {}); the round waits in src-dir",
-                    target.name(),
-                    lane.lines,
-                    target.queue_size()
-                );
-            }
-            if waits || !room {
-                intake.owed[sink].insert(key.clone());
-                continue;
-            }
-            lane.lines += snapshot.count;
-            lane.queue.push_back(Arc::clone(outgoing));
-            intake.owed[sink].remove(&key);
-            held |= 1 << sink;
+        let dispatched = self.ledger().dispatch(&snapshot.round, snapshot.count, outgoing);
+        for sink in dispatched.lanes {
             self.lane_wake[sink].notify_one();
         }
-        if held != 0 {
-            *intake.held.entry(name.clone()).or_default() |= held;
+        for (sink, queued) in dispatched.full {
+            let target = &self.settings.sinks[sink];
+            tracing::warn!(
+                "round {}: {} has {queued} lines queued in memory (queue-size {}); the round waits in src-dir",
+                snapshot.round,
+                target.name(),
+                target.queue_size()
+            );
         }
     }
 
-    /// Sink `sink` delivered the front of its lane (`ok`) or failed it.
-    /// Failing empties the lane into what the sink owes and marks it down
-    /// until it recovers. The round, if now confirmed by every sink, is
-    /// returned for removal.
+    /// Sink `sink` delivered the front of its lane (`ok`) or failed it; the
+    /// round, if now confirmed by every sink, is returned for removal.
     fn settle(self: &Arc<Self>, sink: usize, ok: bool) -> Option<Arc<Outgoing>> {
-        let Ok(mut intake) = self.intake.lock() else {
-            return None;
-        };
-        let mut released = Vec::new();
-        {
-            let lane = &mut intake.lanes[sink];
-            let front = lane.queue.pop_front()?;
-            lane.lines -= front.snapshot.count;
-            released.push(front);
-            if !ok {
-                released.extend(lane.queue.drain(..));
-                lane.lines = 0;
-            }
-        }
-        let all = (1u64 << self.settings.sinks.len()) - 1;
-        let mut removable = None;
-        for outgoing in released {
-            let name = &outgoing.snapshot.round;
-            let held = intake.held.get_mut(name).map_or(0, |held| {
-                *held &= !(1 << sink);
-                *held
-            });
-            let mut confirmed = intake.confirmed.get(name).copied().unwrap_or(0);
-            if ok {
-                confirmed |= 1 << sink;
-            } else {
-                intake.owed[sink].insert(round_order(name));
-            }
-            if confirmed == all {
-                // Held at 0 until the removal is over.
-                intake.confirmed.remove(name);
-                removable = Some(Arc::clone(&outgoing));
-                continue;
-            }
-            if confirmed != 0 {
-                intake.confirmed.insert(name.clone(), confirmed);
-            }
-            if held == 0 {
-                intake.held.remove(name);
-            }
-        }
-        if ok {
-            if !intake.down[sink] {
-                intake.top_up(sink);
-            }
-        } else if !intake.down[sink] {
-            intake.down[sink] = true;
+        let settled = self.ledger().settle(sink, ok);
+        if settled.went_down {
             self.watch_recovery(sink);
         }
-        drop(intake);
         self.wake.notify_waiters();
-        removable
+        settled.removable
     }
 
     /// After sink `sink` failed: once it recovers, what it owes is retried.
@@ -482,15 +337,11 @@ impl Shared {
         let shared = Arc::clone(self);
         tokio::spawn(async move {
             shared.settings.sinks[sink].recovered().await;
-            if let Ok(mut intake) = shared.intake.lock() {
-                intake.down[sink] = false;
-                intake.top_up(sink);
-                tracing::info!(
-                    "{} recovered: {} round(s) to deliver again",
-                    shared.settings.sinks[sink].name(),
-                    intake.owed[sink].len()
-                );
-            }
+            let owed = shared.ledger().recovered(sink);
+            tracing::info!(
+                "{} recovered: {owed} round(s) to deliver again",
+                shared.settings.sinks[sink].name()
+            );
             shared.wake.notify_waiters();
         });
     }
@@ -498,46 +349,14 @@ impl Shared {
     /// Forgets a round that is gone (quarantined or removed): later rounds
     /// no longer wait for it.
     fn forget(&self, name: &str) {
-        if let Ok(mut intake) = self.intake.lock() {
-            let key = round_order(name);
-            intake.confirmed.remove(name);
-            for sink in 0..intake.owed.len() {
-                if intake.owed[sink].remove(&key) && !intake.down[sink] {
-                    intake.top_up(sink);
-                }
-            }
-        }
+        self.ledger().forget(name);
         self.wake.notify_waiters();
     }
 
     /// The removal of a delivered round is over: it may be taken again.
     fn removed(&self, name: &str) {
-        if let Ok(mut intake) = self.intake.lock() {
-            intake.held.remove(name);
-        }
+        self.ledger().removed(name);
         self.wake.notify_waiters();
-    }
-
-    /// Rounds some sink has not confirmed.
-    fn undelivered(&self) -> usize {
-        self.intake.lock().map_or(0, |intake| {
-            intake
-                .owed
-                .iter()
-                .flatten()
-                .map(|key| &key.2)
-                .chain(intake.held.iter().filter(|(_, held)| **held != 0).map(|(name, _)| name))
-                .collect::<HashSet<_>>()
-                .len()
-        })
-    }
-
-    /// Lines waiting in each sink's lane, and lines it deferred, since start.
-    fn lane_metrics(&self) -> Vec<(usize, u64)> {
-        self.intake.lock().map_or_else(
-            |_| Vec::new(),
-            |intake| intake.lanes.iter().map(|lane| (lane.lines, lane.deferred)).collect(),
-        )
     }
 
     fn stop(&self) {
@@ -562,10 +381,7 @@ async fn run_lane(shared: Arc<Shared>, sink: usize) {
         let notified = shared.lane_wake[sink].notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let front = match shared.intake.lock() {
-            Ok(intake) => intake.lanes[sink].queue.front().cloned(),
-            Err(_) => return,
-        };
+        let front = shared.ledger().front(sink);
         let Some(outgoing) = front else {
             if shared.closing.load(Ordering::SeqCst) {
                 return;
@@ -649,16 +465,12 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create src-dir {}", settings.src_dir.display()))?;
     let workers = settings.workers;
     let sinks = settings.sinks.len();
-    let intake = Intake {
-        owed: vec![BTreeSet::new(); sinks],
-        down: vec![false; sinks],
-        lanes: (0..sinks).map(|_| Lane::default()).collect(),
-        refill: 2 * workers,
-        ..Intake::default()
-    };
+    let queue_sizes: Vec<usize> = settings.sinks.iter().map(|sink| sink.queue_size()).collect();
+    // A sink's backlog is replayed twice `workers` rounds at a time.
+    let ledger = Ledger::new(&queue_sizes, 2 * workers);
     let shared = Arc::new(Shared {
         settings,
-        intake: Mutex::new(intake),
+        ledger: Mutex::new(ledger),
         wake: Notify::new(),
         turn: Notify::new(),
         lane_wake: (0..sinks).map(|_| Notify::new()).collect(),
@@ -694,7 +506,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         loop {
             tokio::select! {
                 event = intake_rx.recv() => match event {
-                    Some(Event::Round(name)) => shared.enqueue(name),
+                    Some(Event::Round(name)) => shared.enqueue(&name),
                     Some(Event::Rescan) => shared.scan()?,
                     None => bail!("the inotify watch of {} stopped", shared.settings.src_dir.display()),
                 },
@@ -718,7 +530,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         );
         lanes.abort_all();
     }
-    let undelivered = shared.undelivered();
+    let undelivered = shared.ledger().undelivered();
     let quarantined = shared.quarantined.load(Ordering::SeqCst);
     tracing::info!(undelivered, quarantined, "process stopped");
     Ok(if once && (undelivered > 0 || quarantined > 0) {
@@ -823,7 +635,7 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     for problem in &problems {
         tracing::warn!("round {name}: {problem}");
     }
-    let lanes = shared.lane_metrics();
+    let lanes = shared.ledger().lane_metrics();
     for (sink, target) in settings.sinks.iter().enumerate() {
         let label = metric_label(target.name());
         let (queued, deferred) = lanes.get(sink).copied().unwrap_or_default();
