@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod collect;
 pub mod metric_names;
+pub mod metrics;
 pub mod pipeline;
 pub mod round;
 pub mod sinks;

@@ -32,11 +32,13 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::config::{Config, parse_bool, parse_int};
 use crate::runtime::shutdown::{Shutdown, within_grace};
-use crate::stats::aggregate::{Groups, Lines, Options, aggregate, sanitize, seconds, self_metric, summed_part};
+use crate::stats::aggregate::{Groups, Options, aggregate, seconds, summed_part};
 use crate::stats::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
+use crate::stats::metrics::Batch;
 use crate::stats::round::read_round;
 use crate::stats::sinks::graphite::{Graphite, GraphiteSettings};
 use crate::stats::sinks::local_store::LocalStore;
+use crate::stats::sinks::plaintext::{Plaintext, sanitize};
 use crate::stats::sinks::{Sink, Snapshot};
 use crate::stats::spool::round_epoch;
 use ledger::Ledger;
@@ -49,7 +51,6 @@ pub struct Settings {
     options: Options,
     exclude_frontends: Option<PathBuf>,
     exclude_backends: Option<PathBuf>,
-    prefix: String,
     sinks: Vec<Box<dyn Sink>>,
     /// How long the sinks may go on delivering after SIGTERM/SIGHUP.
     shutdown_timeout: Duration,
@@ -86,16 +87,17 @@ impl Settings {
         if let Some(names) = list("server-metrics")? {
             options.server_metrics = summed_part(&names, &[SERVER_AVG, SERVER_AVG_TIME]);
         }
+        let plaintext = Arc::new(Plaintext::from_config(config)?);
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if config.has_section("local-store") {
             let dir = match config.string("local-store", "dir")? {
                 Some(dir) => PathBuf::from(dir),
                 None => Path::new(&config.string("paths", "base-dir")?.unwrap_or_default()).join("local-store"),
             };
-            sinks.push(Box::new(LocalStore::new(dir)));
+            sinks.push(Box::new(LocalStore::new(dir, Arc::clone(&plaintext))));
         }
         if let Some(graphite) = GraphiteSettings::from_config(config)? {
-            sinks.push(Box::new(Graphite::start(graphite)));
+            sinks.push(Box::new(Graphite::start(graphite, Arc::clone(&plaintext))));
         }
         if sinks.is_empty() {
             bail!("no destination for the metrics: [graphite] enabled = false and no [local-store] section");
@@ -107,7 +109,6 @@ impl Settings {
             options,
             exclude_frontends: config.string("process", "exclude-frontends")?.map(PathBuf::from),
             exclude_backends: config.string("process", "exclude-backends")?.map(PathBuf::from),
-            prefix: prefix(config)?,
             sinks,
             shutdown_timeout: config.seconds("process", "shutdown-timeout", 5.0)?,
         })
@@ -132,30 +133,12 @@ fn beside(dir: &Path, suffix: &str) -> PathBuf {
     dir.with_file_name(format!("{name}.{suffix}"))
 }
 
-/// `namespace[.host].haproxy`, as haproxystats builds it.
-fn prefix(config: &Config) -> anyhow::Result<String> {
-    let namespace = config
-        .string("graphite", "namespace")?
-        .unwrap_or_else(|| "loadbalancers".into());
-    let with_host = config.typed("graphite", "prefix-hostname", parse_bool)?.unwrap_or(true);
-    if !with_host {
-        return Ok(format!("{namespace}.haproxy"));
-    }
-    let host = nix::unistd::gethostname()?.to_string_lossy().into_owned();
-    let fqdn = config.typed("graphite", "fqdn", parse_bool)?.unwrap_or(true);
-    let host = if fqdn {
-        host.replace('.', "_")
-    } else {
-        host.split('.').next().unwrap_or_default().to_owned()
-    };
-    Ok(format!("{namespace}.{}.haproxy", sanitize(&host)))
-}
-
+/// The group patterns, read only when `[graphite] group-namespace` is set.
 fn groups(config: &Config) -> anyhow::Result<Groups> {
-    let Some(namespace) = config.string("graphite", "group-namespace")? else {
+    if config.string("graphite", "group-namespace")?.is_none() {
         return Ok(Groups::default());
-    };
-    let patterns = |section: &str| -> anyhow::Result<Vec<(String, Regex)>> {
+    }
+    let patterns = |section: &str| -> anyhow::Result<Vec<(Arc<str>, Regex)>> {
         let Some(entries) = config.ini().section(section) else {
             return Ok(Vec::new());
         };
@@ -165,17 +148,13 @@ fn groups(config: &Config) -> anyhow::Result<Groups> {
             .map(|entry| {
                 let pattern = config.string(section, &entry.key)?.unwrap_or_default();
                 Ok((
-                    entry.key.clone(),
+                    Arc::from(entry.key.as_str()),
                     Regex::new(&pattern).with_context(|| format!("[{section}] {}", entry.key))?,
                 ))
             })
             .collect()
     };
     Ok(Groups {
-        namespace: Some(namespace),
-        double_writes: config
-            .typed("graphite", "group-namespace-double-writes", parse_bool)?
-            .unwrap_or(false),
         frontend: patterns("frontend-groups")?,
         backend: patterns("backend-groups")?,
         server: patterns("server-groups")?,
@@ -206,6 +185,9 @@ fn read_exclusions(path: Option<&Path>, problems: &mut Vec<String>) -> HashSet<S
 /// A round's output on its way to the sinks, with what its last log line needs.
 struct Outgoing {
     snapshot: Arc<Snapshot>,
+    /// Metrics with a value (Graphite lines, before group double writes):
+    /// what lanes count against `queue-size`.
+    lines: usize,
     started: Instant,
     problems: usize,
 }
@@ -303,7 +285,7 @@ impl Shared {
     /// Hands a round to the lanes of the sinks that lack it (see [`Ledger::dispatch`]).
     fn dispatch(&self, outgoing: &Arc<Outgoing>) {
         let snapshot = &outgoing.snapshot;
-        let dispatched = self.ledger().dispatch(&snapshot.round, snapshot.count, outgoing);
+        let dispatched = self.ledger().dispatch(&snapshot.round, outgoing.lines, outgoing);
         for sink in dispatched.lanes {
             self.lane_wake[sink].notify_one();
         }
@@ -420,7 +402,7 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
     match removal {
         Ok(Ok(())) => tracing::info!(
             "round {name}: {} metrics delivered in {:.3} s{}",
-            outgoing.snapshot.count,
+            outgoing.lines,
             outgoing.started.elapsed().as_secs_f64(),
             if outgoing.problems == 0 {
                 String::new()
@@ -601,12 +583,12 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     let started = Instant::now();
     let worker = Arc::clone(shared);
     let read_path = path.clone();
-    let computed = tokio::task::spawn_blocking(move || -> Result<(Lines, Vec<String>), String> {
+    let computed = tokio::task::spawn_blocking(move || -> Result<(Batch, Vec<String>), String> {
         let round = read_round(&read_path)?;
         let mut problems = round.problems;
         let options = worker.settings.snapshot_options(&mut problems);
-        let mut lines = Lines::new(&worker.settings.prefix, timestamp);
-        let mut report = aggregate(&round.infos, &round.stats, &options, &mut lines);
+        let mut batch = Batch::new(timestamp);
+        let mut report = aggregate(&round.infos, &round.stats, &options, &mut batch);
         problems.append(&mut report.problems);
         if round.infos.is_empty() && report.stat_files_used == 0 {
             return Err(problems.join("; "));
@@ -615,12 +597,12 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
             if !failed.is_empty() {
                 problems.push(format!("partial round: pull could not read {}", failed.join(", ")));
             }
-            self_metric(&mut lines, "FailedSockets", failed.len() as f64);
+            batch.pipeline("FailedSockets", failed.len() as f64);
         }
-        Ok((lines, problems))
+        Ok((batch, problems))
     })
     .await;
-    let (mut lines, problems) = match computed {
+    let (mut batch, problems) = match computed {
         Ok(Ok(result)) => result,
         Ok(Err(reason)) => {
             quarantine(shared, name, &reason);
@@ -641,19 +623,18 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
         let (queued, deferred) = lanes.get(sink).copied().unwrap_or_default();
         let lane = [("QueuedLines", queued as f64), ("LinesDeferred", deferred as f64)];
         for (metric, value) in target.self_metrics().into_iter().chain(lane) {
-            self_metric(&mut lines, &format!("{label}{metric}"), value);
+            batch.pipeline(&format!("{label}{metric}"), value);
         }
     }
     // This round's own wall-clock time (haproxystats wrote it into the next one).
-    self_metric(&mut lines, "TotalWallClockTime", seconds(started));
-    let (text, count) = lines.into_parts();
+    batch.pipeline("TotalWallClockTime", seconds(started));
+    let lines = batch.len();
     let outgoing = Arc::new(Outgoing {
         snapshot: Arc::new(Snapshot {
             round: name.to_owned(),
-            timestamp,
-            lines: text,
-            count,
+            batch,
         }),
+        lines,
         started,
         problems: problems.len(),
     });

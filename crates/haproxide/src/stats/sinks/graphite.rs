@@ -1,6 +1,7 @@
 //! The `graphite` sink: Graphite's plaintext protocol to `server:port`.
 //!
-//! One connection, owned by the sink. A snapshot is written whole, in large
+//! One connection, owned by the sink. A round is encoded as [`Plaintext`]
+//! lines (shared with `local-store`) and written whole, in large
 //! writes (its chunks of lines, never a syscall per line), and every write
 //! must make progress within `write-timeout`. A snapshot is confirmed only once
 //! all of it went into a live connection: before writing, the sink checks that
@@ -30,6 +31,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Mutex, watch};
 
+use super::plaintext::{Lines, Plaintext};
 use super::{Delivery, Sink, Snapshot, Waiting};
 use crate::config::{Config, parse_bool, parse_float, parse_int, parse_retries};
 use haproxy::Retries;
@@ -149,6 +151,7 @@ enum Status {
 
 struct State {
     settings: GraphiteSettings,
+    encoding: Arc<Plaintext>,
     connection: Mutex<Option<Connection>>,
     /// The reconnecting task waits for [`Status::Down`].
     status: watch::Sender<Status>,
@@ -161,11 +164,12 @@ pub struct Graphite {
 }
 
 impl Graphite {
-    /// A sink for `settings`; starts connecting at once, in the background
-    /// (call from within the runtime).
-    pub fn start(settings: GraphiteSettings) -> Graphite {
+    /// A sink for `settings`, writing lines as `encoding` makes them; starts
+    /// connecting at once, in the background (call from within the runtime).
+    pub fn start(settings: GraphiteSettings, encoding: Arc<Plaintext>) -> Graphite {
         let state = Arc::new(State {
             settings,
+            encoding,
             connection: Mutex::new(None),
             status: watch::Sender::new(Status::Starting),
             counters: Counters::default(),
@@ -183,7 +187,11 @@ impl Sink for Graphite {
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
         Box::pin(async move {
             let state = &self.state;
-            let count = snapshot.count as u64;
+            let encoding = Arc::clone(&state.encoding);
+            let lines = tokio::task::spawn_blocking(move || encoding.encode(&snapshot.batch))
+                .await
+                .context("the encoding task failed")?;
+            let count = lines.count() as u64;
             let _ = state
                 .status
                 .subscribe()
@@ -195,8 +203,8 @@ impl Sink for Graphite {
                     "not connected to {} (reconnecting in the background)",
                     state.settings.address()
                 )),
-                Some(Connection::Tcp(stream)) => write_tcp(stream, &snapshot, state.settings.write_timeout).await,
-                Some(Connection::Udp(socket)) => Ok(send_udp(socket, &snapshot, &state.counters).await),
+                Some(Connection::Tcp(stream)) => write_tcp(stream, &lines, state.settings.write_timeout).await,
+                Some(Connection::Udp(socket)) => Ok(send_udp(socket, &lines, &state.counters).await),
             };
             match outcome {
                 Ok(bytes) => {
@@ -314,8 +322,8 @@ async fn connect(settings: &GraphiteSettings) -> anyhow::Result<Connection> {
         .context("cannot connect")
 }
 
-/// Writes every chunk of `snapshot`; the bytes written.
-async fn write_tcp(stream: &mut TcpStream, snapshot: &Snapshot, write_timeout: Duration) -> anyhow::Result<u64> {
+/// Writes every chunk of `lines`; the bytes written.
+async fn write_tcp(stream: &mut TcpStream, lines: &Lines, write_timeout: Duration) -> anyhow::Result<u64> {
     // A relay that stopped has closed the connection; lines written now would
     // go nowhere, yet the writes would succeed.
     let mut probe = [0u8; 512];
@@ -328,7 +336,7 @@ async fn write_tcp(stream: &mut TcpStream, snapshot: &Snapshot, write_timeout: D
         }
     }
     let mut bytes = 0;
-    for chunk in &snapshot.lines {
+    for chunk in lines.chunks() {
         let mut rest = chunk.as_bytes();
         while !rest.is_empty() {
             let written = tokio::time::timeout(write_timeout, stream.write(rest))
@@ -345,10 +353,10 @@ async fn write_tcp(stream: &mut TcpStream, snapshot: &Snapshot, write_timeout: D
     Ok(bytes)
 }
 
-/// Sends `snapshot` as datagrams of whole lines; the bytes sent.
-async fn send_udp(socket: &UdpSocket, snapshot: &Snapshot, counters: &Counters) -> u64 {
+/// Sends `lines` as datagrams of whole lines; the bytes sent.
+async fn send_udp(socket: &UdpSocket, lines: &Lines, counters: &Counters) -> u64 {
     let mut bytes = 0;
-    for chunk in &snapshot.lines {
+    for chunk in lines.chunks() {
         for datagram in datagrams(chunk.as_bytes()) {
             match socket.send(datagram).await {
                 Ok(sent) => bytes += sent as u64,

@@ -1,24 +1,28 @@
-//! The `local-store` sink: each snapshot's lines in `<dir>/<round>/stats`,
-//! exactly as Graphite would receive them, written to a temporary file that is
-//! fsynced and then renamed, so a reader never sees half a file.
+//! The `local-store` sink: each round's lines in `<dir>/<round>/stats`,
+//! exactly as Graphite would receive them ([`Plaintext`]), written to a
+//! temporary file that is fsynced and then renamed, so a reader never sees
+//! half a file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::plaintext::Plaintext;
 use super::{Delivery, Sink, Snapshot};
+use crate::stats::metrics::Batch;
 
-/// Writes snapshots under a directory.
+/// Writes rounds under a directory.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     dir: PathBuf,
+    encoding: Arc<Plaintext>,
 }
 
 impl LocalStore {
-    /// A store under `dir` (created on first use).
-    pub fn new(dir: PathBuf) -> LocalStore {
-        LocalStore { dir }
+    /// A store under `dir` (created on first use), writing lines as `encoding` makes them.
+    pub fn new(dir: PathBuf, encoding: Arc<Plaintext>) -> LocalStore {
+        LocalStore { dir, encoding }
     }
 }
 
@@ -29,24 +33,22 @@ impl Sink for LocalStore {
 
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
         let dir = self.dir.join(&snapshot.round);
+        let encoding = Arc::clone(&self.encoding);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || write_atomically(&dir, &snapshot.lines))
+            tokio::task::spawn_blocking(move || write_atomically(&dir, &snapshot.batch, &encoding))
                 .await
                 .context("local-store writer stopped")?
         })
     }
 }
 
-fn write_atomically(dir: &Path, chunks: &[String]) -> anyhow::Result<()> {
+fn write_atomically(dir: &Path, batch: &Batch, encoding: &Plaintext) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let temporary = dir.join(".stats.tmp");
     let target = dir.join("stats");
     let write = || -> std::io::Result<()> {
-        use std::io::Write;
         let mut file = std::fs::File::create(&temporary)?;
-        for chunk in chunks {
-            file.write_all(chunk.as_bytes())?;
-        }
+        encoding.write_to(batch, &mut file)?;
         file.sync_all()?;
         std::fs::rename(&temporary, &target)?;
         std::fs::File::open(dir)?.sync_all()
@@ -59,18 +61,31 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn writes_stats_under_the_round_name() {
+    async fn writes_the_plaintext_lines_under_the_round_name() {
+        use crate::stats::metrics::{Entity, Member};
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path().join("local-store"));
-        let snapshot = Snapshot {
-            round: "1700000000.1".into(),
-            timestamp: 1_700_000_000,
-            lines: vec!["a 1 1700000000\n".into(), "b 2 1700000000\n".into()],
-            count: 1,
-        };
-        store.deliver(Arc::new(snapshot)).await.unwrap();
+        let encoding = Arc::new(Plaintext {
+            prefix: "lb.haproxy".into(),
+            group_namespace: None,
+            double_writes: false,
+        });
+        let store = LocalStore::new(dir.path().join("local-store"), encoding);
+        let mut batch = Batch::new(1_700_000_000);
+        batch
+            .section(vec!["a".into(), "b".into()])
+            .push(Member::ungrouped(Entity::Daemon), [1.0, 2.0]);
+        store
+            .deliver(Arc::new(Snapshot {
+                round: "1700000000.1".into(),
+                batch,
+            }))
+            .await
+            .unwrap();
         let written = std::fs::read_to_string(dir.path().join("local-store/1700000000.1/stats")).unwrap();
-        assert_eq!(written, "a 1 1700000000\nb 2 1700000000\n");
+        assert_eq!(
+            written,
+            "lb.haproxy.daemon.a 1 1700000000\nlb.haproxy.daemon.b 2 1700000000\n"
+        );
         assert!(!dir.path().join("local-store/1700000000.1/.stats.tmp").exists());
     }
 }

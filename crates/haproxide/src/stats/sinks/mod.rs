@@ -1,8 +1,9 @@
 //! Destinations of `process`: one small trait, one file per destination.
 //!
-//! A sink receives one snapshot's metrics (already rendered as Graphite
-//! plaintext lines, which every current destination stores or forwards) and
-//! returns once they are safely handed over. `process` deletes a snapshot's
+//! A sink receives one round's typed metrics ([`Batch`]), encodes them its
+//! own way (off the async runtime: encoding is CPU work), and returns once
+//! they are safely handed over. `graphite` and `local-store` both write
+//! Graphite's [`plaintext`] lines. `process` deletes a snapshot's
 //! directory only after every enabled sink returned `Ok`, so a failing sink
 //! keeps the directory in the spool for a retry; [`Sink::recovered`] says when
 //! to retry. Each sink gets the snapshots in round order, one at a time, from a
@@ -10,11 +11,14 @@
 
 pub mod graphite;
 pub mod local_store;
+pub mod plaintext;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::stats::metrics::Batch;
 
 /// A boxed future a sink returns.
 pub type Delivery<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
@@ -28,17 +32,13 @@ pub const RETRY_DELAY: Duration = Duration::from_secs(5);
 /// Lines held in memory for a sink that sets no bound of its own.
 pub const QUEUE_SIZE: usize = 1_000_000;
 
-/// One snapshot's output.
-#[derive(Debug, Clone, PartialEq)]
+/// One round's metrics on their way to the sinks.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// The round's directory name (`1700000000` or `1700000000.1`).
     pub round: String,
-    /// Its timestamp.
-    pub timestamp: u64,
-    /// `<prefix>.<path> <value> <timestamp>\n` lines, in chunks to be written in order.
-    pub lines: Vec<String>,
-    /// Number of lines.
-    pub count: usize,
+    /// Its metrics.
+    pub batch: Batch,
 }
 
 /// A destination of snapshots.

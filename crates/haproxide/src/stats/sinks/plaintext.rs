@@ -1,0 +1,397 @@
+//! Graphite's plaintext encoding of a [`Batch`], shared by the `graphite` and
+//! `local-store` sinks: `<prefix>.[<namespace>.<group>.]<path>.<field> <value> <timestamp>\n`.
+//!
+//! - `<prefix>` is `namespace[.host].haproxy`, from `[graphite] namespace`,
+//!   `prefix-hostname` and `fqdn`, as haproxystats builds it.
+//! - `<path>` names the entity: `daemon`, `daemon.process.<key>`,
+//!   `frontend.<name>`, `backend.<name>`, `backend.<name>.server.<name>`,
+//!   `server.<name>`, and `haproxystats` for the pipeline's own metrics.
+//!   Names are [`sanitize`]d, so no name can add a path level or break the
+//!   line protocol.
+//! - A grouped entity goes under `<group-namespace>.<group>.`, and also under
+//!   its plain path with `group-namespace-double-writes`.
+//! - Integral values print as integers (`40`), others in their shortest exact
+//!   form; values without a value (`NaN`) are left out.
+//!
+//! Large sections are encoded on two threads, in two chunks written in order.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::config::{Config, parse_bool};
+use crate::stats::metrics::{Batch, Entity, Member, Section};
+
+/// Rows of a section from which its second half is encoded on another thread.
+const PARALLEL_ROWS: usize = 2048;
+
+/// Rows encoded at a time by [`Plaintext::write_to`].
+const STREAMED_ROWS: usize = 512;
+
+/// Replaces every byte outside `[A-Za-z0-9_:-]` with `_`, so a name can neither
+/// add a path level (`.`) nor break the line protocol (spaces, newlines).
+pub fn sanitize(name: &str) -> Cow<'_, str> {
+    let clean = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-');
+    if name.chars().all(clean) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(name.chars().map(|c| if clean(c) { c } else { '_' }).collect())
+}
+
+/// How batches are written as Graphite lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plaintext {
+    /// `namespace[.host].haproxy`.
+    pub prefix: String,
+    /// `group-namespace`: grouped entities go under `<it>.<group>.`; no
+    /// grouping when unset.
+    pub group_namespace: Option<String>,
+    /// `group-namespace-double-writes`: grouped entities also go under their plain path.
+    pub double_writes: bool,
+}
+
+impl Plaintext {
+    /// The encoding `[graphite]` describes.
+    pub fn from_config(config: &Config) -> anyhow::Result<Plaintext> {
+        let namespace = config
+            .string("graphite", "namespace")?
+            .unwrap_or_else(|| "loadbalancers".into());
+        let with_host = config.typed("graphite", "prefix-hostname", parse_bool)?.unwrap_or(true);
+        let fqdn = config.typed("graphite", "fqdn", parse_bool)?.unwrap_or(true);
+        let host = if with_host {
+            Some(nix::unistd::gethostname()?.to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        Ok(Plaintext {
+            prefix: prefix(&namespace, host.as_deref(), fqdn),
+            group_namespace: config.string("graphite", "group-namespace")?,
+            double_writes: config
+                .typed("graphite", "group-namespace-double-writes", parse_bool)?
+                .unwrap_or(false),
+        })
+    }
+
+    /// The lines of `batch`.
+    pub fn encode(&self, batch: &Batch) -> Lines {
+        let mut lines = Lines::new(&self.prefix, batch.timestamp());
+        let expected: usize = batch
+            .sections()
+            .iter()
+            .map(|section| section.len() * section.fields().len())
+            .sum();
+        lines.reserve(if self.double_writes { expected * 2 } else { expected });
+        for section in batch.sections() {
+            if section.len() < PARALLEL_ROWS {
+                self.write_rows(&mut lines, section, section.rows());
+                continue;
+            }
+            let half = section.len() / 2;
+            let mut second = lines.sibling();
+            std::thread::scope(|scope| {
+                scope.spawn(|| self.write_rows(&mut second, section, section.rows_between(half, section.len())));
+                self.write_rows(&mut lines, section, section.rows_between(0, half));
+            });
+            lines.append(second);
+        }
+        lines
+    }
+
+    /// Writes the lines of `batch` to `out` as they are encoded, a few
+    /// hundred rows at a time: the whole text is never held in memory.
+    pub fn write_to(&self, batch: &Batch, out: &mut impl std::io::Write) -> std::io::Result<usize> {
+        let mut lines = Lines::new(&self.prefix, batch.timestamp());
+        for section in batch.sections() {
+            for start in (0..section.len()).step_by(STREAMED_ROWS) {
+                let end = section.len().min(start + STREAMED_ROWS);
+                self.write_rows(&mut lines, section, section.rows_between(start, end));
+                out.write_all(lines.text.as_bytes())?;
+                lines.text.clear();
+            }
+        }
+        Ok(lines.count)
+    }
+
+    fn write_rows<'a>(
+        &self,
+        lines: &mut Lines,
+        section: &Section,
+        rows: impl Iterator<Item = (&'a Member, &'a [f64])>,
+    ) {
+        let mut bases: Vec<String> = Vec::with_capacity(2);
+        for (member, values) in rows {
+            bases.clear();
+            let path = path(&member.entity);
+            match (&self.group_namespace, &member.group) {
+                (Some(namespace), Some(group)) => {
+                    bases.push(format!("{namespace}.{group}.{path}."));
+                    if self.double_writes {
+                        bases.push(format!("{path}."));
+                    }
+                }
+                _ => bases.push(format!("{path}.")),
+            }
+            for (field, value) in section.fields().iter().zip(values) {
+                for base in &bases {
+                    lines.push(base, field, *value);
+                }
+            }
+        }
+    }
+}
+
+/// `namespace[.host].haproxy`; the host with its dots as `_` (`fqdn`), or
+/// only its first label.
+pub fn prefix(namespace: &str, host: Option<&str>, fqdn: bool) -> String {
+    let Some(host) = host else {
+        return format!("{namespace}.haproxy");
+    };
+    let host = if fqdn {
+        host.replace('.', "_")
+    } else {
+        host.split('.').next().unwrap_or_default().to_owned()
+    };
+    format!("{namespace}.{}.haproxy", sanitize(&host))
+}
+
+/// The path of an entity, its names sanitised.
+fn path(entity: &Entity) -> String {
+    match entity {
+        Entity::Pipeline => "haproxystats".to_owned(),
+        Entity::Daemon => "daemon".to_owned(),
+        Entity::Process(key) => format!("daemon.process.{}", sanitize(key)),
+        Entity::Frontend(name) => format!("frontend.{}", sanitize(name)),
+        Entity::Backend(name) => format!("backend.{}", sanitize(name)),
+        Entity::Server { backend, server } => {
+            format!("backend.{}.server.{}", sanitize(backend), sanitize(server))
+        }
+        Entity::ServerAcrossBackends(name) => format!("server.{}", sanitize(name)),
+    }
+}
+
+/// Graphite lines, in chunks to be written in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    /// `<prefix>.`
+    head: String,
+    /// ` <timestamp>\n`
+    tail: String,
+    /// Finished chunks, in order, before `text`.
+    chunks: Vec<String>,
+    text: String,
+    count: usize,
+}
+
+impl Lines {
+    fn new(prefix: &str, timestamp: u64) -> Lines {
+        Lines {
+            head: format!("{prefix}."),
+            tail: format!(" {timestamp}\n"),
+            ..Lines::default()
+        }
+    }
+
+    /// Appends `<prefix>.<base><field> <value> <timestamp>` unless the value is not finite.
+    fn push(&mut self, base: &str, field: &str, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        self.text.push_str(&self.head);
+        self.text.push_str(base);
+        self.text.push_str(field);
+        self.text.push(' ');
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            self.text.push_str(itoa::Buffer::new().format(value as i64));
+        } else {
+            let _ = write!(self.text, "{value}");
+        }
+        self.text.push_str(&self.tail);
+        self.count += 1;
+    }
+
+    /// Empty lines with the same prefix and timestamp, to be appended later.
+    fn sibling(&self) -> Lines {
+        Lines {
+            head: self.head.clone(),
+            tail: self.tail.clone(),
+            ..Lines::default()
+        }
+    }
+
+    /// Appends the lines of `other` as chunks of their own (nothing is copied).
+    fn append(&mut self, other: Lines) {
+        self.chunks.push(std::mem::take(&mut self.text));
+        self.chunks.extend(other.chunks);
+        self.chunks.push(other.text);
+        self.count += other.count;
+    }
+
+    /// Makes room for about `lines` more lines.
+    fn reserve(&mut self, lines: usize) {
+        self.text
+            .reserve(lines.saturating_mul(self.head.len() + self.tail.len() + 56));
+    }
+
+    /// The chunks to write, in order (empty ones left out).
+    pub fn chunks(&self) -> impl Iterator<Item = &str> {
+        self.chunks
+            .iter()
+            .chain(std::iter::once(&self.text))
+            .map(String::as_str)
+            .filter(|chunk| !chunk.is_empty())
+    }
+
+    /// How many lines.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn text(lines: &Lines) -> String {
+        lines.chunks().collect()
+    }
+
+    #[test]
+    fn sanitising_keeps_only_path_safe_bytes() {
+        assert_eq!(sanitize("fe.dotted.name"), "fe_dotted_name");
+        assert_eq!(sanitize("be app\nx 1700000000\nevil"), "be_app_x_1700000000_evil");
+        assert!(matches!(sanitize("Ulimit-n:ok_9"), Cow::Borrowed("Ulimit-n:ok_9")));
+        assert_eq!(sanitize("é/ü"), "___");
+    }
+
+    #[test]
+    fn the_prefix_follows_namespace_hostname_and_fqdn() {
+        assert_eq!(
+            prefix("loadbalancers", Some("lb1.example.com"), true),
+            "loadbalancers.lb1_example_com.haproxy"
+        );
+        assert_eq!(
+            prefix("loadbalancers", Some("lb1.example.com"), false),
+            "loadbalancers.lb1.haproxy"
+        );
+        assert_eq!(prefix("lbs", None, true), "lbs.haproxy");
+        assert_eq!(prefix("lbs", Some("odd host"), true), "lbs.odd_host.haproxy");
+    }
+
+    #[test]
+    fn every_entity_has_its_path_with_names_sanitised_and_missing_values_left_out() {
+        let mut batch = Batch::new(1_700_000_000);
+        batch
+            .section(vec!["CurrConns".into(), "Idle_pct".into()])
+            .push(Member::ungrouped(Entity::Daemon), [40.0, 10.606601717798213]);
+        batch
+            .section(vec!["CpuUsagePct".into()])
+            .push(Member::ungrouped(Entity::Process("admin 1.sock".into())), [-3.0]);
+        batch
+            .section(vec!["scur".into()])
+            .push(Member::ungrouped(Entity::Frontend("fe.x".into())), [1.0]);
+        let servers = batch.section(vec!["stot".into(), "rtime".into()]);
+        servers.push(
+            Member::ungrouped(Entity::Server {
+                backend: "be app".into(),
+                server: "s\n1".into(),
+            }),
+            [2.0, f64::NAN],
+        );
+        batch
+            .section(vec!["stot".into()])
+            .push(Member::ungrouped(Entity::ServerAcrossBackends("s.1".into())), [7.0]);
+        batch.pipeline("FailedSockets", 0.0);
+        let plaintext = Plaintext {
+            prefix: "lb.haproxy".into(),
+            group_namespace: None,
+            double_writes: false,
+        };
+        let lines = plaintext.encode(&batch);
+        assert_eq!(
+            text(&lines),
+            "lb.haproxy.daemon.CurrConns 40 1700000000\n\
+             lb.haproxy.daemon.Idle_pct 10.606601717798213 1700000000\n\
+             lb.haproxy.daemon.process.admin_1_sock.CpuUsagePct -3 1700000000\n\
+             lb.haproxy.frontend.fe_x.scur 1 1700000000\n\
+             lb.haproxy.backend.be_app.server.s_1.stot 2 1700000000\n\
+             lb.haproxy.server.s_1.stot 7 1700000000\n\
+             lb.haproxy.haproxystats.FailedSockets 0 1700000000\n"
+        );
+        assert_eq!(lines.count(), 7);
+    }
+
+    #[test]
+    fn grouped_entities_go_under_the_group_namespace_and_also_plain_with_double_writes() {
+        let mut batch = Batch::new(5);
+        let backends = batch.section(vec!["bin".into(), "bout".into()]);
+        backends.push(
+            Member {
+                entity: Entity::Backend("be_web".into()),
+                group: Some(Arc::from("web")),
+            },
+            [1.0, 2.0],
+        );
+        backends.push(Member::ungrouped(Entity::Backend("be_other".into())), [3.0, 4.0]);
+        let mut plaintext = Plaintext {
+            prefix: "p".into(),
+            group_namespace: Some("grp".into()),
+            double_writes: true,
+        };
+        assert_eq!(
+            text(&plaintext.encode(&batch)),
+            "p.grp.web.backend.be_web.bin 1 5\np.backend.be_web.bin 1 5\n\
+             p.grp.web.backend.be_web.bout 2 5\np.backend.be_web.bout 2 5\n\
+             p.backend.be_other.bin 3 5\np.backend.be_other.bout 4 5\n"
+        );
+        plaintext.double_writes = false;
+        assert_eq!(
+            text(&plaintext.encode(&batch)),
+            "p.grp.web.backend.be_web.bin 1 5\np.grp.web.backend.be_web.bout 2 5\n\
+             p.backend.be_other.bin 3 5\np.backend.be_other.bout 4 5\n"
+        );
+        plaintext.group_namespace = None;
+        assert!(text(&plaintext.encode(&batch)).starts_with("p.backend.be_web.bin 1 5\np.backend.be_web.bout 2 5\n"));
+    }
+
+    #[test]
+    fn writing_as_encoded_gives_the_same_bytes() {
+        let mut batch = Batch::new(9);
+        let section = batch.section(vec!["a".into(), "b".into()]);
+        for row in 0..STREAMED_ROWS * 3 + 7 {
+            section.push(Member::ungrouped(Entity::Backend(format!("b{row}"))), [row as f64, 0.5]);
+        }
+        batch.section(Vec::new());
+        batch.pipeline("X", 1.0);
+        let plaintext = Plaintext {
+            prefix: "p".into(),
+            group_namespace: None,
+            double_writes: false,
+        };
+        let mut written = Vec::new();
+        let count = plaintext.write_to(&batch, &mut written).unwrap();
+        let encoded = plaintext.encode(&batch);
+        assert_eq!(String::from_utf8(written).unwrap(), text(&encoded));
+        assert_eq!(count, encoded.count());
+        assert_eq!(count, (STREAMED_ROWS * 3 + 7) * 2 + 1);
+    }
+
+    #[test]
+    fn a_large_section_encoded_on_two_threads_keeps_its_order() {
+        let mut batch = Batch::new(1);
+        let rows = PARALLEL_ROWS * 2 + 1;
+        let section = batch.section(vec!["v".into()]);
+        for row in 0..rows {
+            section.push(Member::ungrouped(Entity::Frontend(format!("f{row}"))), [row as f64]);
+        }
+        let plaintext = Plaintext {
+            prefix: "p".into(),
+            group_namespace: None,
+            double_writes: false,
+        };
+        let lines = plaintext.encode(&batch);
+        let expected: String = (0..rows).map(|row| format!("p.frontend.f{row}.v {row} 1\n")).collect();
+        assert_eq!(text(&lines), expected);
+        assert_eq!(lines.count(), rows);
+    }
+}
