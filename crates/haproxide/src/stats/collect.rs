@@ -24,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use haproxy::{ClientOptions, Endpoint, Retries, RuntimeClient, Transfer};
-use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -32,7 +31,8 @@ use tokio::task::JoinSet;
 use crate::config::{Config, parse_int, parse_retries, parse_servers, parse_size};
 use crate::runtime::shutdown::Shutdown;
 use crate::sockets;
-use crate::stats::spool::{Spool, StagedRound};
+use crate::stats::spool::manifest::{Manifest, TargetOutcome};
+use crate::stats::spool::{self, Spool, StagedRound};
 
 /// Defaults of the options haproxystats did not have.
 const DEFAULT_READ_TIMEOUT: f64 = 5.0;
@@ -276,12 +276,12 @@ impl Puller {
                     self.states.record(&subject, Some(problem.clone()));
                 }
             }
-            entries.push(json!({
-                "name": target.name,
-                "endpoint": subject,
-                "ok": outcome.is_ok(),
-                "error": outcome.as_ref().err(),
-            }));
+            entries.push(TargetOutcome {
+                name: target.name.clone(),
+                endpoint: subject,
+                ok: outcome.is_ok(),
+                error: outcome.as_ref().err().cloned(),
+            });
         }
         self.states.end_round();
 
@@ -300,18 +300,14 @@ impl Puller {
         if answered == 0 {
             tracing::error!("{summary}; nothing to deliver");
         } else {
-            let manifest = json!({
-                "round": staged.name(),
-                "epoch": epoch,
-                "targets": entries,
-                "failed": failed,
-                "wall_clock_seconds": wall.as_secs_f64(),
-            });
-            write_durably(
-                &staged.path().join("manifest.json"),
-                manifest_text(&manifest).as_bytes(),
-            )
-            .await?;
+            let manifest = Manifest {
+                round: staged.name().to_owned(),
+                epoch,
+                targets: entries,
+                failed: failed.clone(),
+                wall_clock_seconds: wall.as_secs_f64(),
+            };
+            write_durably(&staged.path().join(spool::MANIFEST_FILE), manifest.to_text().as_bytes()).await?;
             let delivered = self
                 .spool
                 .deliver(staged)
@@ -384,8 +380,14 @@ impl Puller {
     }
 }
 
-/// What `show info` and `show stat` replies start with.
-const COMMANDS: [(&str, &str, &str); 2] = [("show info", "_info", "Name: "), ("show stat", "_stat", "# pxname,")];
+/// How a spool file is named after its target.
+type FileName = fn(&str) -> String;
+
+/// The command, the spool file it goes to, and what its reply starts with.
+const COMMANDS: [(&str, FileName, &str); 2] = [
+    ("show info", spool::info_file, "Name: "),
+    ("show stat", spool::stat_file, "# pxname,"),
+];
 
 /// Fetches both replies of one target into `<name>_info` and `<name>_stat`.
 async fn fetch_target(
@@ -394,9 +396,9 @@ async fn fetch_target(
     name: &str,
     permits: &Semaphore,
 ) -> Result<u64, String> {
-    let fetches = COMMANDS.map(|(command, suffix, expected_start)| async move {
+    let fetches = COMMANDS.map(|(command, file, expected_start)| async move {
         let _permit = permits.acquire().await.map_err(|error| error.to_string())?;
-        let path = directory.join(format!("{name}{suffix}"));
+        let path = directory.join(file(name));
         fetch_one(client, command, &path, expected_start)
             .await
             .map_err(|problem| format!("{command}: {problem}"))
@@ -430,15 +432,9 @@ async fn fetch_one(client: &RuntimeClient, command: &str, path: &Path, expected_
 }
 
 fn remove_target_files(directory: &Path, name: &str) {
-    for (_, suffix, _) in COMMANDS {
-        let _ = std::fs::remove_file(directory.join(format!("{name}{suffix}")));
+    for (_, file, _) in COMMANDS {
+        let _ = std::fs::remove_file(directory.join(file(name)));
     }
-}
-
-fn manifest_text(manifest: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(manifest).unwrap_or_default();
-    text.push('\n');
-    text
 }
 
 async fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -1,7 +1,6 @@
 //! Reading one round directory of the spool: its `*_info` files (parsed here),
-//! its `*_stat` files (listed here, streamed by the aggregation), and
-//! `manifest.json` when pull wrote one. Files are recognised by suffix, as
-//! haproxystats does.
+//! its `*_stat` files (streamed by the aggregation), and `manifest.json` when
+//! pull wrote one. Which file is which is the [`spool`]'s to say.
 //!
 //! A file that cannot be parsed is left out with a reason naming the file and
 //! line; a round with no usable file at all is quarantined by the caller.
@@ -11,6 +10,7 @@ use std::path::Path;
 use haproxy::ShowInfo;
 
 use super::aggregate::StatFile;
+use super::spool::{self, manifest::Manifest};
 
 /// The parsed contents of a round.
 #[derive(Debug, Default)]
@@ -27,37 +27,31 @@ pub struct RoundFiles {
 
 /// Reads a round; `Err` when it holds no usable `*_info` and no `*_stat` file.
 pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|error| format!("cannot list {}: {error}", dir.display()))?
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .collect();
-    names.sort();
+    let listing = spool::list_round(dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
     let mut round = RoundFiles::default();
-    for name in &names {
-        let path = dir.join(name);
-        if let Some(socket) = name.strip_suffix("_info") {
-            match std::fs::read(&path) {
-                Ok(bytes) => match ShowInfo::parse(&String::from_utf8_lossy(&bytes)) {
-                    Ok(info) => round.infos.push((socket.to_owned(), info)),
-                    Err(error) => round.problems.push(format!("{name}: {error}; file left out")),
-                },
-                Err(error) => round
-                    .problems
-                    .push(format!("{name}: cannot read: {error}; file left out")),
-            }
-        } else if let Some(socket) = name.strip_suffix("_stat") {
-            round.stats.push(StatFile {
-                socket: socket.to_owned(),
-                path,
-            });
-        } else if name == "manifest.json" {
-            round.failed_sockets = read_manifest(&path);
-            if round.failed_sockets.is_none() {
-                round
-                    .problems
-                    .push("manifest.json: not a pull manifest; ignored".into());
-            }
+    for (socket, path) in listing.infos {
+        let name = spool::info_file(&socket);
+        match std::fs::read(&path) {
+            Ok(bytes) => match ShowInfo::parse(&String::from_utf8_lossy(&bytes)) {
+                Ok(info) => round.infos.push((socket, info)),
+                Err(error) => round.problems.push(format!("{name}: {error}; file left out")),
+            },
+            Err(error) => round
+                .problems
+                .push(format!("{name}: cannot read: {error}; file left out")),
+        }
+    }
+    round.stats = listing
+        .stats
+        .into_iter()
+        .map(|(socket, path)| StatFile { socket, path })
+        .collect();
+    if let Some(path) = listing.manifest {
+        match Manifest::read(&path) {
+            Ok(manifest) => round.failed_sockets = Some(manifest.failed),
+            Err(_) => round
+                .problems
+                .push(format!("{}: not a pull manifest; ignored", spool::MANIFEST_FILE)),
         }
     }
     if round.infos.is_empty() && round.stats.is_empty() {
@@ -69,17 +63,6 @@ pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
         return Err(reason);
     }
     Ok(round)
-}
-
-fn read_manifest(path: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
-    manifest
-        .get("failed")?
-        .as_array()?
-        .iter()
-        .map(|name| name.as_str().map(str::to_owned))
-        .collect()
 }
 
 #[cfg(test)]

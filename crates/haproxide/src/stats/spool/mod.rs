@@ -1,12 +1,17 @@
-//! The spool that `pull` fills and `process` empties.
+//! The spool that `pull` fills and `process` empties: its one owner of round
+//! names, file names and the [`manifest`].
 //!
 //! A round is written into `tmp-dst-dir/<round>/`, every file fsynced, then the
 //! directory is renamed into `dst-dir/<round>` (atomic on one filesystem, which
 //! is checked at start) and `dst-dir` is fsynced. `<round>` is the epoch second
 //! the round started, or `<epoch>.<n>` for further rounds within the same
-//! second, so two rounds never share a directory. Files are `<name>_info` and
-//! `<name>_stat` as haproxystats writes them, plus `manifest.json`, which says
-//! which sockets answered and which failed.
+//! second, so two rounds never share a name, even once `process` consumed
+//! the earlier one: the last name delivered is kept in
+//! `tmp-dst-dir/.last-round`, written before each delivery. Files are
+//! `<name>_info` and `<name>_stat` as haproxystats writes them, plus
+//! `manifest.json`, which says which sockets answered and which failed.
+
+pub mod manifest;
 
 use std::fs;
 use std::io;
@@ -15,11 +20,69 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+/// The file of a round with a target's `show info` reply.
+pub fn info_file(name: &str) -> String {
+    format!("{name}{INFO_SUFFIX}")
+}
+
+/// The file of a round with a target's `show stat` reply.
+pub fn stat_file(name: &str) -> String {
+    format!("{name}{STAT_SUFFIX}")
+}
+
+const INFO_SUFFIX: &str = "_info";
+const STAT_SUFFIX: &str = "_stat";
+
+/// The file of a round that names the targets that failed.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The file beside `dst-dir` that keeps the name of the last round delivered.
+fn last_round_file(dst_dir: &Path) -> PathBuf {
+    let name = dst_dir
+        .file_name()
+        .map_or_else(|| "spool".into(), |name| name.to_string_lossy());
+    dst_dir.with_file_name(format!("{name}.last-round"))
+}
+
+/// The files of a round directory, by kind, each sorted by target name.
+#[derive(Debug, Default)]
+pub struct RoundListing {
+    /// `(target name, path)` of the `show info` replies.
+    pub infos: Vec<(String, PathBuf)>,
+    /// `(target name, path)` of the `show stat` replies.
+    pub stats: Vec<(String, PathBuf)>,
+    /// `manifest.json`, when there is one.
+    pub manifest: Option<PathBuf>,
+}
+
+/// Lists the files of the round directory `dir` (other files are passed over,
+/// as haproxystats does).
+pub fn list_round(dir: &Path) -> io::Result<RoundListing> {
+    let mut names: Vec<String> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let mut listing = RoundListing::default();
+    for name in names {
+        let path = dir.join(&name);
+        if let Some(target) = name.strip_suffix(INFO_SUFFIX) {
+            listing.infos.push((target.to_owned(), path));
+        } else if let Some(target) = name.strip_suffix(STAT_SUFFIX) {
+            listing.stats.push((target.to_owned(), path));
+        } else if name == MANIFEST_FILE {
+            listing.manifest = Some(path);
+        }
+    }
+    Ok(listing)
+}
+
 /// The two spool directories, checked to be on one filesystem.
 #[derive(Debug)]
 pub struct Spool {
     dst_dir: PathBuf,
     tmp_dir: PathBuf,
+    /// The last round named: begun in this run, or delivered by an earlier one.
     last_round: Option<(u64, u32)>,
 }
 
@@ -44,10 +107,13 @@ impl Spool {
             tracing::warn!(dir = %leftover.display(), "removing a round a previous run left unfinished");
             fs::remove_dir_all(&leftover).with_context(|| format!("cannot remove {}", leftover.display()))?;
         }
+        let last_round = fs::read_to_string(last_round_file(dst_dir))
+            .ok()
+            .and_then(|name| parse_round_name(name.trim()));
         Ok(Spool {
             dst_dir: dst_dir.to_owned(),
             tmp_dir: tmp_dir.to_owned(),
-            last_round: None,
+            last_round,
         })
     }
 
@@ -98,7 +164,8 @@ impl Spool {
         }
     }
 
-    /// Moves a staged round into `dst-dir` and makes the move durable.
+    /// Moves a staged round into `dst-dir` and makes the move durable. Its
+    /// name is recorded first, so that no later run names a round the same.
     pub fn deliver(&self, mut round: StagedRound) -> io::Result<PathBuf> {
         fsync_dir(&round.staging)?;
         let target = self.dst_dir.join(&round.name);
@@ -108,6 +175,7 @@ impl Spool {
                 format!("{} already exists", target.display()),
             ));
         }
+        self.record_last_round(&round.name)?;
         fs::rename(&round.staging, &target)?;
         round.delivered = true;
         fsync_dir(&self.dst_dir)?;
@@ -116,14 +184,31 @@ impl Spool {
     }
 }
 
-/// A round's timestamp, from its name only: `<epoch>` or `<epoch>.<n>`.
-pub fn round_epoch(name: &str) -> Option<u64> {
+impl Spool {
+    /// Writes `name` to the last-round file, durably (written aside, fsynced, renamed).
+    fn record_last_round(&self, name: &str) -> io::Result<()> {
+        let path = last_round_file(&self.dst_dir);
+        let aside = path.with_extension("last-round.tmp");
+        let mut file = fs::File::create(&aside)?;
+        io::Write::write_all(&mut file, format!("{name}\n").as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&aside, path)
+    }
+}
+
+/// A round's epoch and sequence, from its name only: `<epoch>` or `<epoch>.<n>`.
+fn parse_round_name(name: &str) -> Option<(u64, u32)> {
     let (epoch, sequence) = name.split_once('.').unwrap_or((name, "0"));
     let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
     if !digits(epoch) || !digits(sequence) {
         return None;
     }
-    epoch.parse().ok()
+    Some((epoch.parse().ok()?, sequence.parse().ok()?))
+}
+
+/// A round's timestamp, from its name only: `<epoch>` or `<epoch>.<n>`.
+pub fn round_epoch(name: &str) -> Option<u64> {
+    parse_round_name(name).map(|(epoch, _)| epoch)
 }
 
 /// A round's place in the order: epoch, sequence, name.
@@ -237,6 +322,50 @@ mod tests {
         assert_eq!(restarted.begin_round(1_700_000_000).unwrap().name(), "1700000000.1");
         assert_eq!(restarted.queued_rounds().unwrap(), 1);
         assert!(restarted.free_bytes().unwrap() > 0);
+    }
+
+    #[test]
+    fn a_name_is_not_reused_once_its_round_was_consumed() {
+        let root = tempfile::tempdir().unwrap();
+        let (dst, tmp) = (root.path().join("incoming"), root.path().join("incoming.tmp"));
+        let mut daemon = Spool::open(&dst, &tmp).unwrap();
+        let round = daemon.begin_round(1_700_000_000).unwrap();
+        daemon.deliver(round).unwrap();
+        // process consumes it; then `pull --once` runs within the same second.
+        fs::remove_dir(dst.join("1700000000")).unwrap();
+        drop(daemon);
+        let mut once = Spool::open(&dst, &tmp).unwrap();
+        let round = once.begin_round(1_700_000_000).unwrap();
+        assert_eq!(round.name(), "1700000000.1");
+        once.deliver(round).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.path().join("incoming.last-round")).unwrap(),
+            "1700000000.1\n"
+        );
+        // A later second starts again at `<epoch>`.
+        let mut next = Spool::open(&dst, &tmp).unwrap();
+        assert_eq!(next.begin_round(1_700_000_001).unwrap().name(), "1700000001");
+    }
+
+    #[test]
+    fn round_files_are_listed_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.sock_stat",
+            "a.sock_info",
+            "a.sock_stat",
+            "manifest.json",
+            "notes.txt",
+        ] {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        let listing = list_round(dir.path()).unwrap();
+        let names = |files: &[(String, PathBuf)]| files.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&listing.infos), ["a.sock"]);
+        assert_eq!(names(&listing.stats), ["a.sock", "b.sock"]);
+        assert_eq!(listing.manifest, Some(dir.path().join("manifest.json")));
+        assert_eq!(info_file("a.sock"), "a.sock_info");
+        assert_eq!(stat_file("127.0.0.1:5555"), "127.0.0.1:5555_stat");
     }
 
     #[test]
