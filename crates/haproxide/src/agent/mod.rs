@@ -20,15 +20,16 @@ use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use haproxy::{AgentReply, Health};
+use anyhow::Context;
+use haproxy::{AgentReply, Health, Retries};
 use std::io::{Read, Write};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, parse_bool, parse_float, parse_int, parse_ip};
+use crate::config::Config;
+use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
 use crate::runtime::shutdown::{Shutdown, within_grace};
 use formula::Formula;
 use health::{HealthSource, HttpHealth, Outcome};
@@ -45,9 +46,6 @@ const BACKLOG: u32 = 4096;
 
 /// How long writing a reply may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Datawave's health endpoint, the default `health-url`.
-const DATAWAVE_HEALTH_URL: &str = "http://localhost:8080/DataWave/Common/Health/health";
 
 /// `[agent]` and `[agent-urls]`.
 pub struct Settings {
@@ -66,85 +64,265 @@ pub struct Settings {
     max_connections: usize,
 }
 
+/// `[agent] bind`.
+const BIND: Key<IpAddr> = Key::new(
+    "bind",
+    declare::IP_ADDRESS,
+    DefaultValue::Fallback("0.0.0.0"),
+    "the address to listen on (IPv4 or IPv6)",
+);
+/// `[agent] port`.
+const PORT: Key<u16> = Key::new(
+    "port",
+    declare::PORT,
+    DefaultValue::Fallback("5555"),
+    "the port to listen on",
+);
+/// Where the health comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    Http,
+    Local,
+}
+/// `[agent] source`.
+const SOURCE: Key<SourceKind> = Key::new(
+    "source",
+    Parser {
+        kind: "`http` or `local`",
+        parse: |text| Ok([SourceKind::Http, SourceKind::Local][declare::choice(text, &["http", "local"])?]),
+    },
+    DefaultValue::Fallback("http"),
+    "`http`: poll `health-url`; `local`: this host (`/proc/loadavg` per CPU, swap from `/proc/meminfo`, status `ready`)",
+);
+/// `[agent] health-url`.
+const HEALTH_URL: Key<String> = Key::new(
+    "health-url",
+    declare::HTTP_URL,
+    DefaultValue::Fallback("http://localhost:8080/DataWave/Common/Health/health"),
+    "JSON with `Status`, `ConnectionUsagePercent`, `SystemLoad`, `SwapBytesUsed`",
+);
+/// `[agent] interval`.
+const INTERVAL: Key<Duration> = Key::new(
+    "interval",
+    declare::SECONDS,
+    DefaultValue::Builtin("1"),
+    "seconds between polls (after each poll); `0` polls on each connection",
+);
+/// `[agent] timeout`.
+const TIMEOUT: Key<Duration> = Key::new(
+    "timeout",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Builtin("10"),
+    "seconds one HTTP attempt may take",
+);
+/// `[agent] retries`.
+const RETRIES: Key<Retries> = Key::new(
+    "retries",
+    declare::RETRIES,
+    DefaultValue::Builtin("3"),
+    "HTTP attempts after the first, on refused connections and timeouts (-1: no limit)",
+);
+/// `[agent] connection-usage-reduction`.
+const CONNECTION_USAGE_REDUCTION: Key<f64> = Key::new(
+    "connection-usage-reduction",
+    declare::FRACTION,
+    DefaultValue::Fallback("0.7"),
+    "the weight lost at 100% connection usage",
+);
+/// `[agent] os-load-reduction`.
+const OS_LOAD_REDUCTION: Key<f64> = Key::new(
+    "os-load-reduction",
+    declare::FRACTION,
+    DefaultValue::Fallback("0.4"),
+    "the weight lost per unit of `SystemLoad`",
+);
+/// `[agent] swap-usage-reduction`.
+const SWAP_USAGE_REDUCTION: Key<f64> = Key::new(
+    "swap-usage-reduction",
+    declare::FRACTION,
+    DefaultValue::Fallback("0.3"),
+    "the weight lost while any swap is in use",
+);
+/// `[agent] clamp-negative-load`.
+const CLAMP_NEGATIVE_LOAD: Key<bool> = Key::new(
+    "clamp-negative-load",
+    declare::BOOL,
+    DefaultValue::Fallback("false"),
+    "a negative `SystemLoad` (unknown) counts as 0, not as a 40% bonus",
+);
+/// `[agent] maxconn`.
+const MAXCONN: Key<u32> = Key::new(
+    "maxconn",
+    declare::COUNT_FROM_0,
+    DefaultValue::Unset("none"),
+    "add `maxconn:N` to computed replies",
+);
+/// `[agent] absolute-weight`.
+const ABSOLUTE_WEIGHT: Key<u32> = Key::new(
+    "absolute-weight",
+    declare::COUNT_FROM_1,
+    DefaultValue::Unset("a percentage"),
+    "reply `weight:trunc(w × N)` (HAProxy ≥ 3.1) instead of a percentage",
+);
+/// `[agent] staleness-interval`.
+const STALENESS_INTERVAL: Key<Duration> = Key::new(
+    "staleness-interval",
+    declare::SECONDS,
+    DefaultValue::Fallback("0"),
+    "reply `staleness-response` once no poll has set the reply for this long (`0`: never)",
+);
+/// `[agent] staleness-response`.
+const STALENESS_RESPONSE: Key<AgentReply> = Key::new(
+    "staleness-response",
+    declare::AGENT_REPLY,
+    DefaultValue::Unset("an empty line"),
+    "the reply once the last poll is older than `staleness-interval`",
+);
+/// `[agent] down-response`.
+const DOWN_RESPONSE: Key<AgentReply> = Key::new(
+    "down-response",
+    declare::AGENT_REPLY,
+    DefaultValue::Fallback("down"),
+    "the reply when nothing listens at the health URL",
+);
+/// `[agent] unavailable-response`.
+const UNAVAILABLE_RESPONSE: Key<AgentReply> = Key::new(
+    "unavailable-response",
+    declare::AGENT_REPLY,
+    DefaultValue::Fallback("0% drain"),
+    "the reply to HTTP 503",
+);
+/// `[agent] unavailable-up`.
+const UNAVAILABLE_UP: Key<bool> = Key::new(
+    "unavailable-up",
+    declare::BOOL,
+    DefaultValue::Fallback("false"),
+    "add `up` to `unavailable-response`",
+);
+/// `[agent] timeout-response`.
+const TIMEOUT_RESPONSE: Key<AgentReply> = Key::new(
+    "timeout-response",
+    declare::AGENT_REPLY,
+    DefaultValue::Unset("keep the last reply"),
+    "the reply when a poll times out",
+);
+/// `[agent] error-response`.
+const ERROR_RESPONSE: Key<AgentReply> = Key::new(
+    "error-response",
+    declare::AGENT_REPLY,
+    DefaultValue::Unset("keep the last reply"),
+    "the reply to other HTTP statuses and bodies that are not health JSON",
+);
+/// `[agent] read-timeout`.
+const READ_TIMEOUT: Key<Duration> = Key::new(
+    "read-timeout",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Fallback("0.1"),
+    "seconds to wait for HAProxy's `agent-send` when `[agent-urls]` needs it",
+);
+/// `[agent] max-connections`.
+const MAX_CONNECTIONS: Key<usize> = Key::new(
+    "max-connections",
+    declare::COUNT,
+    DefaultValue::Fallback("10000"),
+    "connections answered at once",
+);
+
+/// `[agent]`.
+pub const SECTION: Section = Section {
+    name: "agent",
+    doc: "the agent-check server",
+    keys: &[
+        &BIND,
+        &PORT,
+        &SOURCE,
+        &HEALTH_URL,
+        &INTERVAL,
+        &TIMEOUT,
+        &RETRIES,
+        &CONNECTION_USAGE_REDUCTION,
+        &OS_LOAD_REDUCTION,
+        &SWAP_USAGE_REDUCTION,
+        &CLAMP_NEGATIVE_LOAD,
+        &MAXCONN,
+        &ABSOLUTE_WEIGHT,
+        &DOWN_RESPONSE,
+        &UNAVAILABLE_RESPONSE,
+        &UNAVAILABLE_UP,
+        &TIMEOUT_RESPONSE,
+        &ERROR_RESPONSE,
+        &STALENESS_INTERVAL,
+        &STALENESS_RESPONSE,
+        &READ_TIMEOUT,
+        &MAX_CONNECTIONS,
+    ],
+    entries: None,
+    rules: None,
+};
+
+/// `[agent-urls]`: health URLs by what HAProxy sends.
+pub const URLS: Section = Section {
+    name: "agent-urls",
+    doc: "health URLs of their own for what HAProxy sends (`agent-send`)",
+    keys: &[],
+    entries: Some(Entries {
+        doc: "what HAProxy sends (`agent-send \"be_api\\n\"`, matched without case) = the `http://` health URL for it",
+        check: |url| (declare::HTTP_URL.parse)(url).map(drop),
+    }),
+    rules: None,
+};
+
 impl Settings {
     /// Reads `[agent]` and `[agent-urls]` (checked with the agent's scope).
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
-        const SECTION: &str = "agent";
-        let float = |key: &str, default: f64| -> anyhow::Result<f64> {
-            Ok(config.typed(SECTION, key, parse_float)?.unwrap_or(default))
+        let get_reply = |key: &Key<AgentReply>| config.get_opt(&SECTION, key);
+        let timeout = config.get(&SECTION, &TIMEOUT)?;
+        let retries = match config.get(&SECTION, &RETRIES)? {
+            Retries::Limited(count) => count,
+            Retries::Forever => u32::MAX,
         };
-        let flag = |key: &str| -> anyhow::Result<bool> { Ok(config.typed(SECTION, key, parse_bool)?.unwrap_or(false)) };
-        let reply = |key: &str| -> anyhow::Result<Option<AgentReply>> {
-            Ok(config.typed(SECTION, key, |text| text.parse().map_err(|error| format!("{error}")))?)
-        };
-        let count = |key: &str| -> anyhow::Result<Option<u32>> {
-            Ok(config.typed(SECTION, key, |text| {
-                u32::try_from(parse_int(text)?).map_err(|_| "must be from 0 to 4294967295".to_owned())
-            })?)
-        };
-
-        let ip = config
-            .typed(SECTION, "bind", parse_ip)?
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let port = u16::try_from(config.typed(SECTION, "port", parse_int)?.unwrap_or(5555)).context("[agent] port")?;
-        let timeout = config.seconds(SECTION, "timeout", 10.0)?;
-        let retries = count("retries")?.unwrap_or(3);
         let http = |url: &str| -> anyhow::Result<HealthSource> {
-            if !url.starts_with("http://") {
-                bail!("{url}: only http:// health URLs are supported");
-            }
             Ok(HealthSource::Http(HttpHealth::new(url, timeout, retries)?))
         };
-        let default_source = match config.string(SECTION, "source")?.as_deref() {
-            None | Some("http") => http(
-                &config
-                    .string(SECTION, "health-url")?
-                    .unwrap_or_else(|| DATAWAVE_HEALTH_URL.into()),
-            )?,
-            Some("local") => HealthSource::Local,
-            Some(other) => bail!("[agent] source = {other:?}: must be http or local"),
+        let default_source = match config.get(&SECTION, &SOURCE)? {
+            SourceKind::Http => http(&config.get(&SECTION, &HEALTH_URL)?)?,
+            SourceKind::Local => HealthSource::Local,
         };
         let mut sources = vec![(None, default_source)];
-        if let Some(section) = config.ini().section("agent-urls") {
+        if let Some(section) = config.ini().section(URLS.name) {
             for entry in &section.entries {
-                let url = config.string("agent-urls", &entry.key)?.unwrap_or_default();
-                let source = http(&url).with_context(|| format!("[agent-urls] {}", entry.key))?;
+                let url = config
+                    .typed(URLS.name, &entry.key, declare::HTTP_URL.parse)?
+                    .unwrap_or_default();
+                let source = http(&url).with_context(|| format!("[{}] {}", URLS.name, entry.key))?;
                 sources.push((Some(entry.key.to_ascii_lowercase()), source));
             }
         }
-
-        let mut unavailable_reply = reply("unavailable-response")?.unwrap_or_else(|| AgentReply {
-            weight: Some(haproxy::Weight::Percent(0)),
-            admin: Some(haproxy::AdminState::Drain),
-            ..AgentReply::default()
-        });
-        if flag("unavailable-up")? {
+        let mut unavailable_reply = config.get(&SECTION, &UNAVAILABLE_RESPONSE)?;
+        if config.get(&SECTION, &UNAVAILABLE_UP)? {
             unavailable_reply.health = Some(Health::Up);
         }
-        let staleness = config.seconds(SECTION, "staleness-interval", 0.0)?;
+        let staleness = config.get(&SECTION, &STALENESS_INTERVAL)?;
         Ok(Settings {
-            address: SocketAddr::new(ip, port),
+            address: SocketAddr::new(config.get(&SECTION, &BIND)?, config.get(&SECTION, &PORT)?),
             sources,
-            interval: config.seconds(SECTION, "interval", 1.0)?,
+            interval: config.get(&SECTION, &INTERVAL)?,
             formula: Formula {
-                connection_usage_reduction: float("connection-usage-reduction", 0.7)?,
-                os_load_reduction: float("os-load-reduction", 0.4)?,
-                swap_usage_reduction: float("swap-usage-reduction", 0.3)?,
-                clamp_negative_load: flag("clamp-negative-load")?,
-                maxconn: count("maxconn")?,
-                absolute_weight: count("absolute-weight")?,
+                connection_usage_reduction: config.get(&SECTION, &CONNECTION_USAGE_REDUCTION)?,
+                os_load_reduction: config.get(&SECTION, &OS_LOAD_REDUCTION)?,
+                swap_usage_reduction: config.get(&SECTION, &SWAP_USAGE_REDUCTION)?,
+                clamp_negative_load: config.get(&SECTION, &CLAMP_NEGATIVE_LOAD)?,
+                maxconn: config.get_opt(&SECTION, &MAXCONN)?,
+                absolute_weight: config.get_opt(&SECTION, &ABSOLUTE_WEIGHT)?,
             },
             staleness: (!staleness.is_zero()).then_some(staleness),
-            staleness_reply: reply("staleness-response")?.unwrap_or_default(),
-            down_reply: reply("down-response")?.unwrap_or(AgentReply {
-                health: Some(Health::Down),
-                ..AgentReply::default()
-            }),
+            staleness_reply: get_reply(&STALENESS_RESPONSE)?.unwrap_or_default(),
+            down_reply: config.get(&SECTION, &DOWN_RESPONSE)?,
             unavailable_reply,
-            timeout_reply: reply("timeout-response")?,
-            error_reply: reply("error-response")?,
-            read_timeout: config.seconds(SECTION, "read-timeout", 0.1)?,
-            max_connections: count("max-connections")?.map_or(10_000, |limit| limit.max(1) as usize),
+            timeout_reply: get_reply(&TIMEOUT_RESPONSE)?,
+            error_reply: get_reply(&ERROR_RESPONSE)?,
+            read_timeout: config.get(&SECTION, &READ_TIMEOUT)?,
+            max_connections: config.get(&SECTION, &MAX_CONNECTIONS)?,
         })
     }
 }
@@ -297,7 +475,7 @@ pub fn main(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_config(config)?;
     // One thread: replies are short and come from a cache; cross-thread
     // wake-ups cost more than they would spread.
-    crate::runtime::run_daemon(config, "agent", async {
+    crate::runtime::run_daemon(config, &SECTION, async {
         let agent = Arc::new(Agent::new(settings));
         if !check {
             return run(agent).await;

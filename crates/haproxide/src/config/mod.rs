@@ -7,6 +7,8 @@
 //! line, section and key of a value it cannot use. [`schema`] says which keys
 //! each section knows and checks them; `-p`/`-P` print in haproxystats' format.
 
+pub mod declare;
+pub mod docs;
 mod ini;
 pub mod schema;
 
@@ -14,74 +16,121 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use declare::{DefaultValue, Key, Section};
 pub use ini::{DEFAULT_SECTION, Ini, Origin};
 
 /// The file haproxystats and haproxide read when `-f` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/haproxystats.conf";
 
-/// haproxystats' built-in defaults: (section, key, value) exactly as `-p` prints them.
-const BUILT_IN: &[(&str, &str, &str)] = &[
-    ("DEFAULT", "loglevel", "info"),
-    ("DEFAULT", "retries", "2"),
-    ("DEFAULT", "timeout", "1"),
-    ("DEFAULT", "interval", "2"),
-    ("paths", "base-dir", "/var/lib/haproxystats"),
-    ("pull", "retries", "1"),
-    ("pull", "timeout", "0.1"),
-    ("pull", "interval", "0.5"),
-    ("pull", "pull-timeout", "2"),
-    ("pull", "pull-interval", "10"),
-    ("pull", "buffer-limit", "6291456"),
-    ("pull", "dst-dir", "/var/lib/haproxystats/incoming"),
-    ("pull", "tmp-dst-dir", "/var/lib/haproxystats/incoming.tmp"),
-    ("pull", "workers", "8"),
-    ("pull", "queue-size", "360"),
-    ("process", "workers", "4"),
-    ("process", "src-dir", "/var/lib/haproxystats/incoming"),
-    ("process", "aggr-server-metrics", "false"),
-    ("process", "per-process-metrics", "false"),
-    ("process", "calculate-percentages", "false"),
-    ("process", "liveness-check-interval", "10"),
-    ("graphite", "server", "127.0.0.1"),
-    ("graphite", "port", "3002"),
-    ("graphite", "retries", "3"),
-    ("graphite", "interval", "1.8"),
-    ("graphite", "connect-timeout", "1.0"),
-    ("graphite", "write-timeout", "1.0"),
-    ("graphite", "delay", "10"),
-    ("graphite", "backoff", "2"),
-    ("graphite", "namespace", "loadbalancers"),
-    ("graphite", "prefix-hostname", "true"),
-    ("graphite", "fqdn", "true"),
-    ("graphite", "queue-size", "1000000"),
-    // The agent's own, so that haproxystats' [DEFAULT] values do not reach it.
-    ("agent", "interval", "1"),
-    ("agent", "timeout", "10"),
-    ("agent", "retries", "3"),
+/// `[DEFAULT] loglevel`: how much the daemons log.
+pub const LOGLEVEL: Key<tracing::Level> = Key::new(
+    "loglevel",
+    declare::LOG_LEVEL,
+    DefaultValue::Builtin("info"),
+    "how much a daemon logs: debug, info, warning or error (Python's level names)",
+);
+
+/// `[DEFAULT]`: what every section inherits unless it sets its own.
+pub const DEFAULT: Section = Section {
+    name: DEFAULT_SECTION,
+    doc: "values every section inherits unless it sets its own",
+    keys: &[
+        &LOGLEVEL,
+        &Key::new(
+            "retries",
+            declare::RETRIES,
+            DefaultValue::Builtin("2"),
+            "attempts after the first, for sections that retry (-1: no limit)",
+        ),
+        &Key::new(
+            "timeout",
+            declare::POSITIVE_SECONDS,
+            DefaultValue::Builtin("1"),
+            "seconds an attempt may take, for sections that time out",
+        ),
+        &Key::new(
+            "interval",
+            declare::SECONDS,
+            DefaultValue::Builtin("2"),
+            "seconds between attempts, for sections that retry",
+        ),
+    ],
+    entries: None,
+    rules: None,
+};
+
+/// `[paths] base-dir`.
+pub const BASE_DIR: Key<PathBuf> = Key::new(
+    "base-dir",
+    declare::PATH,
+    DefaultValue::Builtin("/var/lib/haproxystats"),
+    "a directory for other values to refer to as `${paths:base-dir}`",
+);
+
+/// `[paths]`.
+pub const PATHS: Section = Section {
+    name: "paths",
+    doc: "paths other sections refer to",
+    keys: &[&BASE_DIR],
+    entries: None,
+    rules: None,
+};
+
+/// Every section haproxide knows, in the order the docs list them.
+pub const SECTIONS: &[&Section] = &[
+    &DEFAULT,
+    &PATHS,
+    &crate::stats::collect::SECTION,
+    &crate::stats::pipeline::SECTION,
+    &crate::stats::sinks::graphite::SECTION,
+    &crate::stats::sinks::local_store::SECTION,
+    &crate::stats::pipeline::FRONTEND_GROUPS,
+    &crate::stats::pipeline::BACKEND_GROUPS,
+    &crate::stats::pipeline::SERVER_GROUPS,
+    &crate::agent::SECTION,
+    &crate::agent::URLS,
 ];
 
-/// Sections only `agent` reads.
-const AGENT_SECTIONS: &[&str] = &["agent", "agent-urls"];
+/// The section called `name`, if haproxide knows it.
+pub fn known_section(name: &str) -> Option<&'static Section> {
+    SECTIONS.iter().copied().find(|section| section.name == name)
+}
 
-/// Which program's view of the configuration `-p`/`-P` print.
+/// Which program's view of the configuration `-p`/`-P` print and start-up checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
-    /// `pull` prints `[DEFAULT]` and `[pull]`.
+    /// `pull` reads `[DEFAULT]` and `[pull]`.
     Pull,
-    /// `process` prints every section but `[pull]` and the agent's.
+    /// `process` reads `[DEFAULT]`, `[paths]`, `[process]`, its sinks' sections and the group sections.
     Process,
     /// `agent` reads `[DEFAULT]`, `[agent]` and `[agent-urls]`.
     Agent,
 }
 
 impl Program {
-    /// Whether the program reads `section` (and so `-p`/`-P` print it).
-    pub fn reads(self, section: &str) -> bool {
+    /// The sections the program reads (and so `-p`/`-P` print): a positive
+    /// list, so a section added for another program never shows up here.
+    pub fn sections(self) -> &'static [&'static Section] {
+        use crate::stats::{collect, pipeline, sinks};
         match self {
-            Program::Pull => section == DEFAULT_SECTION || section == "pull",
-            Program::Process => section != "pull" && !AGENT_SECTIONS.contains(&section),
-            Program::Agent => section == DEFAULT_SECTION || AGENT_SECTIONS.contains(&section),
+            Program::Pull => &[&DEFAULT, &collect::SECTION],
+            Program::Process => &[
+                &DEFAULT,
+                &PATHS,
+                &pipeline::SECTION,
+                &sinks::graphite::SECTION,
+                &sinks::local_store::SECTION,
+                &pipeline::FRONTEND_GROUPS,
+                &pipeline::BACKEND_GROUPS,
+                &pipeline::SERVER_GROUPS,
+            ],
+            Program::Agent => &[&DEFAULT, &crate::agent::SECTION, &crate::agent::URLS],
         }
+    }
+
+    /// Whether the program reads `section`.
+    pub fn reads(self, section: &str) -> bool {
+        self.sections().iter().any(|known| known.name == section)
     }
 }
 
@@ -138,13 +187,44 @@ pub struct Config {
 }
 
 impl Config {
-    /// Built-in defaults only.
+    /// Built-in defaults only: every declared [`DefaultValue::Builtin`].
     pub fn builtin() -> Config {
         let mut ini = Ini::default();
-        for (section, key, value) in BUILT_IN {
-            ini.set_builtin(section, key, value);
+        for section in SECTIONS {
+            for key in section.keys {
+                if let DefaultValue::Builtin(value) = key.default() {
+                    ini.set_builtin(section.name, key.name(), value);
+                }
+            }
         }
         Config { ini, files: Vec::new() }
+    }
+
+    /// `key` of `section` as its typed value: set in the section, inherited
+    /// from `[DEFAULT]`, or its declared default; `None` when it has none.
+    pub fn get_opt<T>(&self, section: &Section, key: &Key<T>) -> Result<Option<T>, ConfigError> {
+        if let Some(value) = self.typed(section.name, key.name, key.parser.parse)? {
+            return Ok(Some(value));
+        }
+        let (DefaultValue::Builtin(text) | DefaultValue::Fallback(text)) = key.default else {
+            return Ok(None);
+        };
+        let value = self
+            .ini
+            .interpolate(section.name, text)
+            .map_err(|error| self.bad_value(section.name, key.name, text.to_owned(), error.message))?;
+        (key.parser.parse)(&value)
+            .map(Some)
+            .map_err(|message| self.bad_value(section.name, key.name, value, message))
+    }
+
+    /// As [`Config::get_opt`], for a key that has a default.
+    pub fn get<T>(&self, section: &Section, key: &Key<T>) -> Result<T, ConfigError> {
+        self.get_opt(section, key)?.ok_or_else(|| ConfigError::Section {
+            location: String::new(),
+            section: section.name.to_owned(),
+            message: format!("{} is not set", key.name),
+        })
     }
 
     /// Loads built-in defaults, then `file` (`None`: [`DEFAULT_CONFIG_FILE`] if it
@@ -233,13 +313,6 @@ impl Config {
             Ok(converted) => Ok(Some(converted)),
             Err(message) => Err(self.bad_value(section, key, value, message)),
         }
-    }
-
-    /// `key` as a number of seconds, `default` seconds when unset.
-    pub fn seconds(&self, section: &str, key: &str, default: f64) -> Result<std::time::Duration, ConfigError> {
-        Ok(self
-            .typed(section, key, parse_seconds)?
-            .unwrap_or(std::time::Duration::from_secs_f64(default)))
     }
 
     fn bad_value(&self, section: &str, key: &str, value: String, message: String) -> ConfigError {

@@ -6,18 +6,17 @@ pub mod shutdown;
 
 use std::future::Future;
 
-use crate::config::Config;
+use crate::config::{Config, LOGLEVEL, Section};
 
 /// Starts logging at `[section] loglevel` and runs `work` to completion on a
 /// single-threaded runtime: the daemons' work is I/O, and CPU-heavy parts
 /// (aggregation) run on threads of their own.
 pub fn run_daemon<T>(
     config: &Config,
-    section: &str,
+    section: &Section,
     work: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
-    let level = config.string(section, "loglevel")?.unwrap_or_default();
-    logging::init(logging::level(&level));
+    logging::init(config.get(section, &LOGLEVEL)?);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?

@@ -28,15 +28,136 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, parse_int, parse_retries, parse_servers, parse_size};
+use crate::config::Config;
+use crate::config::declare::{self, DefaultValue, Key, Section};
 use crate::runtime::shutdown::Shutdown;
 use crate::sockets;
 use crate::stats::spool::manifest::{Manifest, TargetOutcome};
 use crate::stats::spool::{self, Spool, StagedRound};
 
-/// Defaults of the options haproxystats did not have.
-const DEFAULT_READ_TIMEOUT: f64 = 5.0;
-const DEFAULT_MIN_FREE_SPACE: u64 = 64 << 20;
+/// `[pull] retries`.
+const RETRIES: Key<Retries> = Key::new(
+    "retries",
+    declare::RETRIES,
+    DefaultValue::Builtin("1"),
+    "connect attempts after the first to a socket that does not accept (-1: no limit)",
+);
+/// `[pull] timeout`.
+const TIMEOUT: Key<Duration> = Key::new(
+    "timeout",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Builtin("0.1"),
+    "seconds a socket has to accept a connection",
+);
+/// `[pull] interval`.
+const INTERVAL: Key<Duration> = Key::new(
+    "interval",
+    declare::SECONDS,
+    DefaultValue::Builtin("0.5"),
+    "seconds between connect attempts",
+);
+/// `[pull] pull-timeout`.
+const PULL_TIMEOUT: Key<Duration> = Key::new(
+    "pull-timeout",
+    declare::SECONDS,
+    DefaultValue::Builtin("2"),
+    "seconds a whole round may take; sockets that did not answer by then count as failed (0: no limit)",
+);
+/// `[pull] pull-interval`.
+const PULL_INTERVAL: Key<Duration> = Key::new(
+    "pull-interval",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Builtin("10"),
+    "seconds from the start of a round to the start of the next",
+);
+/// `[pull] buffer-limit`.
+const BUFFER_LIMIT: Key<usize> = Key::new(
+    "buffer-limit",
+    declare::COUNT,
+    DefaultValue::Builtin("6291456"),
+    "haproxystats' read buffer per socket, in bytes",
+)
+.ignored("replies are streamed to their files, not buffered");
+/// `[pull] dst-dir`.
+const DST_DIR: Key<PathBuf> = Key::new(
+    "dst-dir",
+    declare::PATH,
+    DefaultValue::Builtin("/var/lib/haproxystats/incoming"),
+    "where finished rounds are delivered, for `process`",
+);
+/// `[pull] tmp-dst-dir`.
+const TMP_DST_DIR: Key<PathBuf> = Key::new(
+    "tmp-dst-dir",
+    declare::PATH,
+    DefaultValue::Builtin("/var/lib/haproxystats/incoming.tmp"),
+    "where a round is written before it is renamed into `dst-dir` (on the same filesystem)",
+);
+/// `[pull] workers`.
+const WORKERS: Key<usize> = Key::new(
+    "workers",
+    declare::COUNT,
+    DefaultValue::Builtin("8"),
+    "how many replies are fetched at the same time",
+);
+/// `[pull] queue-size`.
+const QUEUE_SIZE: Key<usize> = Key::new(
+    "queue-size",
+    declare::COUNT,
+    DefaultValue::Builtin("360"),
+    "rounds waiting in `dst-dir` from which rounds are skipped until `process` catches up",
+);
+/// `[pull] socket-dir`.
+const SOCKET_DIR: Key<PathBuf> = Key::new(
+    "socket-dir",
+    declare::PATH,
+    DefaultValue::Unset("none"),
+    "a directory whose UNIX sockets are all asked, scanned anew each round",
+);
+/// `[pull] servers`.
+const SERVERS: Key<Vec<Endpoint>> = Key::new(
+    "servers",
+    declare::SOCKETS,
+    DefaultValue::Unset("none"),
+    "more sockets to ask: `unix:///path` and `tcp://host:port`, comma-separated",
+);
+/// `[pull] read-timeout`.
+const READ_TIMEOUT: Key<Duration> = Key::new(
+    "read-timeout",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Fallback("5"),
+    "seconds to wait for more reply data from a socket before giving it up",
+);
+/// `[pull] min-free-space`.
+const MIN_FREE_SPACE: Key<u64> = Key::new(
+    "min-free-space",
+    declare::SIZE,
+    DefaultValue::Fallback("64M"),
+    "rounds are skipped while the filesystem of `dst-dir` has less free space (`K`, `M`, `G`, `T` suffixes; `0`: no floor)",
+);
+
+/// `[pull]`, haproxystats-pull's section.
+pub const SECTION: Section = Section {
+    name: "pull",
+    doc: "what `pull` asks, how often, and where it delivers rounds",
+    keys: &[
+        &SOCKET_DIR,
+        &SERVERS,
+        &PULL_INTERVAL,
+        &PULL_TIMEOUT,
+        &TIMEOUT,
+        &READ_TIMEOUT,
+        &RETRIES,
+        &INTERVAL,
+        &WORKERS,
+        &DST_DIR,
+        &TMP_DST_DIR,
+        &QUEUE_SIZE,
+        &MIN_FREE_SPACE,
+        &BUFFER_LIMIT,
+    ],
+    entries: None,
+    rules: None,
+};
 
 /// The `[pull]` settings, read and checked once at start.
 #[derive(Debug, Clone)]
@@ -54,36 +175,25 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads `[pull]` (with `[DEFAULT]`); the config was checked with `Scope::Pull`.
+    /// Reads `[pull]` (with `[DEFAULT]`).
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
-        let section = "pull";
-        let integer = |key: &str, default: i64| -> anyhow::Result<i64> {
-            Ok(config.typed(section, key, parse_int)?.unwrap_or(default))
-        };
-        let text = |key: &str| -> anyhow::Result<Option<String>> { Ok(config.string(section, key)?) };
-        let retries = config
-            .typed(section, "retries", parse_retries)?
-            .unwrap_or(Retries::Limited(1));
-        let servers = config.typed(section, "servers", parse_servers)?.unwrap_or_default();
-        let pull_timeout = config.seconds(section, "pull-timeout", 2.0)?;
+        let pull_timeout = config.get(&SECTION, &PULL_TIMEOUT)?;
         let settings = Settings {
-            socket_dir: text("socket-dir")?.map(PathBuf::from),
-            servers,
+            socket_dir: config.get_opt(&SECTION, &SOCKET_DIR)?,
+            servers: config.get_opt(&SECTION, &SERVERS)?.unwrap_or_default(),
             client: ClientOptions {
-                connect_timeout: config.seconds(section, "timeout", 0.1)?,
-                read_timeout: config.seconds(section, "read-timeout", DEFAULT_READ_TIMEOUT)?,
-                retries,
-                retry_interval: config.seconds(section, "interval", 0.5)?,
+                connect_timeout: config.get(&SECTION, &TIMEOUT)?,
+                read_timeout: config.get(&SECTION, &READ_TIMEOUT)?,
+                retries: config.get(&SECTION, &RETRIES)?,
+                retry_interval: config.get(&SECTION, &INTERVAL)?,
             },
             pull_timeout: (!pull_timeout.is_zero()).then_some(pull_timeout),
-            pull_interval: config.seconds(section, "pull-interval", 10.0)?,
-            dst_dir: PathBuf::from(text("dst-dir")?.unwrap_or_default()),
-            tmp_dst_dir: PathBuf::from(text("tmp-dst-dir")?.unwrap_or_default()),
-            queue_size: usize::try_from(integer("queue-size", 360)?)?,
-            min_free_space: config
-                .typed(section, "min-free-space", parse_size)?
-                .unwrap_or(DEFAULT_MIN_FREE_SPACE),
-            workers: usize::try_from(integer("workers", 8)?)?.max(1),
+            pull_interval: config.get(&SECTION, &PULL_INTERVAL)?,
+            dst_dir: config.get(&SECTION, &DST_DIR)?,
+            tmp_dst_dir: config.get(&SECTION, &TMP_DST_DIR)?,
+            queue_size: config.get(&SECTION, &QUEUE_SIZE)?,
+            min_free_space: config.get(&SECTION, &MIN_FREE_SPACE)?,
+            workers: config.get(&SECTION, &WORKERS)?,
         };
         if settings.socket_dir.is_none() && settings.servers.is_empty() {
             bail!("[pull] names no target: set socket-dir, servers, or both");
@@ -96,7 +206,7 @@ impl Settings {
 /// answered), else a round every `pull-interval` until a stop signal.
 pub fn main(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_config(config)?;
-    crate::runtime::run_daemon(config, "pull", async {
+    crate::runtime::run_daemon(config, &SECTION, async {
         let mut puller = Puller::new(settings)?;
         if once {
             puller.run_once().await

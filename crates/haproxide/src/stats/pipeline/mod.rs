@@ -30,18 +30,222 @@ use inotify::{EventMask, Inotify, WatchMask};
 use regex::Regex;
 use tokio::sync::{Notify, mpsc};
 
-use crate::config::{Config, parse_bool, parse_int};
+use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
+use crate::config::schema::section_location;
+use crate::config::{Config, ConfigError};
 use crate::runtime::shutdown::{Shutdown, within_grace};
 use crate::stats::aggregate::{Groups, Options, aggregate, seconds, summed_part};
-use crate::stats::metric_names::{BACKEND_AVG, BACKEND_AVG_TIME, SERVER_AVG, SERVER_AVG_TIME};
+use crate::stats::metric_names::{
+    BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME,
+};
 use crate::stats::metrics::Batch;
 use crate::stats::round::read_round;
-use crate::stats::sinks::graphite::{Graphite, GraphiteSettings};
-use crate::stats::sinks::local_store::LocalStore;
-use crate::stats::sinks::plaintext::{Plaintext, sanitize};
+use crate::stats::sinks::graphite::{self, Graphite, GraphiteSettings};
+use crate::stats::sinks::local_store::{self, LocalStore};
+use crate::stats::sinks::plaintext::{self, Plaintext, sanitize};
 use crate::stats::sinks::{Sink, Snapshot};
-use crate::stats::spool::round_epoch;
+use crate::stats::spool::{self, round_epoch};
 use ledger::Ledger;
+
+/// `[process] workers`.
+const WORKERS: Key<usize> = Key::new(
+    "workers",
+    declare::COUNT,
+    DefaultValue::Builtin("4"),
+    "rounds read and aggregated at the same time",
+);
+/// `[process] src-dir`.
+const SRC_DIR: Key<PathBuf> = Key::new(
+    "src-dir",
+    declare::PATH,
+    DefaultValue::Builtin("/var/lib/haproxystats/incoming"),
+    "the spool `pull` delivers rounds into",
+);
+/// `[process] aggr-server-metrics`.
+const AGGR_SERVER_METRICS: Key<bool> = Key::new(
+    "aggr-server-metrics",
+    declare::BOOL,
+    DefaultValue::Builtin("false"),
+    "also report each server name summed across all backends, as `server.<name>`",
+);
+/// `[process] per-process-metrics`.
+const PER_PROCESS_METRICS: Key<bool> = Key::new(
+    "per-process-metrics",
+    declare::BOOL,
+    DefaultValue::Builtin("false"),
+    "also report each HAProxy process's `show info`, as `daemon.process.<n>`",
+);
+/// `[process] calculate-percentages`.
+const CALCULATE_PERCENTAGES: Key<bool> = Key::new(
+    "calculate-percentages",
+    declare::BOOL,
+    DefaultValue::Builtin("false"),
+    "also report connection, rate and SSL usage as percentages of their limits",
+);
+/// `[process] liveness-check-interval`.
+const LIVENESS_CHECK_INTERVAL: Key<Duration> = Key::new(
+    "liveness-check-interval",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Builtin("10"),
+    "how often haproxystats checked that its worker processes were alive",
+)
+.ignored("workers are tasks of one process, not processes to watch");
+
+/// A metric list of `[process]`: names from `lists`.
+const fn metric_list(
+    name: &'static str,
+    doc: &'static str,
+    parse: fn(&str) -> Result<Vec<String>, String>,
+) -> Key<Vec<String>> {
+    Key::new(
+        name,
+        Parser {
+            kind: "metric names",
+            parse,
+        },
+        DefaultValue::Unset("haproxystats' list"),
+        doc,
+    )
+}
+/// `[process] frontend-metrics`.
+const FRONTEND_METRICS: Key<Vec<String>> = metric_list(
+    "frontend-metrics",
+    "the frontend metrics to report, space-separated",
+    |text| declare::names(text, &[FRONTEND]),
+);
+/// `[process] backend-metrics`.
+const BACKEND_METRICS: Key<Vec<String>> = metric_list(
+    "backend-metrics",
+    "the backend metrics to report, space-separated; averaged ones are reported once, averaged",
+    |text| declare::names(text, &[BACKEND, BACKEND_AVG, BACKEND_AVG_TIME]),
+);
+/// `[process] server-metrics`.
+const SERVER_METRICS: Key<Vec<String>> = metric_list(
+    "server-metrics",
+    "the server metrics to report, space-separated; averaged ones are reported once, averaged",
+    |text| declare::names(text, &[SERVER, SERVER_AVG, SERVER_AVG_TIME]),
+);
+/// `[process] exclude-frontends`.
+const EXCLUDE_FRONTENDS: Key<PathBuf> = Key::new(
+    "exclude-frontends",
+    declare::PATH,
+    DefaultValue::Unset("none"),
+    "a file of frontend names not to report, one a line (`#` comments); read anew for every round",
+);
+/// `[process] exclude-backends`.
+const EXCLUDE_BACKENDS: Key<PathBuf> = Key::new(
+    "exclude-backends",
+    declare::PATH,
+    DefaultValue::Unset("none"),
+    "a file of backend names whose backend and servers are not reported; read anew for every round",
+);
+/// `[process] quarantine-dir`.
+const QUARANTINE_DIR: Key<PathBuf> = Key::new(
+    "quarantine-dir",
+    declare::PATH,
+    DefaultValue::Unset("`<src-dir>.quarantine`"),
+    "where rounds that cannot be read at all are moved, with the reason",
+);
+/// `[process] shutdown-timeout`.
+const SHUTDOWN_TIMEOUT: Key<Duration> = Key::new(
+    "shutdown-timeout",
+    declare::SECONDS,
+    DefaultValue::Fallback("5"),
+    "seconds the sinks get after a stop signal to deliver what they hold; the rest stays in `src-dir`",
+);
+
+/// `[process]`, haproxystats-process's section.
+pub const SECTION: Section = Section {
+    name: "process",
+    doc: "how `process` reads and aggregates rounds",
+    keys: &[
+        &SRC_DIR,
+        &WORKERS,
+        &AGGR_SERVER_METRICS,
+        &PER_PROCESS_METRICS,
+        &CALCULATE_PERCENTAGES,
+        &FRONTEND_METRICS,
+        &BACKEND_METRICS,
+        &SERVER_METRICS,
+        &EXCLUDE_FRONTENDS,
+        &EXCLUDE_BACKENDS,
+        &QUARANTINE_DIR,
+        &SHUTDOWN_TIMEOUT,
+        &LIVENESS_CHECK_INTERVAL,
+    ],
+    entries: None,
+    rules: Some(check_groups),
+};
+
+/// A group section: group names mapped to regular expressions.
+const fn group_section(name: &'static str, doc: &'static str) -> Section {
+    Section {
+        name,
+        doc,
+        keys: &[],
+        entries: Some(Entries {
+            doc: "a group name = a regular expression; an entity goes in the group of the first pattern its (sanitised) name matches",
+            check: |pattern| {
+                regex::Regex::new(pattern)
+                    .map(drop)
+                    .map_err(|error| format!("invalid regular expression: {error}"))
+            },
+        }),
+        rules: None,
+    }
+}
+
+/// `[frontend-groups]`.
+pub const FRONTEND_GROUPS: Section = group_section("frontend-groups", "groups of frontends, by name");
+/// `[backend-groups]`.
+pub const BACKEND_GROUPS: Section = group_section(
+    "backend-groups",
+    "groups of backends (their servers and `TotalServers` with them), by name",
+);
+/// `[server-groups]`.
+pub const SERVER_GROUPS: Section = group_section(
+    "server-groups",
+    "groups of servers across backends (`aggr-server-metrics`), by name",
+);
+
+/// `group-namespace` needs `group-namespace-double-writes` and a group
+/// section; group sections need `group-namespace`.
+fn check_groups(config: &Config) -> Vec<ConfigError> {
+    let group_sections: Vec<&str> = [&FRONTEND_GROUPS, &BACKEND_GROUPS, &SERVER_GROUPS]
+        .iter()
+        .map(|section| section.name)
+        .filter(|name| config.has_section(name))
+        .collect();
+    let section_error = |section: &str, message: &str| ConfigError::Section {
+        location: section_location(config, section),
+        section: section.to_owned(),
+        message: message.to_owned(),
+    };
+    let mut errors = Vec::new();
+    if config.string("graphite", "group-namespace").ok().flatten().is_some() {
+        if config
+            .ini()
+            .lookup("graphite", "group-namespace-double-writes")
+            .is_none()
+        {
+            errors.push(section_error(
+                "graphite",
+                "group-namespace is set, so group-namespace-double-writes (true/false) is required",
+            ));
+        }
+        if group_sections.is_empty() {
+            errors.push(section_error(
+                "graphite",
+                "group-namespace is set but there is no [frontend-groups], [backend-groups] or [server-groups] section",
+            ));
+        }
+    } else {
+        for section in group_sections {
+            errors.push(section_error(section, "group sections need [graphite] group-namespace"));
+        }
+    }
+    errors
+}
 
 /// `[process]` and what it needs from `[graphite]` and `[local-store]`.
 pub struct Settings {
@@ -52,48 +256,39 @@ pub struct Settings {
     exclude_frontends: Option<PathBuf>,
     exclude_backends: Option<PathBuf>,
     sinks: Vec<Box<dyn Sink>>,
-    /// How long the sinks may go on delivering after SIGTERM/SIGHUP.
+    /// How long the sinks may go on delivering after a stop signal.
     shutdown_timeout: Duration,
 }
 
 impl Settings {
-    /// Reads the configuration (checked with `Scope::Process`).
+    /// Reads the configuration (checked with `Scope::Of(Program::Process)`);
+    /// starts the sinks' background tasks (call within the runtime).
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
-        let flag =
-            |key: &str| -> anyhow::Result<bool> { Ok(config.typed("process", key, parse_bool)?.unwrap_or(false)) };
-        let list = |key: &str| -> anyhow::Result<Option<Vec<String>>> {
-            Ok(config
-                .string("process", key)?
-                .map(|names| names.split_whitespace().map(str::to_owned).collect()))
-        };
-        let src_dir = PathBuf::from(config.string("process", "src-dir")?.unwrap_or_default());
-        let quarantine_dir = match config.string("process", "quarantine-dir")? {
-            Some(dir) => PathBuf::from(dir),
-            None => beside(&src_dir, "quarantine"),
+        let src_dir = config.get(&SECTION, &SRC_DIR)?;
+        let quarantine_dir = match config.get_opt(&SECTION, &QUARANTINE_DIR)? {
+            Some(dir) => dir,
+            None => spool::beside(&src_dir, "quarantine"),
         };
         let mut options = Options {
-            per_process_metrics: flag("per-process-metrics")?,
-            calculate_percentages: flag("calculate-percentages")?,
-            aggr_server_metrics: flag("aggr-server-metrics")?,
+            per_process_metrics: config.get(&SECTION, &PER_PROCESS_METRICS)?,
+            calculate_percentages: config.get(&SECTION, &CALCULATE_PERCENTAGES)?,
+            aggr_server_metrics: config.get(&SECTION, &AGGR_SERVER_METRICS)?,
             groups: groups(config)?,
             ..Options::default()
         };
-        if let Some(names) = list("frontend-metrics")? {
+        if let Some(names) = config.get_opt(&SECTION, &FRONTEND_METRICS)? {
             options.frontend_metrics = names;
         }
-        if let Some(names) = list("backend-metrics")? {
+        if let Some(names) = config.get_opt(&SECTION, &BACKEND_METRICS)? {
             options.backend_metrics = summed_part(&names, &[BACKEND_AVG, BACKEND_AVG_TIME]);
         }
-        if let Some(names) = list("server-metrics")? {
+        if let Some(names) = config.get_opt(&SECTION, &SERVER_METRICS)? {
             options.server_metrics = summed_part(&names, &[SERVER_AVG, SERVER_AVG_TIME]);
         }
         let plaintext = Arc::new(Plaintext::from_config(config)?);
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-        if config.has_section("local-store") {
-            let dir = match config.string("local-store", "dir")? {
-                Some(dir) => PathBuf::from(dir),
-                None => Path::new(&config.string("paths", "base-dir")?.unwrap_or_default()).join("local-store"),
-            };
+        if config.has_section(local_store::SECTION.name) {
+            let dir = config.get(&local_store::SECTION, &local_store::DIR)?;
             sinks.push(Box::new(LocalStore::new(dir, Arc::clone(&plaintext))));
         }
         if let Some(graphite) = GraphiteSettings::from_config(config)? {
@@ -105,12 +300,12 @@ impl Settings {
         Ok(Settings {
             src_dir,
             quarantine_dir,
-            workers: usize::try_from(config.typed("process", "workers", parse_int)?.unwrap_or(4))?.max(1),
+            workers: config.get(&SECTION, &WORKERS)?,
             options,
-            exclude_frontends: config.string("process", "exclude-frontends")?.map(PathBuf::from),
-            exclude_backends: config.string("process", "exclude-backends")?.map(PathBuf::from),
+            exclude_frontends: config.get_opt(&SECTION, &EXCLUDE_FRONTENDS)?,
+            exclude_backends: config.get_opt(&SECTION, &EXCLUDE_BACKENDS)?,
             sinks,
-            shutdown_timeout: config.seconds("process", "shutdown-timeout", 5.0)?,
+            shutdown_timeout: config.get(&SECTION, &SHUTDOWN_TIMEOUT)?,
         })
     }
 
@@ -124,40 +319,34 @@ impl Settings {
     }
 }
 
-/// `<parent>/<name of dir>.<suffix>`: a directory beside `dir`.
-fn beside(dir: &Path, suffix: &str) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "spool".into());
-    dir.with_file_name(format!("{name}.{suffix}"))
-}
-
 /// The group patterns, read only when `[graphite] group-namespace` is set.
 fn groups(config: &Config) -> anyhow::Result<Groups> {
-    if config.string("graphite", "group-namespace")?.is_none() {
+    if config
+        .get_opt(&graphite::SECTION, &plaintext::GROUP_NAMESPACE)?
+        .is_none()
+    {
         return Ok(Groups::default());
     }
-    let patterns = |section: &str| -> anyhow::Result<Vec<(Arc<str>, Regex)>> {
-        let Some(entries) = config.ini().section(section) else {
+    let patterns = |section: &Section| -> anyhow::Result<Vec<(Arc<str>, Regex)>> {
+        let Some(entries) = config.ini().section(section.name) else {
             return Ok(Vec::new());
         };
         entries
             .entries
             .iter()
             .map(|entry| {
-                let pattern = config.string(section, &entry.key)?.unwrap_or_default();
+                let pattern = config.string(section.name, &entry.key)?.unwrap_or_default();
                 Ok((
                     Arc::from(entry.key.as_str()),
-                    Regex::new(&pattern).with_context(|| format!("[{section}] {}", entry.key))?,
+                    Regex::new(&pattern).with_context(|| format!("[{}] {}", section.name, entry.key))?,
                 ))
             })
             .collect()
     };
     Ok(Groups {
-        frontend: patterns("frontend-groups")?,
-        backend: patterns("backend-groups")?,
-        server: patterns("server-groups")?,
+        frontend: patterns(&FRONTEND_GROUPS)?,
+        backend: patterns(&BACKEND_GROUPS)?,
+        server: patterns(&SERVER_GROUPS)?,
     })
 }
 
@@ -434,7 +623,7 @@ fn remove_leftovers(src_dir: &Path) {
 /// were delivered), else until a stop signal.
 pub fn main(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
     // Inside the runtime: the Graphite sink starts connecting at once.
-    crate::runtime::run_daemon(config, "process", async {
+    crate::runtime::run_daemon(config, &SECTION, async {
         let settings = Settings::from_config(config)?;
         run(settings, once).await
     })

@@ -31,9 +31,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Mutex, watch};
 
-use super::plaintext::{Lines, Plaintext};
+use super::plaintext::{self, Lines, Plaintext};
 use super::{Delivery, Sink, Snapshot, Waiting};
-use crate::config::{Config, parse_bool, parse_float, parse_int, parse_retries};
+use crate::config::Config;
+use crate::config::declare::{self, DefaultValue, Key, Parser, Section};
 use haproxy::Retries;
 
 /// Largest UDP datagram sent: fits a 1,500-byte Ethernet MTU with headers.
@@ -83,34 +84,126 @@ pub struct GraphiteSettings {
     pub queue_size: usize,
 }
 
+/// `[graphite] protocol`.
+const PROTOCOL: Key<Protocol> = Key::new(
+    "protocol",
+    Parser {
+        kind: "`tcp` or `udp`",
+        parse: |text| Ok([Protocol::Tcp, Protocol::Udp][declare::choice(text, &["tcp", "udp"])?]),
+    },
+    DefaultValue::Fallback("tcp"),
+    "`udp` sends datagrams of whole lines (at most 1,400 bytes), with no delivery guarantee",
+);
+/// `[graphite] enabled`.
+const ENABLED: Key<bool> = Key::new(
+    "enabled",
+    declare::BOOL,
+    DefaultValue::Fallback("true"),
+    "`false`: no Graphite sink (then `[local-store]` must exist)",
+);
+/// `[graphite] server`.
+const SERVER: Key<String> = Key::new(
+    "server",
+    declare::TEXT,
+    DefaultValue::Builtin("127.0.0.1"),
+    "the relay: an IPv4 or IPv6 address or a host name",
+);
+/// `[graphite] port`.
+const PORT: Key<u16> = Key::new("port", declare::PORT, DefaultValue::Builtin("3002"), "the relay's port");
+/// `[graphite] retries`.
+const RETRIES: Key<Retries> = Key::new(
+    "retries",
+    declare::RETRIES,
+    DefaultValue::Builtin("3"),
+    "connect attempts after the first in one cycle (-1: no limit)",
+);
+/// `[graphite] interval`.
+const INTERVAL: Key<Duration> = Key::new(
+    "interval",
+    declare::SECONDS,
+    DefaultValue::Builtin("1.8"),
+    "seconds before the second connect attempt of a cycle",
+);
+/// `[graphite] backoff`.
+const BACKOFF: Key<f64> = Key::new(
+    "backoff",
+    declare::POSITIVE_NUMBER,
+    DefaultValue::Builtin("2"),
+    "what each next pause between attempts is multiplied by",
+);
+/// `[graphite] connect-timeout`.
+const CONNECT_TIMEOUT: Key<Duration> = Key::new(
+    "connect-timeout",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Builtin("1.0"),
+    "seconds one connect attempt may take",
+);
+/// `[graphite] write-timeout`.
+const WRITE_TIMEOUT: Key<Duration> = Key::new(
+    "write-timeout",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Builtin("1.0"),
+    "seconds one write may make no progress before the connection is dropped",
+);
+/// `[graphite] delay`.
+const DELAY: Key<Duration> = Key::new(
+    "delay",
+    declare::SECONDS,
+    DefaultValue::Builtin("10"),
+    "seconds between failed cycles of connect attempts",
+);
+/// `[graphite] queue-size`.
+const QUEUE_SIZE: Key<usize> = Key::new(
+    "queue-size",
+    declare::COUNT,
+    DefaultValue::Builtin("1000000"),
+    "lines held in memory for the sink; rounds that do not fit wait in `src-dir`",
+);
+
+/// `[graphite]`: the Graphite sink, and the names its lines (and
+/// local-store's) are written under ([`super::plaintext`]).
+pub const SECTION: Section = Section {
+    name: "graphite",
+    doc: "the Graphite sink and the metric names of Graphite lines",
+    keys: &[
+        &ENABLED,
+        &SERVER,
+        &PORT,
+        &PROTOCOL,
+        &RETRIES,
+        &INTERVAL,
+        &BACKOFF,
+        &CONNECT_TIMEOUT,
+        &WRITE_TIMEOUT,
+        &DELAY,
+        &QUEUE_SIZE,
+        &plaintext::NAMESPACE,
+        &plaintext::PREFIX_HOSTNAME,
+        &plaintext::FQDN,
+        &plaintext::GROUP_NAMESPACE,
+        &plaintext::GROUP_NAMESPACE_DOUBLE_WRITES,
+    ],
+    entries: None,
+    rules: None,
+};
+
 impl GraphiteSettings {
     /// `[graphite]` of `config`; `None` when `enabled = false`.
     pub fn from_config(config: &Config) -> anyhow::Result<Option<GraphiteSettings>> {
-        if !config.typed("graphite", "enabled", parse_bool)?.unwrap_or(true) {
+        if !config.get(&SECTION, &ENABLED)? {
             return Ok(None);
         }
-        let protocol = match config.string("graphite", "protocol")?.as_deref() {
-            None | Some("tcp") => Protocol::Tcp,
-            Some("udp") => Protocol::Udp,
-            Some(other) => bail!("[graphite] protocol = {other:?}: must be tcp or udp"),
-        };
         Ok(Some(GraphiteSettings {
-            server: config
-                .string("graphite", "server")?
-                .unwrap_or_else(|| "127.0.0.1".into()),
-            port: u16::try_from(config.typed("graphite", "port", parse_int)?.unwrap_or(3002))
-                .context("[graphite] port")?,
-            protocol,
-            retries: config
-                .typed("graphite", "retries", parse_retries)?
-                .unwrap_or(Retries::Limited(3)),
-            interval: config.seconds("graphite", "interval", 1.8)?,
-            backoff: config.typed("graphite", "backoff", parse_float)?.unwrap_or(2.0),
-            connect_timeout: config.seconds("graphite", "connect-timeout", 1.0)?,
-            write_timeout: config.seconds("graphite", "write-timeout", 1.0)?,
-            delay: config.seconds("graphite", "delay", 10.0)?,
-            queue_size: usize::try_from(config.typed("graphite", "queue-size", parse_int)?.unwrap_or(1_000_000))
-                .context("[graphite] queue-size")?,
+            server: config.get(&SECTION, &SERVER)?,
+            port: config.get(&SECTION, &PORT)?,
+            protocol: config.get(&SECTION, &PROTOCOL)?,
+            retries: config.get(&SECTION, &RETRIES)?,
+            interval: config.get(&SECTION, &INTERVAL)?,
+            backoff: config.get(&SECTION, &BACKOFF)?,
+            connect_timeout: config.get(&SECTION, &CONNECT_TIMEOUT)?,
+            write_timeout: config.get(&SECTION, &WRITE_TIMEOUT)?,
+            delay: config.get(&SECTION, &DELAY)?,
+            queue_size: config.get(&SECTION, &QUEUE_SIZE)?,
         }))
     }
 

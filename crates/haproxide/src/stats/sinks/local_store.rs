@@ -10,7 +10,25 @@ use anyhow::Context;
 
 use super::plaintext::Plaintext;
 use super::{Delivery, Sink, Snapshot};
+use crate::config::declare::{self, DefaultValue, Key, Section};
 use crate::stats::metrics::Batch;
+
+/// `[local-store] dir`.
+pub const DIR: Key<PathBuf> = Key::new(
+    "dir",
+    declare::PATH,
+    DefaultValue::Fallback("${paths:base-dir}/local-store"),
+    "where each round's lines go, as `<dir>/<round>/stats`",
+);
+
+/// `[local-store]`: the local-store sink, on when the section exists.
+pub const SECTION: Section = Section {
+    name: "local-store",
+    doc: "the local-store sink, on when the section exists",
+    keys: &[&DIR],
+    entries: None,
+    rules: None,
+};
 
 /// Writes rounds under a directory.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! Graphite's plaintext encoding of a [`Batch`], shared by the `graphite` and
-//! `local-store` sinks: `<prefix>.[<namespace>.<group>.]<path>.<field> <value> <timestamp>\n`.
+//! `local-store` sinks: `<prefix>.[<group-namespace>.<group>.]<path>.<field> <value> <timestamp>\n`.
 //!
 //! - `<prefix>` is `namespace[.host].haproxy`, from `[graphite] namespace`,
 //!   `prefix-hostname` and `fqdn`, as haproxystats builds it.
@@ -18,7 +18,9 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::config::{Config, parse_bool};
+use super::graphite::SECTION;
+use crate::config::Config;
+use crate::config::declare::{self, DefaultValue, Key};
 use crate::stats::metrics::{Batch, Entity, Member, Section};
 
 /// Rows of a section from which its second half is encoded on another thread.
@@ -37,6 +39,42 @@ pub fn sanitize(name: &str) -> Cow<'_, str> {
     Cow::Owned(name.chars().map(|c| if clean(c) { c } else { '_' }).collect())
 }
 
+/// `[graphite] namespace`.
+pub const NAMESPACE: Key<String> = Key::new(
+    "namespace",
+    declare::TEXT,
+    DefaultValue::Builtin("loadbalancers"),
+    "the first level of every metric name",
+);
+/// `[graphite] prefix-hostname`.
+pub const PREFIX_HOSTNAME: Key<bool> = Key::new(
+    "prefix-hostname",
+    declare::BOOL,
+    DefaultValue::Builtin("true"),
+    "put this host's name after `namespace`",
+);
+/// `[graphite] fqdn`.
+pub const FQDN: Key<bool> = Key::new(
+    "fqdn",
+    declare::BOOL,
+    DefaultValue::Builtin("true"),
+    "the whole host name, its dots as `_`; `false`: only its first label",
+);
+/// `[graphite] group-namespace`.
+pub const GROUP_NAMESPACE: Key<String> = Key::new(
+    "group-namespace",
+    declare::TEXT,
+    DefaultValue::Unset("no grouping"),
+    "grouped entities (see `[frontend-groups]`) go under `<prefix>.<group-namespace>.<group>.`",
+);
+/// `[graphite] group-namespace-double-writes`.
+pub const GROUP_NAMESPACE_DOUBLE_WRITES: Key<bool> = Key::new(
+    "group-namespace-double-writes",
+    declare::BOOL,
+    DefaultValue::Unset("required with `group-namespace`"),
+    "also write grouped entities under their plain names",
+);
+
 /// How batches are written as Graphite lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plaintext {
@@ -52,21 +90,18 @@ pub struct Plaintext {
 impl Plaintext {
     /// The encoding `[graphite]` describes.
     pub fn from_config(config: &Config) -> anyhow::Result<Plaintext> {
-        let namespace = config
-            .string("graphite", "namespace")?
-            .unwrap_or_else(|| "loadbalancers".into());
-        let with_host = config.typed("graphite", "prefix-hostname", parse_bool)?.unwrap_or(true);
-        let fqdn = config.typed("graphite", "fqdn", parse_bool)?.unwrap_or(true);
-        let host = if with_host {
+        let namespace = config.get(&SECTION, &NAMESPACE)?;
+        let fqdn = config.get(&SECTION, &FQDN)?;
+        let host = if config.get(&SECTION, &PREFIX_HOSTNAME)? {
             Some(nix::unistd::gethostname()?.to_string_lossy().into_owned())
         } else {
             None
         };
         Ok(Plaintext {
             prefix: prefix(&namespace, host.as_deref(), fqdn),
-            group_namespace: config.string("graphite", "group-namespace")?,
+            group_namespace: config.get_opt(&SECTION, &GROUP_NAMESPACE)?,
             double_writes: config
-                .typed("graphite", "group-namespace-double-writes", parse_bool)?
+                .get_opt(&SECTION, &GROUP_NAMESPACE_DOUBLE_WRITES)?
                 .unwrap_or(false),
         })
     }

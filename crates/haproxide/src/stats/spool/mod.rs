@@ -36,6 +36,15 @@ const STAT_SUFFIX: &str = "_stat";
 /// The file of a round that names the targets that failed.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// `<parent>/<name of dir>.<suffix>`: a file or directory beside `dir`
+/// (`incoming.quarantine`), on the same filesystem as a rule.
+pub fn beside(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map_or_else(|| "spool".into(), |name| name.to_string_lossy());
+    dir.with_file_name(format!("{name}.{suffix}"))
+}
+
 /// The file beside `dst-dir` that keeps the name of the last round delivered.
 fn last_round_file(dst_dir: &Path) -> PathBuf {
     let name = dst_dir
