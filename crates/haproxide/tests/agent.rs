@@ -5,15 +5,13 @@
 // Test helpers fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{HttpServer, Lab, free_port, free_port_v6, terminate, wait_for};
+use testkit::{HttpServer, Lab, TestCommand, Workspace, free_port, free_port_v6, terminate, wait_for};
 
 /// A health endpoint body, as Datawave's `HealthBean` writes it.
 fn health(status: &str, usage: u32, load: f64) -> String {
@@ -22,8 +20,7 @@ fn health(status: &str, usage: u32, load: f64) -> String {
 
 /// An agent's config file and log in a temp dir.
 struct AgentSetup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
+    space: Workspace,
     port: u16,
 }
 
@@ -40,34 +37,27 @@ impl AgentSetup {
 
     /// `[agent]` on `bind` and `port`, with `extra` lines.
     fn bound(bind: &str, port: u16, extra: &str) -> AgentSetup {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("agent.conf");
-        fs::write(&config, format!("[agent]\nbind = {bind}\nport = {port}\n{extra}")).unwrap();
-        AgentSetup { dir, config, port }
+        let space = Workspace::new("agent.conf", |_| {
+            format!("[agent]\nbind = {bind}\nport = {port}\n{extra}")
+        });
+        AgentSetup { space, port }
+    }
+
+    /// `haproxide agent ARGS -f CONFIG`.
+    fn command(&self, args: &[&str]) -> TestCommand {
+        self.space
+            .command(env!("CARGO_BIN_EXE_haproxide"), &[&["agent"], args].concat())
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_haproxide"))
-            .args(["agent", "-f"])
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap()
+        self.command(args).output()
     }
 
     /// Starts the agent; returns once it listens.
     fn start(&self) -> Child {
-        let log = self.dir.path().join("agent.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_haproxide"))
-            .args(["agent", "-f"])
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = self.command(&[]).spawn(&self.space.path().join("agent.log"));
         wait_for("the agent listening", Duration::from_secs(10), || {
-            fs::read_to_string(&log).unwrap_or_default().contains("agent listening")
+            self.space.read("agent.log").contains("agent listening")
         });
         child
     }
@@ -168,8 +158,7 @@ fn check_prints_the_reply_for_each_health_source() {
         draining.port(),
         unavailable.port()
     ));
-    let output = setup.run(&["--check"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = setup.command(&["--check"]).expect_success();
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "(default): 24% ready up\nbe_drain: 0% drain up\nbe_503: 0% drain up\n"
@@ -245,7 +234,7 @@ fn bad_agent_settings_name_file_line_and_key() {
     let output = setup.run(&["--check"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let path = setup.config.display();
+    let path = setup.space.config().display();
     for expected in [
         format!("{path}:6: [agent] os-load-reduction = \"2\": must be from 0 to 1"),
         format!("{path}:7: [agent] down-response = \"0.5%\": \"0.5%\": a weight is whole digits then %"),
@@ -262,7 +251,7 @@ fn bad_agent_settings_name_file_line_and_key() {
         format!(
             "error: {}:2: [agent] bind = \"localhost\": not an IPv4 or IPv6 address\n\
              haproxide: invalid configuration: 1 error(s)\n",
-            named.config.display()
+            named.space.config().display()
         )
     );
 }

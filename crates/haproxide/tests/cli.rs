@@ -5,14 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use std::process::Output;
+use testkit::TestCommand;
 
 fn haproxide() -> &'static str {
     env!("CARGO_BIN_EXE_haproxide")
 }
 
-fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
-    Command::new(program).args(args).output().expect("run haproxide")
+fn run(program: impl AsRef<Path>, args: &[&str]) -> Output {
+    TestCommand::new(program.as_ref()).args(args).output()
 }
 
 fn text(bytes: &[u8]) -> String {

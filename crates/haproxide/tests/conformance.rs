@@ -18,12 +18,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use testkit::CarbonRelay;
+use testkit::{CarbonRelay, TestCommand};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/haproxystats")
@@ -59,8 +59,10 @@ fn run_golden(name: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>
     for list in ["excl_fe.txt", "excl_be.txt"] {
         fs::copy(golden.join(list), lab.path().join(list)).unwrap();
     }
-    let mut command = Command::new(env!("CARGO_BIN_EXE_haproxide"));
-    command.args(["process", "--once", "-f"]).arg(&config);
+    let mut command = TestCommand::new(env!("CARGO_BIN_EXE_haproxide"))
+        .args(&["process", "--once"])
+        .config(&config)
+        .listing(lab.path());
     let extra = golden.join(format!("{name}.conf.d-groups.conf"));
     if extra.exists() {
         let conf_dir = lab.path().join("conf.d");
@@ -70,7 +72,7 @@ fn run_golden(name: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>
             relocate(fs::read_to_string(extra).unwrap()),
         )
         .unwrap();
-        command.arg("-d").arg(conf_dir);
+        command = command.args(&[OsString::from("-d"), conf_dir.into()]);
     }
     let config_text = fs::read_to_string(&config).unwrap();
     let src_dir = config_text
@@ -89,12 +91,7 @@ fn run_golden(name: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>
         let entry = entry.unwrap();
         fs::copy(entry.path(), round.join(entry.file_name())).unwrap();
     }
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    command.expect_success();
     assert!(!round.exists(), "{name}: the round is removed once delivered");
     let stored = fs::read_to_string(Path::new(&store).join("1700000000/stats")).unwrap();
     let stored_lines: Vec<String> = stored.lines().map(str::to_owned).collect();

@@ -7,19 +7,18 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{CarbonRelay, Lab, terminate, wait_for};
+use testkit::{CarbonRelay, Lab, TestCommand, Workspace, terminate, wait_for};
 
 /// `[graphite]` keys for a sink that reconnects every 0.1 to 0.2 s.
 const QUICK_RECONNECT: &str = "retries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n";
 
 /// A spool, a local store and a config for them.
 struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
+    space: Workspace,
 }
 
 impl Setup {
@@ -45,56 +44,45 @@ impl Setup {
     }
 
     fn with_graphite(pull: &str, process: &str, graphite: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().display().to_string();
-        let config = dir.path().join("haproxystats.conf");
-        fs::write(
-            &config,
+        let space = Workspace::new("haproxystats.conf", |dir| {
+            let root = dir.display();
             format!(
                 "[paths]\nbase-dir = {root}\n[pull]\ndst-dir = {root}/incoming\ntmp-dst-dir = {root}/incoming.tmp\n\
                  min-free-space = 1M\ntimeout = 0.5\n{pull}\n[process]\nsrc-dir = {root}/incoming\nworkers = 4\n{process}\n\
                  [local-store]\n[graphite]\n{graphite}"
-            ),
-        )
-        .unwrap();
-        fs::create_dir_all(dir.path().join("incoming")).unwrap();
-        Setup { dir, config }
+            )
+        });
+        fs::create_dir_all(space.path().join("incoming")).unwrap();
+        Setup { space }
     }
 
     fn src(&self) -> PathBuf {
-        self.dir.path().join("incoming")
+        self.space.path().join("incoming")
     }
 
     fn store(&self) -> PathBuf {
-        self.dir.path().join("local-store")
+        self.space.path().join("local-store")
     }
 
     fn quarantine(&self) -> PathBuf {
-        self.dir.path().join("incoming.quarantine")
+        self.space.path().join("incoming.quarantine")
+    }
+
+    /// `haproxide ARGS -f CONFIG`.
+    fn command(&self, args: &[&str]) -> TestCommand {
+        self.space.command(env!("CARGO_BIN_EXE_haproxide"), args)
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_haproxide"))
-            .args(args)
-            .arg("-f")
-            .arg(&self.config)
-            .output()
-            .unwrap()
+        self.command(args).output()
     }
 
     fn daemon(&self, log: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_haproxide"))
-            .args(["process", "-f"])
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(self.dir.path().join(log)).unwrap())
-            .spawn()
-            .unwrap()
+        self.command(&["process"]).spawn(&self.space.path().join(log))
     }
 
     fn log(&self, log: &str) -> String {
-        fs::read_to_string(self.dir.path().join(log)).unwrap_or_default()
+        self.space.read(log)
     }
 
     /// Copies the synthetic round in as `name`, renamed in from beside the spool.
@@ -124,7 +112,7 @@ impl Setup {
     /// Copies the synthetic round beside the spool, lets `edit` change it,
     /// and renames it in as `name`.
     fn add_edited_round(&self, name: &str, edit: impl FnOnce(&Path)) {
-        let staging = self.dir.path().join(format!(".staging-{name}"));
+        let staging = self.space.path().join(format!(".staging-{name}"));
         copy_dir(&fixture("synthetic-1700000000"), &staging);
         edit(&staging);
         fs::rename(&staging, self.src().join(name)).unwrap();
@@ -184,8 +172,7 @@ fn pull_then_process_equals_direct_queries_of_two_instances() {
     assert_eq!(lab.instance(0).http_get("fe_main", "/", 7), vec![200; 7]);
     assert_eq!(lab.instance(1).http_get("fe_main", "/", 5), vec![200; 5]);
     let setup = Setup::new(&format!("socket-dir = {}", lab.socket_dir().display()));
-    let pulled = setup.run(&["pull", "--once"]);
-    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    setup.command(&["pull", "--once"]).expect_success();
     let round = Setup::entries(&setup.src()).pop().unwrap();
     // Counters that move only with traffic, read directly at the same moment.
     let direct: Vec<ShowStat> = lab
@@ -194,8 +181,7 @@ fn pull_then_process_equals_direct_queries_of_two_instances() {
         .map(|i| ShowStat::parse(i.raw_command("show stat")).unwrap())
         .collect();
 
-    let processed = setup.run(&["process", "--once"]);
-    assert!(processed.status.success(), "{}", stderr(&processed));
+    setup.command(&["process", "--once"]).expect_success();
     assert_eq!(
         Setup::entries(&setup.src()),
         Vec::<String>::new(),
@@ -291,7 +277,7 @@ fn stats_total(stats: &str) -> String {
 fn bad_rounds_are_quarantined_or_partly_processed_with_reasons() {
     let setup = Setup::new("");
     let make = |name: &str, files: &[(&str, Vec<u8>)]| {
-        let staging = setup.dir.path().join(format!(".make-{name}"));
+        let staging = setup.space.path().join(format!(".make-{name}"));
         fs::create_dir_all(&staging).unwrap();
         for (file, bytes) in files {
             fs::write(staging.join(file), bytes).unwrap();
@@ -454,8 +440,7 @@ fn a_failing_sink_keeps_the_round_for_a_retry() {
     );
 
     fs::remove_file(setup.store()).unwrap();
-    let retried = setup.run(&["process", "--once"]);
-    assert!(retried.status.success(), "{}", stderr(&retried));
+    setup.command(&["process", "--once"]).expect_success();
     assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
     assert_eq!(Setup::entries(&setup.store()), ["1700000200"]);
 }
@@ -671,8 +656,7 @@ fn protocol_udp_sends_every_line_to_the_relay_in_datagrams() {
     for name in &names {
         setup.add_round(name);
     }
-    let run = setup.run(&["process", "--once"]);
-    assert!(run.status.success(), "{}", stderr(&run));
+    let run = setup.command(&["process", "--once"]).expect_success();
     assert!(stderr(&run).contains(": connected (udp)"), "{}", stderr(&run));
     assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
     // UDP promises nothing, but loopback to a relay that reads loses nothing.
@@ -695,8 +679,7 @@ fn the_sink_reaches_the_relay_by_host_name_and_by_ipv6_address() {
         let setup = Setup::with_graphite("", "", &format!("server = {server}\nport = {}\n", relay.port()));
         let name = (1_700_000_000 + n).to_string();
         setup.add_round(&name);
-        let run = setup.run(&["process", "--once"]);
-        assert!(run.status.success(), "{server}: {}", stderr(&run));
+        setup.command(&["process", "--once"]).expect_success();
         let expected = stored_lines(&setup, &[name]);
         let lines = relay.wait_for_lines(received + expected.len(), Duration::from_secs(10));
         assert_eq!(lines[received..], expected, "{server}");

@@ -7,83 +7,70 @@
 use std::fs;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
 use haproxy::{ShowInfo, ShowStat};
 use serde_json::Value;
-use testkit::{Lab, terminate, wait_for};
+use testkit::{Lab, TestCommand, Workspace, terminate, wait_for};
 
 /// A spool and a config for `lab`'s socket directory.
 struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
+    space: Workspace,
 }
 
 impl Setup {
     /// `[pull]` for `lab`, with `extra` lines replacing base keys of the same name.
     fn new(lab: &Lab, extra: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("haproxystats.conf");
-        let base = [
-            ("socket-dir", lab.socket_dir().display().to_string()),
-            ("dst-dir", format!("{}/incoming", dir.path().display())),
-            ("tmp-dst-dir", format!("{}/incoming.tmp", dir.path().display())),
-            ("timeout", "0.5".into()),
-            ("pull-timeout", "5".into()),
-            ("min-free-space", "1M".into()),
-        ];
-        let overridden = |key: &str| {
-            extra
-                .lines()
-                .any(|line| line.split('=').next().map(str::trim) == Some(key))
-        };
-        let mut text = String::from("[DEFAULT]\nloglevel = info\n[pull]\n");
-        for (key, value) in base.iter().filter(|(key, _)| !overridden(key)) {
-            text.push_str(&format!("{key} = {value}\n"));
-        }
-        text.push_str(extra);
-        fs::write(&config, text).unwrap();
-        Setup { dir, config }
+        let space = Workspace::new("haproxystats.conf", |dir| {
+            let base = [
+                ("socket-dir", lab.socket_dir().display().to_string()),
+                ("dst-dir", format!("{}/incoming", dir.display())),
+                ("tmp-dst-dir", format!("{}/incoming.tmp", dir.display())),
+                ("timeout", "0.5".into()),
+                ("pull-timeout", "5".into()),
+                ("min-free-space", "1M".into()),
+            ];
+            let overridden = |key: &str| {
+                extra
+                    .lines()
+                    .any(|line| line.split('=').next().map(str::trim) == Some(key))
+            };
+            let mut text = String::from("[DEFAULT]\nloglevel = info\n[pull]\n");
+            for (key, value) in base.iter().filter(|(key, _)| !overridden(key)) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+            text.push_str(extra);
+            text
+        });
+        Setup { space }
     }
 
     fn dst(&self) -> PathBuf {
-        self.dir.path().join("incoming")
+        self.space.path().join("incoming")
     }
 
     fn tmp(&self) -> PathBuf {
-        self.dir.path().join("incoming.tmp")
+        self.space.path().join("incoming.tmp")
     }
 
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("pull.log")
+    fn command(&self, args: &[&str]) -> TestCommand {
+        self.space.command(env!("CARGO_BIN_EXE_haproxide"), args)
     }
 
     /// `pull --once`: exit status and stderr.
     fn once(&self) -> (ExitStatus, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_haproxide"))
-            .args(["pull", "--once", "-f"])
-            .arg(&self.config)
-            .output()
-            .unwrap();
+        let output = self.command(&["pull", "--once"]).output();
         (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
     }
 
     /// The daemon, logging into `pull.log`.
     fn daemon(&self) -> Child {
-        let log = fs::File::create(self.log()).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_haproxide"))
-            .args(["pull", "-f"])
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
+        self.command(&["pull"]).spawn(&self.space.path().join("pull.log"))
     }
 
     fn read_log(&self) -> String {
-        fs::read_to_string(self.log()).unwrap_or_default()
+        self.space.read("pull.log")
     }
 
     /// Delivered rounds, oldest first.
@@ -341,21 +328,12 @@ fn start_up_refuses_two_filesystems_and_a_config_without_targets() {
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("are on different filesystems"), "{stderr}");
 
-    let bare = tempfile::tempdir().unwrap();
-    let config = bare.path().join("c.conf");
-    fs::write(
-        &config,
-        format!(
-            "[pull]\ndst-dir = {0}/in\ntmp-dst-dir = {0}/tmp\n",
-            bare.path().display()
-        ),
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_haproxide"))
-        .args(["pull", "--once", "-f"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let bare = Workspace::new("c.conf", |dir| {
+        format!("[pull]\ndst-dir = {0}/in\ntmp-dst-dir = {0}/tmp\n", dir.display())
+    });
+    let output = bare
+        .command(env!("CARGO_BIN_EXE_haproxide"), &["pull", "--once"])
+        .output();
     assert_eq!(output.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("[pull] names no target: set socket-dir, servers, or both")

@@ -5,18 +5,17 @@
 
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use haproxy::ShowStat;
 use serde_json::Value;
-use testkit::Lab;
+use testkit::{Lab, TestCommand};
 
 fn query(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haproxide"))
-        .arg("query")
+    TestCommand::new(env!("CARGO_BIN_EXE_haproxide"))
+        .args(&["query"])
         .args(args)
         .output()
-        .expect("run haproxide")
 }
 
 fn json(output: &Output) -> Vec<Value> {

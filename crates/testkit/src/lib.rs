@@ -13,6 +13,7 @@
 // A harness reports broken set-ups by panicking: that is how a test fails.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod command;
 mod http;
 mod process;
 mod relay;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub use command::{TestCommand, Workspace};
 pub use http::HttpServer;
 pub use process::{terminate, wait_for};
 pub use relay::CarbonRelay;
