@@ -261,8 +261,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the configuration (checked with `Scope::Of(Program::Process)`);
-    /// starts the sinks' background tasks (call within the runtime).
+    /// Reads the configuration (checked with `Scope::Of(Program::Process)`)
+    /// and builds the sinks it names; nothing starts before [`run`].
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
         let src_dir = config.get(&SECTION, &SRC_DIR)?;
         let quarantine_dir = match config.get_opt(&SECTION, &QUARANTINE_DIR)? {
@@ -292,7 +292,7 @@ impl Settings {
             sinks.push(Box::new(LocalStore::new(dir, Arc::clone(&plaintext))));
         }
         if let Some(graphite) = GraphiteSettings::from_config(config)? {
-            sinks.push(Box::new(Graphite::start(graphite, Arc::clone(&plaintext))));
+            sinks.push(Box::new(Graphite::new(graphite, Arc::clone(&plaintext))));
         }
         if sinks.is_empty() {
             bail!("no destination for the metrics: [graphite] enabled = false and no [local-store] section");
@@ -307,6 +307,12 @@ impl Settings {
             sinks,
             shutdown_timeout: config.get(&SECTION, &SHUTDOWN_TIMEOUT)?,
         })
+    }
+
+    /// The same settings delivering to `sinks` instead of those the
+    /// configuration names: for tests, and for programs that embed the pipeline.
+    pub fn with_sinks(self, sinks: Vec<Box<dyn Sink>>) -> Settings {
+        Settings { sinks, ..self }
     }
 
     /// The aggregation options of one snapshot: exclusion files are read anew
@@ -622,16 +628,16 @@ fn remove_leftovers(src_dir: &Path) {
 /// `haproxide process`: with `once`, the rounds present (exit 0 when all
 /// were delivered), else until a stop signal.
 pub fn main(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
-    // Inside the runtime: the Graphite sink starts connecting at once.
-    crate::runtime::run_daemon(config, &SECTION, async {
-        let settings = Settings::from_config(config)?;
-        run(settings, once).await
-    })
+    let settings = Settings::from_config(config)?;
+    crate::runtime::run_daemon(config, &SECTION, run(settings, once))
 }
 
 /// Runs `process`: `--once` handles the rounds present and exits (0 when all
 /// succeeded); otherwise it runs until SIGTERM/SIGHUP.
 pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
+    if settings.sinks.is_empty() {
+        bail!("no destination for the metrics: no sink");
+    }
     std::fs::create_dir_all(&settings.src_dir)
         .with_context(|| format!("cannot create src-dir {}", settings.src_dir.display()))?;
     let workers = settings.workers;
@@ -660,6 +666,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
 
     let mut lanes = tokio::task::JoinSet::new();
     for sink in 0..sinks {
+        shared.settings.sinks[sink].start();
         lanes.spawn(run_lane(Arc::clone(&shared), sink));
     }
     let mut tasks = tokio::task::JoinSet::new();

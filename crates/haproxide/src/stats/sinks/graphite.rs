@@ -257,9 +257,9 @@ pub struct Graphite {
 }
 
 impl Graphite {
-    /// A sink for `settings`, writing lines as `encoding` makes them; starts
-    /// connecting at once, in the background (call from within the runtime).
-    pub fn start(settings: GraphiteSettings, encoding: Arc<Plaintext>) -> Graphite {
+    /// A sink for `settings`, writing lines as `encoding` makes them; it
+    /// connects once started ([`Sink::start`]).
+    pub fn new(settings: GraphiteSettings, encoding: Arc<Plaintext>) -> Graphite {
         let state = Arc::new(State {
             settings,
             encoding,
@@ -267,7 +267,6 @@ impl Graphite {
             status: watch::Sender::new(Status::Starting),
             counters: Counters::default(),
         });
-        tokio::spawn(keep_connected(Arc::clone(&state)));
         Graphite { state }
     }
 }
@@ -275,6 +274,11 @@ impl Graphite {
 impl Sink for Graphite {
     fn name(&self) -> &'static str {
         "graphite"
+    }
+
+    /// Starts connecting, in the background, and keeps connected from then on.
+    fn start(&self) {
+        tokio::spawn(keep_connected(Arc::clone(&self.state)));
     }
 
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {

@@ -46,6 +46,11 @@ pub trait Sink: Send + Sync {
     /// Its name in logs (`local-store`, `graphite`).
     fn name(&self) -> &'static str;
 
+    /// Starts what it runs in the background (a connection, say); called
+    /// once, within the runtime, before the first delivery. Building a sink
+    /// starts nothing.
+    fn start(&self) {}
+
     /// Hands `snapshot` over; `Ok` only once it is safe.
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_>;
 
