@@ -16,15 +16,9 @@
 # spans most of its processing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUND=${1:?usage: bench/graphite.sh ROUND_DIR [RUNS]}
-ROUND=$(cd "$ROUND" && pwd)
-RUNS=${2:-5}
-
 source scripts/lib.sh
 need_packages python3 bc
-build_release
-start_lab haproxide-graphite-bench
-need_haproxystats
+start_round_bench haproxide-graphite-bench "$@"
 
 
 python3 bench/count_lines.py "$DIR/port" >"$DIR/bursts" &

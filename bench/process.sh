@@ -7,6 +7,8 @@
 # ROUND_DIR is one round as pull writes it (<socket>_info / <socket>_stat
 # files), e.g. the benchmark generator's default snapshot: 4 sockets, 200
 # frontends, 1,000 backends x 10 servers. RUNS defaults to 5; medians reported.
+# With BASELINE=/path/to/an/older/haproxide, that binary is timed too, run
+# for run alternating with this one, for a before/after in one run.
 #
 # haproxide: `process --once` with local-store, wall time and peak RSS of the
 # whole command. haproxystats 0.5.1 (installed in a venv with pandas<2 and
@@ -16,32 +18,35 @@
 # round directory is removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUND=${1:?usage: bench/process.sh ROUND_DIR [RUNS]}
-ROUND=$(cd "$ROUND" && pwd)
-RUNS=${2:-5}
-
 source scripts/lib.sh
 need_packages socat time bc
-build_release
-start_lab haproxide-process-bench
-
-need_haproxystats
+start_round_bench haproxide-process-bench "$@"
 
 
 # haproxide
 mkdir -p "$DIR/ours/incoming"
 printf '[DEFAULT]\nloglevel = warning\n[process]\nsrc-dir = %s/ours/incoming\n[local-store]\ndir = %s/ours/local-store\n[graphite]\nenabled = false\n' \
     "$DIR" "$DIR" >"$DIR/ours.conf"
-ours_ms=()
-ours_rss=()
-for run in $(seq 1 "$RUNS"); do
+# One `process --once` of the round by binary $1; appends to the arrays named $2 (ms) and $3 (kB).
+time_process() {
+    local -n ms=$2 rss=$3
     rm -rf "$DIR/ours/local-store"
     cp -r "$ROUND" "$DIR/ours/incoming/1700000000"
     start=$(now_ns)
-    /usr/bin/time -f '%M' -o "$DIR/time.txt" "$BIN" process --once -f "$DIR/ours.conf"
-    ours_ms+=("$(ms_between "$start" "$(now_ns)")")
-    ours_rss+=("$(cat "$DIR/time.txt")")
-    [ ! -e "$DIR/ours/incoming/1700000000" ] || { echo "haproxide left the round behind" >&2; exit 1; }
+    /usr/bin/time -f '%M' -o "$DIR/time.txt" "$1" process --once -f "$DIR/ours.conf"
+    ms+=("$(ms_between "$start" "$(now_ns)")")
+    rss+=("$(cat "$DIR/time.txt")")
+    [ ! -e "$DIR/ours/incoming/1700000000" ] || { echo "$1 left the round behind" >&2; exit 1; }
+}
+ours_ms=()
+ours_rss=()
+base_ms=()
+base_rss=()
+# Which of the two goes first alternates, so neither always runs on a cold cache.
+for run in $(seq 1 "$RUNS"); do
+    [ -z "${BASELINE:-}" ] || [ $((run % 2)) -eq 0 ] || time_process "$BASELINE" base_ms base_rss
+    time_process "$BIN" ours_ms ours_rss
+    [ -z "${BASELINE:-}" ] || [ $((run % 2)) -eq 1 ] || time_process "$BASELINE" base_ms base_rss
 done
 lines=$(wc -l <"$DIR/ours/local-store/1700000000/stats")
 
@@ -83,4 +88,9 @@ t=$(median "${theirs_ms[@]}")
 r=$(printf '%s\n' "${ours_rss[@]}" | sort -g | tail -1)
 echo "median: haproxide $o ms, haproxystats $t ms, speed-up $(echo "scale=1; $t / $o" | bc)x"
 echo "haproxide peak RSS: $((r / 1024)) MB ($r kB)"
+if [ -n "${BASELINE:-}" ]; then
+    b=$(printf '%s\n' "${base_rss[@]}" | sort -g | tail -1)
+    echo "baseline $BASELINE (ms):    ${base_ms[*]}"
+    echo "baseline median $(median "${base_ms[@]}") ms, peak RSS $((b / 1024)) MB ($b kB); this build median $o ms, peak RSS $((r / 1024)) MB"
+fi
 echo "writing and fsyncing the $(du -m "$DIR/floor" | cut -f1) MB output alone (dd, ms): ${floor_ms[*]}; median $(median "${floor_ms[@]}") ms"

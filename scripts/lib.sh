@@ -75,6 +75,20 @@ start_lab() {
     mkdir -p "$DIR/run"
 }
 
+# What a benchmark over one round needs: ROUND (made absolute) and RUNS
+# (default 5) from its command line, a release build, a lab named $1 and
+# haproxystats to compare with.
+start_round_bench() {
+    local name=$1
+    shift
+    ROUND=${1:?usage: bash $0 ROUND_DIR [RUNS]}
+    ROUND=$(cd "$ROUND" && pwd)
+    RUNS=${2:-5}
+    build_release
+    start_lab "$name"
+    need_haproxystats
+}
+
 stop_lab() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true

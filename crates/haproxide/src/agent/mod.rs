@@ -229,10 +229,10 @@ const MAX_CONNECTIONS: Key<usize> = Key::new(
 );
 
 /// `[agent]`.
-pub const SECTION: Section = Section {
-    name: "agent",
-    doc: "the agent-check server",
-    keys: &[
+pub const SECTION: Section = Section::of(
+    "agent",
+    "the agent-check server",
+    &[
         &BIND,
         &PORT,
         &SOURCE,
@@ -256,21 +256,17 @@ pub const SECTION: Section = Section {
         &READ_TIMEOUT,
         &MAX_CONNECTIONS,
     ],
-    entries: None,
-    rules: None,
-};
+);
 
 /// `[agent-urls]`: health URLs by what HAProxy sends.
-pub const URLS: Section = Section {
-    name: "agent-urls",
-    doc: "health URLs of their own for what HAProxy sends (`agent-send`)",
-    keys: &[],
-    entries: Some(Entries {
+pub const URLS: Section = Section::of_entries(
+    "agent-urls",
+    "health URLs of their own for what HAProxy sends (`agent-send`)",
+    Entries {
         doc: "what HAProxy sends (`agent-send \"be_api\\n\"`, matched without case) = the `http://` health URL for it",
         check: |url| (declare::HTTP_URL.parse)(url).map(drop),
-    }),
-    rules: None,
-};
+    },
+);
 
 impl Settings {
     /// Reads `[agent]` and `[agent-urls]` (checked with the agent's scope).

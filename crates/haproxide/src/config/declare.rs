@@ -156,6 +156,33 @@ pub struct Section {
 }
 
 impl Section {
+    /// A section of `keys`, with no free-form entries and no rules.
+    pub const fn of(name: &'static str, doc: &'static str, keys: &'static [&'static dyn Declared]) -> Section {
+        Section {
+            name,
+            doc,
+            keys,
+            entries: None,
+            rules: None,
+        }
+    }
+
+    /// A section of free-form `entries` only.
+    pub const fn of_entries(name: &'static str, doc: &'static str, entries: Entries) -> Section {
+        Section {
+            entries: Some(entries),
+            ..Section::of(name, doc, &[])
+        }
+    }
+
+    /// The same section, with `rules` checked too.
+    pub const fn with_rules(self, rules: fn(&super::Config) -> Vec<super::ConfigError>) -> Section {
+        Section {
+            rules: Some(rules),
+            ..self
+        }
+    }
+
     /// The declared key called `name`.
     pub fn key(&self, name: &str) -> Option<&'static dyn Declared> {
         self.keys.iter().copied().find(|key| key.name() == name)

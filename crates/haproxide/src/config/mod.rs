@@ -31,10 +31,10 @@ pub const LOGLEVEL: Key<tracing::Level> = Key::new(
 );
 
 /// `[DEFAULT]`: what every section inherits unless it sets its own.
-pub const DEFAULT: Section = Section {
-    name: DEFAULT_SECTION,
-    doc: "values every section inherits unless it sets its own",
-    keys: &[
+pub const DEFAULT: Section = Section::of(
+    DEFAULT_SECTION,
+    "values every section inherits unless it sets its own",
+    &[
         &LOGLEVEL,
         &Key::new(
             "retries",
@@ -55,9 +55,7 @@ pub const DEFAULT: Section = Section {
             "seconds between attempts, for sections that retry",
         ),
     ],
-    entries: None,
-    rules: None,
-};
+);
 
 /// `[paths] base-dir`.
 pub const BASE_DIR: Key<PathBuf> = Key::new(
@@ -68,13 +66,7 @@ pub const BASE_DIR: Key<PathBuf> = Key::new(
 );
 
 /// `[paths]`.
-pub const PATHS: Section = Section {
-    name: "paths",
-    doc: "paths other sections refer to",
-    keys: &[&BASE_DIR],
-    entries: None,
-    rules: None,
-};
+pub const PATHS: Section = Section::of("paths", "paths other sections refer to", &[&BASE_DIR]);
 
 /// Every section haproxide knows, in the order the docs list them.
 pub const SECTIONS: &[&Section] = &[

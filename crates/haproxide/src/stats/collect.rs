@@ -136,10 +136,10 @@ const MIN_FREE_SPACE: Key<u64> = Key::new(
 );
 
 /// `[pull]`, haproxystats-pull's section.
-pub const SECTION: Section = Section {
-    name: "pull",
-    doc: "what `pull` asks, how often, and where it delivers rounds",
-    keys: &[
+pub const SECTION: Section = Section::of(
+    "pull",
+    "what `pull` asks, how often, and where it delivers rounds",
+    &[
         &SOCKET_DIR,
         &SERVERS,
         &PULL_INTERVAL,
@@ -155,9 +155,7 @@ pub const SECTION: Section = Section {
         &MIN_FREE_SPACE,
         &BUFFER_LIMIT,
     ],
-    entries: None,
-    rules: None,
-};
+);
 
 /// The `[pull]` settings, read and checked once at start.
 #[derive(Debug, Clone)]

@@ -3,18 +3,20 @@
 //! It watches `src-dir` with inotify for rounds renamed into it (`IN_MOVED_TO`;
 //! a directory created in place is still being written and is ignored until
 //! the next start). Only then does it scan the backlog, so no round can fall
-//! between scan and watch. Rounds are taken oldest first from one ordered
-//! intake that never holds a name twice. `workers` rounds are processed at a
-//! time: read, aggregate ([`aggregate`]), render, and hand in round order to
-//! each sink's lane: a queue in memory, bounded by the sink's `queue-size` in
-//! lines, that a task of the sink's own delivers from. A slow or failing sink
-//! thus holds back no other; what does not fit, or what a sink that is down
-//! lacks, waits in the spool and is read again later, oldest first. A round
-//! directory is deleted only after every sink confirmed it. A round that
-//! cannot be read at all is moved to the quarantine directory with the
-//! reason, never retried in a loop.
-//! SIGTERM/SIGHUP/SIGINT: no new rounds are started; the lanes get `shutdown-timeout`
-//! to deliver what they hold, then exit 0 (the rest stays in the spool).
+//! between scan and watch. `workers` rounds are processed at a time: read
+//! ([`crate::stats::round`]), aggregated into a typed batch
+//! ([`crate::stats::aggregate`]), and handed in round order to each sink's
+//! lane: a queue in memory, bounded by the sink's `queue-size`, that a task
+//! of the sink's own delivers from; the sink encodes the batch its own way.
+//! A slow or failing sink thus holds back no other; what does not fit, or
+//! what a sink that is down lacks, waits in the spool and is read again
+//! later, oldest first. Which round stands where is the [`ledger`]'s to
+//! keep: a round directory is deleted only after every sink confirmed it. A
+//! round that cannot be read at all is moved to the quarantine directory
+//! with the reason, never retried in a loop.
+//! SIGTERM/SIGHUP/SIGINT: no new rounds are started; the lanes get
+//! `shutdown-timeout` to deliver what they hold, then exit 0 (the rest stays
+//! in the spool).
 
 pub mod ledger;
 
@@ -155,10 +157,10 @@ const SHUTDOWN_TIMEOUT: Key<Duration> = Key::new(
 );
 
 /// `[process]`, haproxystats-process's section.
-pub const SECTION: Section = Section {
-    name: "process",
-    doc: "how `process` reads and aggregates rounds",
-    keys: &[
+pub const SECTION: Section = Section::of(
+    "process",
+    "how `process` reads and aggregates rounds",
+    &[
         &SRC_DIR,
         &WORKERS,
         &AGGR_SERVER_METRICS,
@@ -173,26 +175,23 @@ pub const SECTION: Section = Section {
         &SHUTDOWN_TIMEOUT,
         &LIVENESS_CHECK_INTERVAL,
     ],
-    entries: None,
-    rules: Some(check_groups),
-};
+)
+.with_rules(check_groups);
 
 /// A group section: group names mapped to regular expressions.
 const fn group_section(name: &'static str, doc: &'static str) -> Section {
-    Section {
+    Section::of_entries(
         name,
         doc,
-        keys: &[],
-        entries: Some(Entries {
+        Entries {
             doc: "a group name = a regular expression; an entity goes in the group of the first pattern its (sanitised) name matches",
             check: |pattern| {
                 regex::Regex::new(pattern)
                     .map(drop)
                     .map_err(|error| format!("invalid regular expression: {error}"))
             },
-        }),
-        rules: None,
-    }
+        },
+    )
 }
 
 /// `[frontend-groups]`.

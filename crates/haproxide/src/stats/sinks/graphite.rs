@@ -162,10 +162,10 @@ const QUEUE_SIZE: Key<usize> = Key::new(
 
 /// `[graphite]`: the Graphite sink, and the names its lines (and
 /// local-store's) are written under ([`super::plaintext`]).
-pub const SECTION: Section = Section {
-    name: "graphite",
-    doc: "the Graphite sink and the metric names of Graphite lines",
-    keys: &[
+pub const SECTION: Section = Section::of(
+    "graphite",
+    "the Graphite sink and the metric names of Graphite lines",
+    &[
         &ENABLED,
         &SERVER,
         &PORT,
@@ -183,9 +183,7 @@ pub const SECTION: Section = Section {
         &plaintext::GROUP_NAMESPACE,
         &plaintext::GROUP_NAMESPACE_DOUBLE_WRITES,
     ],
-    entries: None,
-    rules: None,
-};
+);
 
 impl GraphiteSettings {
     /// `[graphite]` of `config`; `None` when `enabled = false`.

@@ -22,13 +22,11 @@ pub const DIR: Key<PathBuf> = Key::new(
 );
 
 /// `[local-store]`: the local-store sink, on when the section exists.
-pub const SECTION: Section = Section {
-    name: "local-store",
-    doc: "the local-store sink, on when the section exists",
-    keys: &[&DIR],
-    entries: None,
-    rules: None,
-};
+pub const SECTION: Section = Section::of(
+    "local-store",
+    "the local-store sink, on when the section exists",
+    &[&DIR],
+);
 
 /// Writes rounds under a directory.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::sync::mpsc;
 
 use super::graphite::SECTION;
 use crate::config::Config;
@@ -27,7 +28,7 @@ use crate::stats::metrics::{Batch, Entity, Member, Section};
 const PARALLEL_ROWS: usize = 2048;
 
 /// Rows encoded at a time by [`Plaintext::write_to`].
-const STREAMED_ROWS: usize = 512;
+const STREAMED_ROWS: usize = 256;
 
 /// Replaces every byte outside `[A-Za-z0-9_:-]` with `_`, so a name can neither
 /// add a path level (`.`) nor break the line protocol (spaces, newlines).
@@ -132,18 +133,64 @@ impl Plaintext {
     }
 
     /// Writes the lines of `batch` to `out` as they are encoded, a few
-    /// hundred rows at a time: the whole text is never held in memory.
+    /// hundred rows at a time: the whole text is never held in memory. Two
+    /// threads encode alternate blocks while this one writes them in order,
+    /// each thread a couple of blocks ahead at most.
     pub fn write_to(&self, batch: &Batch, out: &mut impl std::io::Write) -> std::io::Result<usize> {
-        let mut lines = Lines::new(&self.prefix, batch.timestamp());
-        for section in batch.sections() {
-            for start in (0..section.len()).step_by(STREAMED_ROWS) {
-                let end = section.len().min(start + STREAMED_ROWS);
-                self.write_rows(&mut lines, section, section.rows_between(start, end));
-                out.write_all(lines.text.as_bytes())?;
-                lines.text.clear();
+        let blocks: Vec<(&Section, usize, usize)> = batch
+            .sections()
+            .iter()
+            .flat_map(|section| {
+                (0..section.len())
+                    .step_by(STREAMED_ROWS)
+                    .map(move |start| (section, start, section.len().min(start + STREAMED_ROWS)))
+            })
+            .collect();
+        let empty = Lines::new(&self.prefix, batch.timestamp());
+        let encode = |lines: &mut Lines, (section, start, end): (&Section, usize, usize)| {
+            self.write_rows(lines, section, section.rows_between(start, end));
+        };
+        if blocks.len() < 4 {
+            let mut lines = empty;
+            for block in blocks {
+                encode(&mut lines, block);
             }
+            out.write_all(lines.text.as_bytes())?;
+            return Ok(lines.count);
         }
-        Ok(lines.count)
+        std::thread::scope(|scope| {
+            let mut encoded = Vec::new();
+            let mut spares = Vec::new();
+            for lane in 0..2 {
+                let (full, from_lane) = mpsc::sync_channel::<Lines>(2);
+                let (to_lane, spare) = mpsc::channel::<Lines>();
+                let (blocks, empty, encode) = (&blocks, &empty, &encode);
+                scope.spawn(move || {
+                    for block in blocks.iter().skip(lane).step_by(2) {
+                        let mut lines = spare.try_recv().unwrap_or_else(|_| empty.sibling());
+                        encode(&mut lines, *block);
+                        if full.send(lines).is_err() {
+                            return; // the writer gave up
+                        }
+                    }
+                });
+                encoded.push(from_lane);
+                spares.push(to_lane);
+            }
+            let mut count = 0;
+            for index in 0..blocks.len() {
+                let lane = index % 2;
+                let mut lines = encoded[lane]
+                    .recv()
+                    .map_err(|_| std::io::Error::other("an encoding thread stopped"))?;
+                out.write_all(lines.text.as_bytes())?;
+                count += lines.count;
+                lines.text.clear();
+                lines.count = 0;
+                let _ = spares[lane].send(lines);
+            }
+            Ok(count)
+        })
     }
 
     fn write_rows<'a>(
@@ -409,6 +456,35 @@ mod tests {
         assert_eq!(String::from_utf8(written).unwrap(), text(&encoded));
         assert_eq!(count, encoded.count());
         assert_eq!(count, (STREAMED_ROWS * 3 + 7) * 2 + 1);
+    }
+
+    #[test]
+    fn a_writer_that_fails_stops_the_encoding_threads_and_says_why() {
+        struct Full(usize);
+        impl std::io::Write for Full {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                if self.0 < bytes.len() {
+                    return Err(std::io::Error::other("disk full"));
+                }
+                self.0 -= bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut batch = Batch::new(1);
+        let section = batch.section(vec!["v".into()]);
+        for row in 0..STREAMED_ROWS * 20 {
+            section.push(Member::ungrouped(Entity::Frontend(format!("f{row}"))), [1.0]);
+        }
+        let plaintext = Plaintext {
+            prefix: "p".into(),
+            group_namespace: None,
+            double_writes: false,
+        };
+        let error = plaintext.write_to(&batch, &mut Full(10_000)).unwrap_err();
+        assert_eq!(error.to_string(), "disk full");
     }
 
     #[test]
