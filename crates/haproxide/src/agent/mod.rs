@@ -31,6 +31,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
 use crate::runtime::shutdown::{Shutdown, within_grace};
+use crate::runtime::unpoisoned;
 use formula::Formula;
 use health::{HealthSource, HttpHealth, Outcome};
 
@@ -389,15 +390,14 @@ impl Agent {
         };
         let Some(reply) = reply else { return };
         let line: Arc<str> = Arc::from(format!("{reply}\n"));
-        if let Ok(mut answer) = route.answer.write() {
-            if answer.line != line {
-                tracing::info!("{what}: replying {:?}", line.trim_end());
-            }
-            *answer = Answer {
-                line,
-                at: Instant::now(),
-            };
+        let mut answer = unpoisoned(route.answer.write(), "an agent reply");
+        if answer.line != line {
+            tracing::info!("{what}: replying {:?}", line.trim_end());
         }
+        *answer = Answer {
+            line,
+            at: Instant::now(),
+        };
     }
 
     /// The reply for route `index` now.
@@ -417,9 +417,7 @@ impl Agent {
 
     /// The last reply of route `index`, or the staleness-response when it is too old.
     fn cached(&self, index: usize) -> Arc<str> {
-        let Ok(answer) = self.routes[index].answer.read() else {
-            return Arc::from("\n");
-        };
+        let answer = unpoisoned(self.routes[index].answer.read(), "an agent reply");
         match self.settings.staleness {
             Some(limit) if answer.at.elapsed() > limit => {
                 tracing::warn!(

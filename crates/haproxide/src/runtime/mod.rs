@@ -5,6 +5,7 @@ pub mod logging;
 pub mod shutdown;
 
 use std::future::Future;
+use std::sync::LockResult;
 
 use crate::config::{Config, LOGLEVEL, Section};
 
@@ -21,4 +22,14 @@ pub fn run_daemon<T>(
         .enable_all()
         .build()?
         .block_on(work)
+}
+
+/// The guard of a lock, even one a panicking thread poisoned: that is a bug,
+/// logged as one naming `what` the lock guards, and the state is used as the
+/// panicking code left it rather than skipping the update silently.
+pub fn unpoisoned<Guard>(locked: LockResult<Guard>, what: &str) -> Guard {
+    locked.unwrap_or_else(|poisoned| {
+        tracing::error!("bug: a task panicked while updating {what}; going on with its state");
+        poisoned.into_inner()
+    })
 }

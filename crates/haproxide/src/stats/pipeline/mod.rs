@@ -405,12 +405,9 @@ struct Shared {
 
 impl Shared {
     /// The ledger. Nothing panics while holding it; if something did, that
-    /// is a bug: it is logged, and the ledger is used as that code left it.
+    /// is a bug: it is logged ([`crate::runtime::unpoisoned`]).
     fn ledger(&self) -> MutexGuard<'_, Ledger<Arc<Outgoing>>> {
-        self.ledger.lock().unwrap_or_else(|poisoned| {
-            tracing::error!("bug: a task panicked while updating the delivery ledger; going on with its state");
-            poisoned.into_inner()
-        })
+        crate::runtime::unpoisoned(self.ledger.lock(), "the delivery ledger")
     }
 
     fn enqueue(&self, name: &str) {
