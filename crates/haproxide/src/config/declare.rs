@@ -205,6 +205,15 @@ fn at_least(text: &str, min: i64) -> Result<i64, String> {
     Ok(number)
 }
 
+/// A number for which `accepted` holds; else `message`.
+fn number_where(text: &str, accepted: fn(f64) -> bool, message: &str) -> Result<f64, String> {
+    let number = parse_float(text)?;
+    if !accepted(number) {
+        return Err(message.to_owned());
+    }
+    Ok(number)
+}
+
 /// `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`.
 pub const BOOL: Parser<bool> = Parser {
     kind: "boolean",
@@ -231,49 +240,25 @@ pub const PATH: Parser<PathBuf> = Parser {
 /// Seconds, fractions allowed, 0 or more.
 pub const SECONDS: Parser<Duration> = Parser {
     kind: "seconds",
-    parse: |text| {
-        let number = parse_float(text)?;
-        if number < 0.0 {
-            return Err("must be 0 or more".into());
-        }
-        parse_seconds(text)
-    },
+    parse: |text| number_where(text, |number| number >= 0.0, "must be 0 or more").and_then(|_| parse_seconds(text)),
 };
 
 /// Seconds, fractions allowed, more than 0.
 pub const POSITIVE_SECONDS: Parser<Duration> = Parser {
     kind: "seconds > 0",
-    parse: |text| {
-        let number = parse_float(text)?;
-        if number <= 0.0 {
-            return Err("must be more than 0".into());
-        }
-        parse_seconds(text)
-    },
+    parse: |text| number_where(text, |number| number > 0.0, "must be more than 0").and_then(|_| parse_seconds(text)),
 };
 
 /// A number more than 0.
 pub const POSITIVE_NUMBER: Parser<f64> = Parser {
     kind: "number > 0",
-    parse: |text| {
-        let number = parse_float(text)?;
-        if number <= 0.0 {
-            return Err("must be more than 0".into());
-        }
-        Ok(number)
-    },
+    parse: |text| number_where(text, |number| number > 0.0, "must be more than 0"),
 };
 
 /// A number from 0 to 1.
 pub const FRACTION: Parser<f64> = Parser {
     kind: "0 to 1",
-    parse: |text| {
-        let number = parse_float(text)?;
-        if !(0.0..=1.0).contains(&number) {
-            return Err("must be from 0 to 1".into());
-        }
-        Ok(number)
-    },
+    parse: |text| number_where(text, |number| (0.0..=1.0).contains(&number), "must be from 0 to 1"),
 };
 
 /// A whole number, 1 or more.
