@@ -114,3 +114,35 @@ fn check_config_names_file_section_and_key_and_exits_1() {
     assert_eq!(checked.status.code(), Some(1));
     assert!(text(&checked.stderr).contains(&format!("{}:2: expected `key = value`", broken.display())));
 }
+
+#[test]
+fn file_errors_are_said_once_with_the_line_where_there_is_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "plain.conf", "[pull]\n");
+    let latin1 = dir.path().join("latin1.conf");
+    std::fs::write(&latin1, b"[pull]\nsocket-dir = /run/caf\xe9\n").unwrap();
+    let missing = dir.path().join("missing.conf");
+    let cases = [
+        (
+            vec!["-f", missing.to_str().unwrap()],
+            format!("{}: No such file or directory", missing.display()),
+        ),
+        (
+            vec!["-f", dir.path().to_str().unwrap()],
+            format!("{}: Is a directory", dir.path().display()),
+        ),
+        (
+            vec!["-f", file.to_str().unwrap(), "-d", file.to_str().unwrap()],
+            format!("{}: Not a directory", file.display()),
+        ),
+        (
+            vec!["-f", latin1.to_str().unwrap()],
+            format!("{}:2: not UTF-8 text", latin1.display()),
+        ),
+    ];
+    for (args, message) in cases {
+        let checked = run(haproxide(), &[&["check-config"], &args[..]].concat());
+        assert_eq!(checked.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&checked.stderr), format!("haproxide: {message}\n"), "{args:?}");
+    }
+}

@@ -130,12 +130,20 @@ impl Program {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A file or directory that cannot be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {reason}", path.display())]
     Read {
         /// The file or directory.
         path: PathBuf,
-        /// Why.
-        source: io::Error,
+        /// Why, in words (`No such file or directory`).
+        reason: String,
+    },
+    /// A file that is not UTF-8 text.
+    #[error("{}:{line}: not UTF-8 text", path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+        /// The line of the first byte that is not.
+        line: usize,
     },
     /// A line that is not INI.
     #[error(transparent)]
@@ -153,6 +161,18 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl ConfigError {
+    /// `path` cannot be read because of `error`, said once and in words.
+    fn read(path: &Path, error: &io::Error) -> ConfigError {
+        let text = error.to_string();
+        let reason = text.split_once(" (os error").map_or(text.as_str(), |(words, _)| words);
+        ConfigError::Read {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
 }
 
 /// A value that is not what its key needs, with where it was set.
@@ -233,10 +253,7 @@ impl Config {
             }
         }
         if let Some(dir) = dir {
-            let read_error = |source| ConfigError::Read {
-                path: dir.to_owned(),
-                source,
-            };
+            let read_error = |error| ConfigError::read(dir, &error);
             let mut extra: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(read_error)?
                 .filter_map(Result::ok)
@@ -255,9 +272,13 @@ impl Config {
     }
 
     fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|error| ConfigError::read(path, &error))?;
+        let text = String::from_utf8(bytes).map_err(|error| ConfigError::NotText {
             path: path.to_owned(),
-            source,
+            line: 1 + error.as_bytes()[..error.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|byte| **byte == b'\n')
+                .count(),
         })?;
         self.ini.read(path, &text)?;
         self.files.push(path.to_owned());
