@@ -265,6 +265,7 @@ pub const URLS: Section = Section::of_entries(
     "health URLs of their own for what HAProxy sends (`agent-send`)",
     Entries {
         doc: "what HAProxy sends (`agent-send \"be_api\\n\"`, matched without case) = the `http://` health URL for it",
+        check_key: |_| Ok(()),
         check: |url| (declare::HTTP_URL.parse)(url).map(drop),
     },
 );

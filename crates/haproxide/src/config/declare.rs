@@ -137,6 +137,8 @@ impl<T> Declared for Key<T> {
 pub struct Entries {
     /// What the keys and values are.
     pub doc: &'static str,
+    /// Checks a key (the name the user chose).
+    pub check_key: fn(&str) -> Result<(), String>,
     /// Checks a value.
     pub check: fn(&str) -> Result<(), String>,
 }
@@ -345,6 +347,40 @@ pub const LOG_LEVEL: Parser<tracing::Level> = Parser {
 pub const SOCKETS: Parser<Vec<Endpoint>> = Parser {
     kind: "socket list",
     parse: parse_servers,
+};
+
+/// Whether `part` can be one level of a Graphite metric path.
+fn path_part(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b':' | b'-'))
+}
+
+/// What Graphite paths and their parts may hold, for error messages.
+const PATH_RULE: &str = "letters, digits, `_`, `:` and `-`";
+
+/// One level of a Graphite metric path (a group name).
+pub fn graphite_path_part(text: &str) -> Result<(), String> {
+    if path_part(text) {
+        return Ok(());
+    }
+    Err(format!(
+        "must be one level of a metric name: {PATH_RULE}, no dots or spaces"
+    ))
+}
+
+/// The start of Graphite metric paths: levels separated by single dots.
+pub const GRAPHITE_PATH: Parser<String> = Parser {
+    kind: "metric path",
+    parse: |text| {
+        if text.split('.').all(path_part) {
+            return Ok(text.to_owned());
+        }
+        Err(format!(
+            "must be a metric path: levels of {PATH_RULE}, separated by single dots"
+        ))
+    },
 };
 
 /// Space-separated names, each from one of `lists`.

@@ -328,7 +328,7 @@ impl Config {
         }
     }
 
-    fn bad_value(&self, section: &str, key: &str, value: String, message: String) -> ConfigError {
+    pub(crate) fn bad_value(&self, section: &str, key: &str, value: String, message: String) -> ConfigError {
         let origin = self
             .ini
             .lookup(section, key)

@@ -82,7 +82,10 @@ fn check_section(config: &Config, section: &Section, report: &mut Report) {
     }
     if let (Some(entries), Some(own)) = (section.entries, config.ini().section(section.name)) {
         for entry in &own.entries {
-            if let Err(error) = config.typed(section.name, &entry.key, entries.check) {
+            let checked = (entries.check_key)(&entry.key)
+                .map_err(|message| format!("the name {:?} {message}", entry.key))
+                .map_err(|message| config.bad_value(section.name, &entry.key, entry.value.clone(), message));
+            if let Err(error) = checked.and_then(|()| config.typed(section.name, &entry.key, entries.check).map(drop)) {
                 report.errors.push(error);
             }
         }
@@ -213,6 +216,24 @@ mod tests {
             orphans,
             ["c.conf:1: [frontend-groups]: group sections need [graphite] group-namespace"]
         );
+    }
+
+    #[test]
+    fn metric_path_parts_in_the_configuration_can_be_nothing_else() {
+        let (errors, _) = check_text(
+            "[graphite]\nnamespace = lb evil 1 2 #x\ngroup-namespace = a..b.\ngroup-namespace-double-writes = false\n\
+             [backend-groups]\nweb.tier = ^web\nok = ^ok\n",
+        );
+        assert_eq!(
+            errors,
+            [
+                "c.conf:2: [graphite] namespace = \"lb evil 1 2 #x\": must be a metric path: levels of letters, digits, `_`, `:` and `-`, separated by single dots",
+                "c.conf:3: [graphite] group-namespace = \"a..b.\": must be a metric path: levels of letters, digits, `_`, `:` and `-`, separated by single dots",
+                "c.conf:6: [backend-groups] web.tier = \"^web\": the name \"web.tier\" must be one level of a metric name: letters, digits, `_`, `:` and `-`, no dots or spaces",
+            ]
+        );
+        let (errors, _) = check_text("[graphite]\nnamespace = loadbalancers.eu-1:a\n");
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]

@@ -184,7 +184,8 @@ const fn group_section(name: &'static str, doc: &'static str) -> Section {
         name,
         doc,
         Entries {
-            doc: "a group name = a regular expression; an entity goes in the group of the first pattern its (sanitised) name matches",
+            doc: "a group name (one level of a metric name) = a regular expression; an entity goes in the group of the first pattern its (sanitised) name matches",
+            check_key: declare::graphite_path_part,
             check: |pattern| {
                 regex::Regex::new(pattern)
                     .map(drop)

@@ -43,7 +43,7 @@ pub fn sanitize(name: &str) -> Cow<'_, str> {
 /// `[graphite] namespace`.
 pub const NAMESPACE: Key<String> = Key::new(
     "namespace",
-    declare::TEXT,
+    declare::GRAPHITE_PATH,
     DefaultValue::Builtin("loadbalancers"),
     "the first level of every metric name",
 );
@@ -64,7 +64,7 @@ pub const FQDN: Key<bool> = Key::new(
 /// `[graphite] group-namespace`.
 pub const GROUP_NAMESPACE: Key<String> = Key::new(
     "group-namespace",
-    declare::TEXT,
+    declare::GRAPHITE_PATH,
     DefaultValue::Unset("no grouping"),
     "grouped entities (see `[frontend-groups]`) go under `<prefix>.<group-namespace>.<group>.`",
 );
