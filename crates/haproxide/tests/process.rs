@@ -564,6 +564,60 @@ fn kill_9_while_graphite_is_down_loses_nothing() {
     drain_to_relay(&setup, &relay, &names, setup.daemon("second.log"));
 }
 
+#[test]
+fn once_stops_on_a_signal_like_the_daemon_and_no_round_reaches_graphite_twice() {
+    let relay = CarbonRelay::start();
+    let setup = Setup::sending_to(relay.port());
+    let names: Vec<String> = (0..300).map(|n| (1_700_000_000 + n).to_string()).collect();
+    for name in &names {
+        setup.add_round(name);
+    }
+    let once = setup
+        .command(&["process", "--once"])
+        .spawn(&setup.space.path().join("once.log"));
+    wait_for("20 rounds in local-store", Duration::from_secs(30), || {
+        Setup::entries(&setup.store()).len() >= 20
+    });
+    let (status, took) = terminate(once);
+    assert_eq!(status.code(), Some(0), "{}", setup.log("once.log"));
+    assert!(took < Duration::from_secs(3), "took {took:?} to stop");
+    let left = Setup::entries(&setup.src());
+    eprintln!("stopped with {} of 300 rounds left in the spool", left.len());
+    assert!(!left.is_empty(), "stopped before the end of the backlog");
+    assert!(
+        setup.log("once.log").contains("SIGTERM: stopping"),
+        "{}",
+        setup.log("once.log")
+    );
+    setup.command(&["process", "--once"]).expect_success();
+    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    // Two connections, one after the other: the relay may interleave what
+    // it had not yet written of the first, so lines are compared as a set.
+    let expected = stored_lines(&setup, &names);
+    let mut received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    received.extend(relay.lines().into_iter().skip(received.len()));
+    let metric_lines = |lines: &[String]| {
+        let mut metrics: Vec<String> = lines
+            .iter()
+            .filter(|line| !line.contains(".haproxystats."))
+            .cloned()
+            .collect();
+        metrics.sort();
+        metrics
+    };
+    let (received, expected) = (metric_lines(&received), metric_lines(&expected));
+    assert_eq!(
+        received.len(),
+        expected.len(),
+        "each metric line once: none lost, none twice"
+    );
+    assert!(
+        received == expected,
+        "the relay received other lines than local-store holds"
+    );
+}
+
 /// The metric lines of `lines` (not `haproxystats.*`), each at its first
 /// occurrence: what a relay holds once repeated deliveries are set aside.
 fn first_occurrences(lines: &[String]) -> Vec<String> {

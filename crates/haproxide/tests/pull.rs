@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use haproxy::{ShowInfo, ShowStat};
 use serde_json::Value;
-use testkit::{Lab, TestCommand, Workspace, terminate, wait_for};
+use testkit::{Lab, Signal, TestCommand, Workspace, stop_with, terminate, wait_for};
 
 /// A spool and a config for `lab`'s socket directory.
 struct Setup {
@@ -283,6 +283,44 @@ fn sigterm_exits_0_within_a_second_even_mid_round() {
         "the cancelled round left nothing in tmp-dst-dir"
     );
     assert!(setup.read_log().contains("round cancelled by SIGTERM"));
+}
+
+#[test]
+fn once_and_sigint_stop_like_sigterm_mid_round_leaving_nothing_behind() {
+    let lab = Lab::builder().start();
+    // A socket that accepts and never answers keeps a round in flight.
+    let _silent = UnixListener::bind(lab.socket_dir().join("silent.sock")).unwrap();
+    let setup = Setup::new(&lab, "pull-interval = 30\npull-timeout = 60\nread-timeout = 60\n");
+    for (args, signal) in [
+        (&["pull", "--once"][..], Signal::SIGTERM),
+        (&["pull", "--once"][..], Signal::SIGHUP),
+        (&["pull", "--once"][..], Signal::SIGINT),
+        (&["pull"][..], Signal::SIGINT),
+    ] {
+        let child = setup.command(args).spawn(&setup.space.path().join("pull.log"));
+        wait_for("a round in flight", Duration::from_secs(10), || {
+            fs::read_dir(setup.tmp()).is_ok_and(|mut entries| entries.next().is_some())
+        });
+        let (status, took) = stop_with(child, signal);
+        assert_eq!(status.code(), Some(0), "{args:?} stopped by {signal}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{args:?} took {took:?} to stop on {signal}"
+        );
+        assert!(
+            setup.rounds().is_empty(),
+            "{args:?}: the cancelled round was not delivered"
+        );
+        assert!(
+            fs::read_dir(setup.tmp()).unwrap().next().is_none(),
+            "{args:?}: the cancelled round left nothing in tmp-dst-dir"
+        );
+        assert!(
+            setup.read_log().contains(&format!("round cancelled by {signal}")),
+            "{}",
+            setup.read_log()
+        );
+    }
 }
 
 #[test]

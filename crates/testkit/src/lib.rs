@@ -27,12 +27,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 pub use command::{TestCommand, Workspace};
 pub use http::HttpServer;
-pub use process::{terminate, wait_for};
+pub use nix::sys::signal::Signal;
+pub use process::{stop_with, terminate, wait_for};
 pub use relay::CarbonRelay;
 
 /// The HAProxy binary tests run: `$HAPROXY_BIN`, else Debian's `/usr/sbin/haproxy`.

@@ -22,17 +22,23 @@ pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool
 
 /// Sends SIGTERM and waits (at most 10 s, then SIGKILL and a panic); returns
 /// the exit status and how long exiting took.
-pub fn terminate(mut child: Child) -> (ExitStatus, Duration) {
+pub fn terminate(child: Child) -> (ExitStatus, Duration) {
+    stop_with(child, Signal::SIGTERM)
+}
+
+/// Sends `signal` and waits (at most 10 s, then SIGKILL and a panic); returns
+/// the exit status and how long exiting took.
+pub fn stop_with(mut child: Child, signal: Signal) -> (ExitStatus, Duration) {
     let started = Instant::now();
     let pid = i32::try_from(child.id()).expect("pid fits in i32");
-    kill(Pid::from_raw(pid), Signal::SIGTERM).expect("send SIGTERM");
+    kill(Pid::from_raw(pid), signal).expect("send the signal");
     loop {
         if let Some(status) = child.try_wait().expect("wait for the child") {
             return (status, started.elapsed());
         }
         if started.elapsed() > Duration::from_secs(10) {
             let _ = child.kill();
-            panic!("the process did not exit within 10 s of SIGTERM");
+            panic!("the process did not exit within 10 s of {signal}");
         }
         std::thread::sleep(Duration::from_millis(5));
     }

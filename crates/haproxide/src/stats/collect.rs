@@ -293,8 +293,18 @@ impl Puller {
     }
 
     /// `--once`: one round; exit 0 when every target answered.
+    /// A stop signal cancels the round as in the daemon (nothing is left in
+    /// `tmp-dst-dir`) and exits 0.
     pub async fn run_once(&mut self) -> anyhow::Result<ExitCode> {
-        let Some(report) = self.checked_round().await? else {
+        let mut shutdown = Shutdown::listen()?;
+        let checked = tokio::select! {
+            checked = self.checked_round() => checked?,
+            signal = shutdown.requested() => {
+                tracing::info!("round cancelled by {signal}");
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        let Some(report) = checked else {
             return Ok(ExitCode::FAILURE);
         };
         Ok(if report.failed.is_empty() && report.targets > 0 {
@@ -304,7 +314,7 @@ impl Puller {
         })
     }
 
-    /// The daemon: a round every `pull-interval` until SIGTERM or SIGHUP.
+    /// The daemon: a round every `pull-interval` until a stop signal.
     pub async fn run(&mut self) -> anyhow::Result<ExitCode> {
         let mut shutdown = Shutdown::listen()?;
         let mut ticks = tokio::time::interval(self.settings.pull_interval);

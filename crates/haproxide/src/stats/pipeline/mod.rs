@@ -630,7 +630,9 @@ pub fn main(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `process`: `--once` handles the rounds present and exits (0 when all
-/// succeeded); otherwise it runs until SIGTERM/SIGHUP.
+/// succeeded); otherwise it runs until a stop signal. A stop signal ends
+/// `--once` the same way: rounds in flight are finished within
+/// `shutdown-timeout`, the rest stays in the spool, exit 0.
 pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     if settings.sinks.is_empty() {
         bail!("no destination for the metrics: no sink");
@@ -676,27 +678,30 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    if !once {
-        let mut shutdown = Shutdown::listen()?;
-        loop {
-            tokio::select! {
-                event = intake_rx.recv() => match event {
-                    Some(Event::Round(name)) => shared.enqueue(&name),
-                    Some(Event::Rescan) => shared.scan()?,
-                    None => bail!("the inotify watch of {} stopped", shared.settings.src_dir.display()),
-                },
-                signal = shutdown.requested() => {
-                    tracing::info!("{signal}: stopping, finishing the rounds in flight");
-                    break;
-                }
+    // Until a stop signal (or, with --once, until no round is left): a stop
+    // signal means the same with or without --once.
+    let mut shutdown = Shutdown::listen()?;
+    let mut signalled = false;
+    let workers_done = async { while tasks.join_next().await.is_some() {} };
+    tokio::pin!(workers_done);
+    loop {
+        tokio::select! {
+            () = &mut workers_done => break,
+            event = intake_rx.recv(), if !once => match event {
+                Some(Event::Round(name)) => shared.enqueue(&name),
+                Some(Event::Rescan) => shared.scan()?,
+                None => bail!("the inotify watch of {} stopped", shared.settings.src_dir.display()),
+            },
+            signal = shutdown.requested(), if !signalled => {
+                tracing::info!("{signal}: stopping, finishing the rounds in flight");
+                signalled = true;
+                shared.stop();
             }
         }
-        shared.stop();
     }
-    while tasks.join_next().await.is_some() {}
     shared.close();
     let flushing = async { while lanes.join_next().await.is_some() {} };
-    if once {
+    if once && !signalled {
         flushing.await;
     } else if !within_grace(shared.settings.shutdown_timeout, flushing).await {
         tracing::warn!(
@@ -708,7 +713,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     let undelivered = shared.ledger().undelivered();
     let quarantined = shared.quarantined.load(Ordering::SeqCst);
     tracing::info!(undelivered, quarantined, "process stopped");
-    Ok(if once && (undelivered > 0 || quarantined > 0) {
+    Ok(if once && !signalled && (undelivered > 0 || quarantined > 0) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
