@@ -282,3 +282,72 @@ fn a_health_endpoint_that_never_answers_does_not_hold_replies_back() {
         "a poll under way does not hold shutdown: {took:?}"
     );
 }
+
+#[test]
+fn a_url_that_never_answered_validly_gets_the_unavailable_response_not_an_empty_line() {
+    let not_found = HttpServer::start("not-found");
+    not_found.respond_json(404, "nope");
+    let not_json = HttpServer::start("not-json");
+    not_json.respond_json(200, "<html>");
+    let string_number = HttpServer::start("string-number");
+    string_number.respond_json(
+        200,
+        r#"{"Status": "ready", "ConnectionUsagePercent": "5", "SystemLoad": 0, "SwapBytesUsed": 0}"#,
+    );
+    let setup = AgentSetup::new(&format!(
+        "health-url = http://127.0.0.1:{}/health\n[agent-urls]\nbe_html = http://127.0.0.1:{}/health\n\
+         be_string = http://127.0.0.1:{}/health\n",
+        not_found.port(),
+        not_json.port(),
+        string_number.port()
+    ));
+    let output = setup.command(&["--check"]).expect_success();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "(default): 0% drain\nbe_html: 0% drain\nbe_string: 0% drain\n"
+    );
+    // Once a valid answer came, an error keeps it (Datawave's behaviour).
+    let agent = setup.start();
+    wait_for("the first poll", Duration::from_secs(5), || {
+        setup.ask("") == "0% drain\n"
+    });
+    not_found.respond_json(200, &health("Ready", 0, 0.0));
+    wait_for("a valid answer", Duration::from_secs(5), || {
+        setup.ask("") == "100% ready up\n"
+    });
+    not_found.respond_json(404, "nope");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(setup.ask(""), "100% ready up\n");
+    let (status, _) = terminate(agent);
+    assert!(status.success());
+}
+
+#[test]
+fn a_failing_url_and_a_stale_reply_are_logged_when_their_state_changes_not_at_every_poll() {
+    let endpoint = HttpServer::start("health");
+    endpoint.respond_json(200, &health("ready", 0, 0.0));
+    let setup = AgentSetup::new(&format!(
+        "health-url = http://127.0.0.1:{}/health\ninterval = 0.02\nstaleness-interval = 0.3\n",
+        endpoint.port()
+    ));
+    let agent = setup.start();
+    wait_for("the first poll", Duration::from_secs(5), || {
+        setup.ask("") == "100% ready up\n"
+    });
+    endpoint.respond_json(500, "oops");
+    wait_for("a stale reply", Duration::from_secs(5), || setup.ask("") == "\n");
+    for _ in 0..20 {
+        assert_eq!(setup.ask(""), "\n");
+    }
+    endpoint.respond_json(200, &health("ready", 0, 0.0));
+    wait_for("a fresh reply", Duration::from_secs(5), || {
+        setup.ask("") == "100% ready up\n"
+    });
+    let (status, _) = terminate(agent);
+    assert!(status.success());
+    let log = setup.space.read("agent.log");
+    let count = |text: &str| log.lines().filter(|line| line.contains(text)).count();
+    assert_eq!(count("unexpected HTTP status 500"), 1, "{log}");
+    assert_eq!(count("no fresh answer"), 1, "{log}");
+    assert_eq!(count("answering again"), 1, "{log}");
+}

@@ -8,6 +8,7 @@
 //! w -= swap-usage-reduction if SwapBytesUsed > 0
 //! Status "drain": w = 0; otherwise w = max(0.01, w)
 //! reply: trunc(w * 100)% <Status>, with " up" after "ready" and "drain"
+//! (status words match without case)
 //! ```
 //!
 //! The arithmetic is IEEE double as in Python, so `0.24000000000000005`
@@ -110,7 +111,8 @@ impl Formula {
     /// The reply for `report`.
     pub fn reply(&self, report: &HealthReport) -> AgentReply {
         let computed = self.weight(report);
-        let drain = report.status == "drain";
+        let status = report.status.to_ascii_lowercase();
+        let drain = status == "drain";
         let weight = if drain { 0.0 } else { computed.max(0.01) };
         // The status is read as reply words (an unknown word stays a word);
         // the weight and maxconn are the agent's own.
@@ -118,7 +120,7 @@ impl Formula {
             other: vec!["invalid-status".into()],
             ..AgentReply::default()
         });
-        if matches!(report.status.as_str(), "ready" | "drain") {
+        if matches!(status.as_str(), "ready" | "drain") {
             reply.health = Some(Health::Up);
         }
         if drain {
@@ -186,7 +188,12 @@ mod tests {
     fn other_statuses_pass_as_reply_words() {
         assert_eq!(reply(&report("maint", 0.0, 0.0, 0.0)), "100% maint");
         assert_eq!(reply(&report("down", 0.0, 0.0, 0.0)), "100% down");
-        assert_eq!(reply(&report("Ready", 0.0, 0.0, 0.0)), "100% ready");
+        assert_eq!(
+            reply(&report("Ready", 0.0, 0.0, 0.0)),
+            "100% ready up",
+            "status words match without case"
+        );
+        assert_eq!(reply(&report("DRAIN", 0.0, 0.0, 0.0)), "0% drain up");
         assert_eq!(reply(&report("warming", 50.0, 0.0, 0.0)), "65% warming");
         assert_eq!(
             reply(&report("ready\nup 50% maxconn:1", 0.0, 0.0, 0.0)),

@@ -17,7 +17,8 @@ pub mod health;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -205,14 +206,14 @@ const TIMEOUT_RESPONSE: Key<AgentReply> = Key::new(
     "timeout-response",
     declare::AGENT_REPLY,
     DefaultValue::Unset("keep the last reply"),
-    "the reply when a poll times out",
+    "the reply when a poll times out; unset, the last reply stands (`unavailable-response` before any)",
 );
 /// `[agent] error-response`.
 const ERROR_RESPONSE: Key<AgentReply> = Key::new(
     "error-response",
     declare::AGENT_REPLY,
     DefaultValue::Unset("keep the last reply"),
-    "the reply to other HTTP statuses and bodies that are not health JSON",
+    "the reply to other HTTP statuses and bodies that are not health JSON; unset, as `timeout-response`",
 );
 /// `[agent] read-timeout`.
 const READ_TIMEOUT: Key<Duration> = Key::new(
@@ -331,6 +332,8 @@ struct Answer {
     line: Arc<str>,
     /// When a poll last set it.
     at: Instant,
+    /// Whether a poll has set it yet.
+    set: bool,
 }
 
 /// One health source and its last answer.
@@ -339,6 +342,10 @@ struct Route {
     key: Option<String>,
     source: HealthSource,
     answer: RwLock<Answer>,
+    /// What is wrong with the source now (`None`: fine), logged when it changes.
+    problem: Mutex<Option<String>>,
+    /// Whether the reply being stale was logged, since the last fresh answer.
+    stale_logged: AtomicBool,
 }
 
 /// The agent: settings and the state of every health source.
@@ -359,36 +366,51 @@ impl Agent {
                 answer: RwLock::new(Answer {
                     line: Arc::from("\n"),
                     at: now,
+                    set: false,
                 }),
+                problem: Mutex::new(None),
+                stale_logged: AtomicBool::new(false),
             })
             .collect();
         Agent { settings, routes }
     }
 
-    /// Records what a poll of route `index` found.
+    /// Records what a poll of route `index` found. A problem is logged when
+    /// it starts or changes, and its end once, not at every poll.
     fn apply(&self, index: usize, outcome: Outcome) {
         let route = &self.routes[index];
         let what = route.source.describe();
-        let reply = match outcome {
-            Outcome::Report(report) => Some(self.settings.formula.reply(&report)),
-            Outcome::Unavailable => Some(self.settings.unavailable_reply.clone()),
-            Outcome::Down(reason) => {
-                tracing::debug!("{what}: down: {reason}");
-                Some(self.settings.down_reply.clone())
-            }
-            Outcome::Timeout(reason) => {
-                if self.settings.timeout_reply.is_none() {
-                    tracing::warn!("{what}: {reason}; the last reply stands");
-                }
-                self.settings.timeout_reply.clone()
-            }
-            Outcome::Failed(reason) => {
-                if self.settings.error_reply.is_none() {
-                    tracing::warn!("{what}: {reason}; the last reply stands");
-                }
-                self.settings.error_reply.clone()
+        // Without a reply of their own, time-outs and errors keep the last
+        // reply; before any, they give `unavailable-response`.
+        let keep_last = |configured: &Option<AgentReply>| -> Option<AgentReply> {
+            match configured {
+                Some(reply) => Some(reply.clone()),
+                None if unpoisoned(route.answer.read(), "an agent reply").set => None,
+                None => Some(self.settings.unavailable_reply.clone()),
             }
         };
+        let (reply, problem) = match outcome {
+            Outcome::Report(report) => (Some(self.settings.formula.reply(&report)), None),
+            Outcome::Unavailable => (
+                Some(self.settings.unavailable_reply.clone()),
+                Some("HTTP 503".to_owned()),
+            ),
+            Outcome::Down(reason) => (Some(self.settings.down_reply.clone()), Some(format!("down: {reason}"))),
+            Outcome::Timeout(reason) => (keep_last(&self.settings.timeout_reply), Some(reason)),
+            Outcome::Failed(reason) => (keep_last(&self.settings.error_reply), Some(reason)),
+        };
+        {
+            let mut last = unpoisoned(route.problem.lock(), "an agent source's state");
+            match (&*last, &problem) {
+                (_, Some(now)) if last.as_ref() != Some(now) => {
+                    let kept = if reply.is_none() { "; the last reply stands" } else { "" };
+                    tracing::warn!("{what}: {now}{kept}");
+                }
+                (Some(_), None) => tracing::info!("{what}: answering again"),
+                _ => {}
+            }
+            *last = problem;
+        }
         let Some(reply) = reply else { return };
         let line: Arc<str> = Arc::from(format!("{reply}\n"));
         let mut answer = unpoisoned(route.answer.write(), "an agent reply");
@@ -398,7 +420,9 @@ impl Agent {
         *answer = Answer {
             line,
             at: Instant::now(),
+            set: true,
         };
+        route.stale_logged.store(false, Ordering::Relaxed);
     }
 
     /// The reply for route `index` now.
@@ -421,11 +445,13 @@ impl Agent {
         let answer = unpoisoned(self.routes[index].answer.read(), "an agent reply");
         match self.settings.staleness {
             Some(limit) if answer.at.elapsed() > limit => {
-                tracing::warn!(
-                    "{}: no fresh answer for {:.1} s; replying the staleness-response",
-                    self.routes[index].source.describe(),
-                    answer.at.elapsed().as_secs_f64()
-                );
+                if !self.routes[index].stale_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "{}: no fresh answer for {:.1} s; replying the staleness-response",
+                        self.routes[index].source.describe(),
+                        answer.at.elapsed().as_secs_f64()
+                    );
+                }
                 Arc::from(format!("{}\n", self.settings.staleness_reply))
             }
             _ => Arc::clone(&answer.line),

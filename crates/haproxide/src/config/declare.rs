@@ -322,10 +322,19 @@ pub const HTTP_URL: Parser<String> = Parser {
     },
 };
 
-/// An agent-check reply, as HAProxy reads it (may be empty).
+/// An agent-check reply HAProxy takes as meant (may be empty): a word it
+/// does not know would be reported as an agent error.
 pub const AGENT_REPLY: Parser<haproxy::AgentReply> = Parser {
     kind: "agent reply",
-    parse: |text| text.parse().map_err(|error: haproxy::ReplyError| error.to_string()),
+    parse: |text| {
+        let reply: haproxy::AgentReply = text.parse().map_err(|error: haproxy::ReplyError| error.to_string())?;
+        match reply.other.first() {
+            Some(word) => Err(format!(
+                "{word:?} is no word of an agent reply (a weight like 50%, ready, drain, maint, up, down, fail, stopped, maxconn:N, #text): HAProxy would report it as an agent error"
+            )),
+            None => Ok(reply),
+        }
+    },
 };
 
 /// A Python logging level name.

@@ -237,6 +237,17 @@ mod tests {
     }
 
     #[test]
+    fn configured_agent_replies_are_read_as_haproxy_reads_them() {
+        let (errors, _) = check_text("[agent]\nerror-response = hello world\ntimeout-response = 10% ready up #slow\n");
+        assert_eq!(
+            errors,
+            [
+                "c.conf:2: [agent] error-response = \"hello world\": \"hello\" is no word of an agent reply (a weight like 50%, ready, drain, maint, up, down, fail, stopped, maxconn:N, #text): HAProxy would report it as an agent error"
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_sections_are_warnings_with_hints() {
         let (errors, warnings) = check_text("[graphite]\nprefix_hostname = false\n[mystery]\nx = 1\n");
         assert!(errors.is_empty(), "{errors:?}");
