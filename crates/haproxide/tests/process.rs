@@ -618,6 +618,36 @@ fn once_stops_on_a_signal_like_the_daemon_and_no_round_reaches_graphite_twice() 
     );
 }
 
+#[test]
+fn rounds_that_can_be_neither_removed_nor_quarantined_fail_once_and_count_as_what_happened() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let setup = Setup::new("");
+    setup.add_round("1700000000");
+    setup.add_round("1700000001");
+    let mode = |path: &Path, mode: u32| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    // Root may remove anything: as root, the run is made as `nobody`, who may
+    // read the rounds and write local-store but not change src-dir.
+    let nobody = testkit::running_as_root().then_some(65534);
+    mode(setup.space.path(), 0o755);
+    fs::create_dir_all(setup.store()).unwrap();
+    if let Some(uid) = nobody {
+        chown(setup.store(), Some(uid), Some(uid)).unwrap();
+    }
+    mode(&setup.src(), 0o555);
+    mode(&setup.src().join("1700000001"), 0o000);
+    let output = setup.command(&["process", "--once"]).user(nobody).output();
+    mode(&setup.src().join("1700000001"), 0o755);
+    mode(&setup.src(), 0o755);
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{log}");
+    assert!(log.contains("round 1700000000: delivered, but cannot rename"), "{log}");
+    assert!(log.contains("it will be delivered again"), "{log}");
+    assert!(log.contains("round 1700000001 cannot be read"), "{log}");
+    assert!(log.contains("quarantined=0 stuck=2"), "{log}");
+    assert_eq!(Setup::entries(&setup.src()), ["1700000000", "1700000001"]);
+    assert_eq!(Setup::entries(&setup.store()), ["1700000000"]);
+}
+
 /// The metric lines of `lines` (not `haproxystats.*`), each at its first
 /// occurrence: what a relay holds once repeated deliveries are set aside.
 fn first_occurrences(lines: &[String]) -> Vec<String> {

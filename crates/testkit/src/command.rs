@@ -9,6 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+/// Whether tests run as root, whom file permissions do not stop.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").is_ok_and(|process| process.uid() == 0)
+}
+
 /// A temporary directory holding a configuration file; removed on drop.
 #[derive(Debug)]
 pub struct Workspace {
@@ -57,6 +63,7 @@ pub struct TestCommand {
     args: Vec<OsString>,
     config: Option<PathBuf>,
     listing: Option<PathBuf>,
+    uid: Option<u32>,
 }
 
 impl TestCommand {
@@ -67,6 +74,7 @@ impl TestCommand {
             args: Vec::new(),
             config: None,
             listing: None,
+            uid: None,
         }
     }
 
@@ -90,9 +98,20 @@ impl TestCommand {
         self
     }
 
+    /// Runs it as user `uid` (and that user's group of the same number) when
+    /// given: for tests of permissions, which root is not subject to.
+    pub fn user(mut self, uid: Option<u32>) -> TestCommand {
+        self.uid = uid;
+        self
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args).stdin(Stdio::null());
+        if let Some(uid) = self.uid {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(uid);
+        }
         command
     }
 
@@ -129,7 +148,10 @@ impl TestCommand {
     /// What went wrong, for a failure message: the command line, the
     /// configuration, the workspace's files and, if it ran, its output.
     pub fn report(&self, output: Option<&Output>) -> String {
-        let mut report = format!("command: {}", self.program.display());
+        let mut report = match self.uid {
+            Some(uid) => format!("command (as uid {uid}): {}", self.program.display()),
+            None => format!("command: {}", self.program.display()),
+        };
         for arg in &self.args {
             let _ = write!(report, " {}", arg.to_string_lossy());
         }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-pub use command::{TestCommand, Workspace};
+pub use command::{TestCommand, Workspace, running_as_root};
 pub use http::HttpServer;
 pub use nix::sys::signal::Signal;
 pub use process::{stop_with, terminate, wait_for};

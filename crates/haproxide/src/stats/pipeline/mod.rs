@@ -402,6 +402,9 @@ struct Shared {
     closing: AtomicBool,
     once: bool,
     quarantined: AtomicUsize,
+    /// Rounds that could neither be removed once delivered nor quarantined
+    /// when unreadable: they stay in `src-dir`, and `--once` exits 1.
+    stuck: AtomicUsize,
 }
 
 impl Shared {
@@ -586,9 +589,14 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
     let name = &outgoing.snapshot.round;
     let path = shared.settings.src_dir.join(name);
     let doomed = shared.settings.src_dir.join(format!("{REMOVING}{name}"));
-    let removal = tokio::task::spawn_blocking(move || {
-        std::fs::rename(&path, &doomed)?;
-        std::fs::remove_dir_all(&doomed)
+    let removal = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        std::fs::rename(&path, &doomed).map_err(|error| {
+            format!(
+                "cannot rename {} aside: {error}; it will be delivered again",
+                path.display()
+            )
+        })?;
+        std::fs::remove_dir_all(&doomed).map_err(|error| format!("cannot remove {}: {error}", doomed.display()))
     })
     .await;
     match removal {
@@ -602,8 +610,14 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
                 format!(", {} problem(s)", outgoing.problems)
             }
         ),
-        Ok(Err(error)) => tracing::error!("round {name}: delivered, but cannot remove it: {error}"),
-        Err(error) => tracing::error!("round {name}: delivered, but the removal task failed: {error}"),
+        Ok(Err(error)) => {
+            shared.stuck.fetch_add(1, Ordering::SeqCst);
+            tracing::error!("round {name}: delivered, but {error}");
+        }
+        Err(error) => {
+            shared.stuck.fetch_add(1, Ordering::SeqCst);
+            tracing::error!("round {name}: delivered, but the removal task failed: {error}");
+        }
     }
     shared.removed(name);
 }
@@ -654,6 +668,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         closing: AtomicBool::new(false),
         once,
         quarantined: AtomicUsize::new(0),
+        stuck: AtomicUsize::new(0),
     });
     let (intake_tx, mut intake_rx) = mpsc::unbounded_channel();
     if !once {
@@ -712,12 +727,15 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     }
     let undelivered = shared.ledger().undelivered();
     let quarantined = shared.quarantined.load(Ordering::SeqCst);
-    tracing::info!(undelivered, quarantined, "process stopped");
-    Ok(if once && !signalled && (undelivered > 0 || quarantined > 0) {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let stuck = shared.stuck.load(Ordering::SeqCst);
+    tracing::info!(undelivered, quarantined, stuck, "process stopped");
+    Ok(
+        if once && !signalled && (undelivered > 0 || quarantined > 0 || stuck > 0) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// What the inotify thread reports.
@@ -857,7 +875,6 @@ fn metric_label(name: &str) -> String {
 fn quarantine(shared: &Shared, name: &str, reason: &str) {
     shared.forget(name);
     let settings = &shared.settings;
-    let count = shared.quarantined.fetch_add(1, Ordering::SeqCst) + 1;
     let moved = (|| -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&settings.quarantine_dir)?;
         let mut target = settings.quarantine_dir.join(name);
@@ -871,10 +888,19 @@ fn quarantine(shared: &Shared, name: &str, reason: &str) {
         Ok(target)
     })();
     match moved {
-        Ok(target) => tracing::error!(
-            "round {name} quarantined in {} ({count} so far): {reason}",
-            target.display()
-        ),
-        Err(error) => tracing::error!("round {name} cannot be read ({reason}) nor quarantined: {error}"),
+        Ok(target) => {
+            let count = shared.quarantined.fetch_add(1, Ordering::SeqCst) + 1;
+            tracing::error!(
+                "round {name} quarantined in {} ({count} so far): {reason}",
+                target.display()
+            );
+        }
+        Err(error) => {
+            shared.stuck.fetch_add(1, Ordering::SeqCst);
+            tracing::error!(
+                "round {name} cannot be read ({reason}) nor moved to {}: {error}; it stays in src-dir",
+                settings.quarantine_dir.display()
+            );
+        }
     }
 }
