@@ -324,6 +324,39 @@ fn once_and_sigint_stop_like_sigterm_mid_round_leaving_nothing_behind() {
 }
 
 #[test]
+fn the_daemon_outlives_a_spool_it_cannot_use_and_names_the_path_once() {
+    let lab = Lab::builder().start();
+    let setup = Setup::new(&lab, "pull-interval = 0.2\n");
+    let mut daemon = setup.daemon();
+    wait_for("the first round", Duration::from_secs(10), || {
+        !setup.rounds().is_empty()
+    });
+    // dst-dir replaced by a file: nothing can be delivered until it is back.
+    fs::remove_dir_all(setup.dst()).unwrap();
+    fs::write(setup.dst(), "").unwrap();
+    let failure = format!("cannot count the rounds in {}", setup.dst().display());
+    wait_for("the failure logged", Duration::from_secs(10), || {
+        setup.read_log().contains(&failure)
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "pull is still running: {}",
+        setup.read_log()
+    );
+    fs::remove_file(setup.dst()).unwrap();
+    fs::create_dir(setup.dst()).unwrap();
+    wait_for("a round delivered again", Duration::from_secs(10), || {
+        !setup.rounds().is_empty()
+    });
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+    let log = setup.read_log();
+    assert_eq!(log.lines().filter(|line| line.contains(&failure)).count(), 1, "{log}");
+    assert!(log.contains("the spool takes rounds again"), "{log}");
+}
+
+#[test]
 fn rounds_in_the_same_second_do_not_collide() {
     let lab = Lab::builder().start();
     let setup = Setup::new(&lab, "");

@@ -279,6 +279,8 @@ pub struct Puller {
     settings: Settings,
     spool: Spool,
     states: StateLog,
+    /// Why the last round could not use the spool, if it could not.
+    spool_problem: Option<String>,
 }
 
 impl Puller {
@@ -289,6 +291,7 @@ impl Puller {
             settings,
             spool,
             states: StateLog::default(),
+            spool_problem: None,
         })
     }
 
@@ -330,7 +333,7 @@ impl Puller {
                 _ = shutdown.requested() => break,
             }
             tokio::select! {
-                outcome = self.checked_round() => { outcome?; }
+                outcome = self.checked_round() => self.record_spool_state(outcome.err()),
                 signal = shutdown.requested() => { tracing::info!("round cancelled by {signal}"); break; }
             }
         }
@@ -338,12 +341,27 @@ impl Puller {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// Logs a round's failure to use the spool when it starts or changes, and
+    /// its end: the daemon goes on with the next round either way, since
+    /// most such failures (a full or remounted disk) pass.
+    fn record_spool_state(&mut self, failure: Option<anyhow::Error>) {
+        let now = failure.map(|error| format!("{error:#}"));
+        match (&self.spool_problem, &now) {
+            (last, Some(problem)) if last.as_ref() != Some(problem) => {
+                tracing::error!("{problem}; the next round tries again");
+            }
+            (Some(_), None) => tracing::info!("the spool takes rounds again"),
+            _ => {}
+        }
+        self.spool_problem = now;
+    }
+
     /// A round unless back-pressure says to skip it (`None`).
     async fn checked_round(&mut self) -> anyhow::Result<Option<RoundReport>> {
         let queued = self
             .spool
             .queued_rounds()
-            .context("cannot count the rounds in dst-dir")?;
+            .with_context(|| format!("cannot count the rounds in {}", self.spool.dst_dir().display()))?;
         if queued >= self.settings.queue_size {
             tracing::warn!(
                 "queue reached max size: {queued} rounds wait in {} (queue-size {}); round skipped until process catches up",
@@ -355,7 +373,7 @@ impl Puller {
         let free = self
             .spool
             .free_bytes()
-            .context("cannot read the free space of dst-dir")?;
+            .with_context(|| format!("cannot read the free space of {}", self.spool.dst_dir().display()))?;
         if free < self.settings.min_free_space {
             tracing::warn!(
                 "only {free} bytes free on the filesystem of {} (min-free-space {}); round skipped",
@@ -373,10 +391,7 @@ impl Puller {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
         let targets = self.targets();
-        let staged = self
-            .spool
-            .begin_round(epoch)
-            .context("cannot create the round's staging directory")?;
+        let staged = self.spool.begin_round(epoch)?;
         let outcomes = self.collect(&targets, &staged).await;
 
         let mut failed = Vec::new();
@@ -426,10 +441,7 @@ impl Puller {
                 wall_clock_seconds: wall.as_secs_f64(),
             };
             write_durably(&staged.path().join(spool::MANIFEST_FILE), manifest.to_text().as_bytes()).await?;
-            let delivered = self
-                .spool
-                .deliver(staged)
-                .context("cannot move the round into dst-dir")?;
+            let delivered = self.spool.deliver(staged)?;
             tracing::info!("{summary} -> {}", delivered.display());
         }
         Ok(RoundReport {

@@ -131,7 +131,8 @@ impl Spool {
         &self.dst_dir
     }
 
-    /// Rounds waiting in `dst-dir` (its subdirectories).
+    /// Rounds waiting in `dst-dir` (its subdirectories); the error says which
+    /// directory.
     pub fn queued_rounds(&self) -> io::Result<usize> {
         if !self.dst_dir.exists() {
             fs::create_dir_all(&self.dst_dir)?;
@@ -147,7 +148,7 @@ impl Spool {
 
     /// Creates the staging directory of a round started at `epoch`: `<epoch>`,
     /// or `<epoch>.<n>` when that name was taken in this second.
-    pub fn begin_round(&mut self, epoch: u64) -> io::Result<StagedRound> {
+    pub fn begin_round(&mut self, epoch: u64) -> anyhow::Result<StagedRound> {
         let mut sequence = match self.last_round {
             Some((last_epoch, last_sequence)) if last_epoch == epoch => last_sequence + 1,
             _ => 0,
@@ -166,7 +167,10 @@ impl Spool {
                         });
                     }
                     Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(error) => return Err(error),
+                    Err(error) => {
+                        return Err(error)
+                            .with_context(|| format!("cannot create the staging directory {}", staging.display()));
+                    }
                 }
             }
             sequence += 1;
@@ -175,20 +179,20 @@ impl Spool {
 
     /// Moves a staged round into `dst-dir` and makes the move durable. Its
     /// name is recorded first, so that no later run names a round the same.
-    pub fn deliver(&self, mut round: StagedRound) -> io::Result<PathBuf> {
-        fsync_dir(&round.staging)?;
+    pub fn deliver(&self, mut round: StagedRound) -> anyhow::Result<PathBuf> {
+        fsync_dir(&round.staging).with_context(|| format!("cannot fsync {}", round.staging.display()))?;
         let target = self.dst_dir.join(&round.name);
         if target.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists", target.display()),
-            ));
+            bail!("cannot deliver the round: {} already exists", target.display());
         }
-        self.record_last_round(&round.name)?;
-        fs::rename(&round.staging, &target)?;
+        self.record_last_round(&round.name)
+            .with_context(|| format!("cannot write {}", last_round_file(&self.dst_dir).display()))?;
+        fs::rename(&round.staging, &target)
+            .with_context(|| format!("cannot move {} to {}", round.staging.display(), target.display()))?;
         round.delivered = true;
-        fsync_dir(&self.dst_dir)?;
-        fsync_dir(&self.tmp_dir)?;
+        for dir in [&self.dst_dir, &self.tmp_dir] {
+            fsync_dir(dir).with_context(|| format!("cannot fsync {}", dir.display()))?;
+        }
         Ok(target)
     }
 }
