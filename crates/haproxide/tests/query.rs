@@ -180,6 +180,22 @@ fn master_cli_prefixes_reach_the_worker() {
     assert!(stdout(&stat).starts_with("socket,pxname,svname,qcur,qmax,scur,"));
     assert_eq!(stdout(&stat).lines().count(), 5);
 
+    let unprefixed = query(&["-s", master, "show stat"]);
+    assert_eq!(unprefixed.status.code(), Some(1));
+    let refusal = stderr(&unprefixed);
+    assert!(
+        refusal.contains("HAProxy refused the command:\n  Unknown command"),
+        "{refusal}"
+    );
+    assert!(
+        refusal.contains("\n    show proc "),
+        "the master's whole list of commands: {refusal}"
+    );
+    assert!(
+        refusal.ends_with("(this is a master socket: `@1 show stat` sends it to worker 1)\n"),
+        "{refusal}"
+    );
+
     let unknown = query(&["-s", master, "@7 show info"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(
@@ -188,21 +204,84 @@ fn master_cli_prefixes_reach_the_worker() {
 }
 
 #[test]
-fn unknown_commands_and_missing_sockets_exit_1_with_one_line_each() {
+fn unknown_commands_and_missing_sockets_exit_1_with_one_message_each() {
     let lab = Lab::builder().start();
     let socket = lab.instance(0).stats_socket().to_str().unwrap().to_owned();
     let output = query(&["-s", &socket, "show nonsense"]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        stderr(&output),
-        "haproxide query: hap0.sock: HAProxy refused the command: Unknown command, but maybe one of the following ones is a better match:\n"
+    // HAProxy's whole refusal: its first line alone says little.
+    let refusal = stderr(&output);
+    assert!(
+        refusal.starts_with(
+            "haproxide query: hap0.sock: HAProxy refused the command:\n  Unknown command, but maybe one of the following ones is a better match:\n  "
+        ),
+        "{refusal}"
     );
+    assert!(
+        refusal.contains("\n    show info [desc|json|typed|float]*"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("master socket"), "{refusal}");
     let missing = lab.dir().join("nope.sock");
     let output = query(&["-s", &socket, "-s", missing.to_str().unwrap(), "show info"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).starts_with("hap0.sock: Name: HAProxy\n"));
     assert_eq!(stderr(&output).lines().count(), 1);
     assert!(stderr(&output).starts_with("haproxide query: nope.sock: no such socket file"));
+}
+
+#[test]
+fn a_socket_directory_entry_passed_over_is_a_warning_and_a_socket_given_twice_is_asked_once() {
+    let lab = Lab::builder().start();
+    std::os::unix::fs::symlink(lab.dir().join("gone.sock"), lab.socket_dir().join("moved.sock")).unwrap();
+    let output = query(&["--socket-dir", socket_dir(&lab), "show info"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("Name: HAProxy\n"));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "haproxide query: warning: {}: skipped: dangling symlink: its target does not exist\n",
+            lab.socket_dir().join("moved.sock").display()
+        )
+    );
+    let socket = lab.instance(0).stats_socket().to_str().unwrap().to_owned();
+    let twice = query(&["-s", &socket, "-s", &socket, "--format", "json", "show info"]);
+    assert!(twice.status.success(), "{}", stderr(&twice));
+    assert_eq!(json(&twice).len(), 1, "one answer for one socket");
+}
+
+#[test]
+fn columns_are_an_error_where_they_cannot_apply() {
+    let info = fixture("haproxy-2.6.12-debian/show_info.out");
+    let stat = fixture("haproxy-2.6.12-debian/show_stat.out");
+    for (args, message) in [
+        (
+            vec!["--input", &stat, "--columns", "pxname", "show stat"],
+            "--columns chooses `show stat` columns for --format table, json or csv; raw output is the reply as sent",
+        ),
+        (
+            vec!["--input", &info, "--format", "table", "--columns", "Name", "show info"],
+            "--columns chooses `show stat` columns; the reply to `show info` has none",
+        ),
+    ] {
+        let output = query(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&output), format!("haproxide: {message}\n"), "{args:?}");
+    }
+    let chosen = query(&[
+        "--input",
+        &stat,
+        "--format",
+        "csv",
+        "--columns",
+        "pxname,svname",
+        "show stat",
+    ]);
+    assert!(
+        stdout(&chosen).starts_with("socket,pxname,svname\n"),
+        "{}",
+        stdout(&chosen)
+    );
 }
 
 fn fixture(path: &str) -> String {

@@ -108,6 +108,16 @@ enum ReplySource {
     File(PathBuf),
 }
 
+impl ReplySource {
+    /// Its whole address or path.
+    fn full_name(&self) -> String {
+        match self {
+            ReplySource::Socket(endpoint) => endpoint.to_string(),
+            ReplySource::File(path) => path.display().to_string(),
+        }
+    }
+}
+
 /// A source with the label its rows carry.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -124,7 +134,21 @@ pub(crate) struct Answer {
 /// Runs `haproxide query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let command = args.command.join(" ");
-    let (targets, mut failures) = targets(&args)?;
+    if !args.columns.is_empty() {
+        if args.format == Format::Raw {
+            bail!(
+                "--columns chooses `show stat` columns for --format table, json or csv; raw output is the reply as sent"
+            );
+        }
+        if ReplyKind::of(&command) != ReplyKind::Stat {
+            bail!("--columns chooses `show stat` columns; the reply to `{command}` has none");
+        }
+    }
+    let (targets, warnings) = targets(&args)?;
+    for warning in &warnings {
+        eprintln!("haproxide query: warning: {warning}");
+    }
+    let mut failures = Vec::new();
     let options = ClientOptions {
         connect_timeout: seconds("--connect-timeout", args.connect_timeout)?,
         read_timeout: seconds("--read-timeout", args.read_timeout)?,
@@ -163,7 +187,8 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
         .with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
 }
 
-/// The sources to ask, labelled, plus problems found while listing them.
+/// The sources to ask, labelled, plus what was passed over while listing them
+/// (warnings: every socket found is still asked).
 fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
     let mut problems = Vec::new();
     let mut sources = Vec::new();
@@ -192,6 +217,9 @@ fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
     if sources.is_empty() {
         sources.push(ReplySource::Socket(Endpoint::Unix(PathBuf::from(DEBIAN_SOCKET))));
     }
+    // A socket named twice (`-s X -s X`, or in --socket-dir too) is asked once.
+    let mut seen = std::collections::HashSet::new();
+    sources.retain(|source| seen.insert(source.full_name()));
     let short = |source: &ReplySource| match source {
         ReplySource::Socket(endpoint) => endpoint.short_name(),
         ReplySource::File(path) => path.file_name().map_or_else(
@@ -199,11 +227,7 @@ fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
             |name| name.to_string_lossy().into_owned(),
         ),
     };
-    let full = |source: &ReplySource| match source {
-        ReplySource::Socket(endpoint) => endpoint.to_string(),
-        ReplySource::File(path) => path.display().to_string(),
-    };
-    let labels = sockets::distinct_names(sources.iter().map(short).collect(), |index| full(&sources[index]));
+    let labels = sockets::distinct_names(sources.iter().map(short).collect(), |index| sources[index].full_name());
     let targets = labels
         .into_iter()
         .zip(sources)
@@ -237,10 +261,26 @@ async fn ask(source: ReplySource, command: &str, options: ClientOptions) -> Resu
                 .send(command)
                 .await
                 .map_err(|error| error.kind.to_string())?;
-            match reply.cli_error() {
-                Some(refusal) => Err(format!("HAProxy refused the command: {refusal}")),
-                None => Ok(reply),
+            if reply.cli_error().is_none() {
+                return Ok(reply);
             }
+            // All of HAProxy's refusal: its first line alone ("Unknown command,
+            // but maybe one of the following ones is a better match:") says little.
+            let text = reply.text();
+            let refusal = text.trim();
+            let refusal = if refusal.contains('\n') {
+                format!("\n  {}", refusal.replace('\n', "\n  "))
+            } else {
+                format!(" {refusal}")
+            };
+            // A master CLI lists commands of its own: `show proc`, `@<relative pid>`.
+            let master = text.contains("show proc ") || text.contains("@<relative pid>");
+            let hint = if master && !command.starts_with('@') {
+                format!("\n  (this is a master socket: `@1 {command}` sends it to worker 1)")
+            } else {
+                String::new()
+            };
+            Err(format!("HAProxy refused the command:{refusal}{hint}"))
         }
         ReplySource::File(path) => tokio::fs::read(&path)
             .await
