@@ -648,6 +648,70 @@ fn rounds_that_can_be_neither_removed_nor_quarantined_fail_once_and_count_as_wha
     assert_eq!(Setup::entries(&setup.store()), ["1700000000"]);
 }
 
+#[test]
+fn what_is_not_a_round_is_quarantined_and_no_symlink_is_followed_out_of_a_round() {
+    let setup = Setup::new("");
+    fs::write(setup.src().join("notes.txt"), "dropped here by hand\n").unwrap();
+    std::os::unix::fs::symlink("/etc", setup.src().join("1700000009")).unwrap();
+    setup.add_edited_round("1700000000", |round| {
+        std::os::unix::fs::symlink("/etc/passwd", round.join("evil.sock_stat")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", round.join("evil.sock_info")).unwrap();
+    });
+    let output = setup.run(&["process", "--once"]);
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "two entries quarantined: {log}");
+    assert!(log.contains("round notes.txt quarantined in"), "{log}");
+    assert!(log.contains("not a round directory but a file"), "{log}");
+    assert!(
+        log.contains("not a round directory but a symbolic link (not followed)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("evil.sock_stat: a symbolic link, not followed; left out"),
+        "{log}"
+    );
+    assert!(
+        log.contains("evil.sock_info: a symbolic link, not followed; left out"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("root:"),
+        "nothing of /etc/passwd is read or logged: {log}"
+    );
+    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(
+        Setup::entries(&setup.quarantine()),
+        [
+            "1700000009",
+            "1700000009.quarantine-reason.txt",
+            "notes.txt",
+            "notes.txt.quarantine-reason.txt"
+        ]
+    );
+    assert!(
+        fs::symlink_metadata(setup.quarantine().join("1700000009"))
+            .unwrap()
+            .is_symlink()
+    );
+    let stored = setup.stored("1700000000");
+    assert!(
+        stored.contains_key("frontend.fe_http.stot"),
+        "the round's own files were used"
+    );
+
+    // The daemon sees a file written into src-dir as it is closed.
+    let daemon = setup.daemon("daemon.log");
+    wait_for("the daemon started", Duration::from_secs(10), || {
+        setup.log("daemon.log").contains("process started")
+    });
+    fs::write(setup.src().join("later.txt"), "also by hand\n").unwrap();
+    wait_for("later.txt quarantined", Duration::from_secs(10), || {
+        setup.quarantine().join("later.txt").exists()
+    });
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+}
+
 /// The metric lines of `lines` (not `haproxystats.*`), each at its first
 /// occurrence: what a relay holds once repeated deliveries are set aside.
 fn first_occurrences(lines: &[String]) -> Vec<String> {

@@ -72,7 +72,7 @@ impl ShowInfo {
                     None => {
                         return Err(InfoError::NotKeyValue {
                             line: index + 1,
-                            text: line.chars().take(80).collect(),
+                            text: crate::excerpt(line),
                         });
                     }
                 },
@@ -111,6 +111,18 @@ impl ShowInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_quote_a_short_excerpt_of_the_input_only() {
+        let line = format!("root:x:0:0:root:/root:/bin/bash{}", "y".repeat(100));
+        let error = ShowInfo::parse(&format!("{}\n", line.replace(':', ";")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "line 1: expected `Name: value`, found \"root;x;0;0;root;/root;/bin/bashyyyyyyyyy…\""
+        );
+    }
 
     #[test]
     fn keeps_order_integers_and_text() {

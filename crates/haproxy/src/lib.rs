@@ -40,3 +40,14 @@ pub use servers_state::{ServerStateRow, ServersState, ServersStateError};
 pub use stat::{
     Header, ObjectType, ReadError, STATIC_FIELDS, ShowStat, StatError, StatReader, StatRow, ValueError, is_text_column,
 };
+
+/// At most the first 40 characters of untrusted `text`, with `…` when cut:
+/// what errors quote of an input (always with `{:?}`, so it is escaped).
+pub(crate) fn excerpt(text: &str) -> String {
+    const LONGEST: usize = 40;
+    let mut quoted: String = text.chars().take(LONGEST).collect();
+    if text.chars().nth(LONGEST).is_some() {
+        quoted.push('…');
+    }
+    quoted
+}

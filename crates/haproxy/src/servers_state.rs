@@ -67,7 +67,7 @@ impl ServersState {
             .parse::<u32>()
             .map_err(|_| ServersStateError::NoVersion {
                 line: version_line,
-                text: version_text.chars().take(80).collect(),
+                text: crate::excerpt(version_text),
             })?;
         if version != 1 {
             return Err(ServersStateError::UnsupportedVersion {

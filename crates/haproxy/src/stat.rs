@@ -162,7 +162,7 @@ impl Header {
             if probe.len() < MIN_HEADERLESS_FIELDS {
                 return Err(StatError::NotStatCsv {
                     line: header_line,
-                    first_line: first_line.chars().take(80).collect(),
+                    first_line: crate::excerpt(&first_line),
                 });
             }
             (STATIC_FIELDS.iter().map(|name| (*name).to_owned()).collect(), false)
@@ -732,7 +732,7 @@ impl<'a> StatRow<'a> {
         trimmed.parse::<i64>().map(Some).map_err(|_| ValueError {
             line: self.line(),
             column: self.header.columns.get(index).cloned().unwrap_or_default(),
-            value: text.into_owned(),
+            value: crate::excerpt(&text),
         })
     }
 

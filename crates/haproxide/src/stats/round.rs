@@ -29,6 +29,9 @@ pub struct RoundFiles {
 pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
     let listing = spool::list_round(dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
     let mut round = RoundFiles::default();
+    for (name, what) in listing.skipped {
+        round.problems.push(format!("{name}: {what}; left out"));
+    }
     for (socket, path) in listing.infos {
         let name = spool::info_file(&socket);
         match std::fs::read(&path) {

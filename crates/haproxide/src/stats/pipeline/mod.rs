@@ -420,14 +420,13 @@ impl Shared {
         }
     }
 
-    /// Queues every round directory of `src-dir`.
+    /// Queues every entry of `src-dir`: round directories, and anything
+    /// else, which is quarantined rather than left there unseen.
     fn scan(&self) -> anyhow::Result<()> {
         let entries = std::fs::read_dir(&self.settings.src_dir)
             .with_context(|| format!("cannot list {}", self.settings.src_dir.display()))?;
         for entry in entries.filter_map(Result::ok) {
-            if entry.file_type().is_ok_and(|kind| kind.is_dir())
-                && let Ok(name) = entry.file_name().into_string()
-            {
+            if let Ok(name) = entry.file_name().into_string() {
                 self.enqueue(&name);
             }
         }
@@ -740,7 +739,8 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
 
 /// What the inotify thread reports.
 enum Event {
-    /// A directory renamed into `src-dir`.
+    /// An entry renamed into `src-dir` (a round, unless it is no directory)
+    /// or a file written there.
     Round(String),
     /// Events were lost (queue overflow): scan again.
     Rescan,
@@ -751,7 +751,7 @@ fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> anyhow::Result<()>
     let mut inotify = Inotify::init().context("cannot start inotify")?;
     inotify
         .watches()
-        .add(dir, WatchMask::MOVED_TO)
+        .add(dir, WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE)
         .with_context(|| format!("cannot watch {}", dir.display()))?;
     std::thread::Builder::new().name("inotify".into()).spawn(move || {
         let mut buffer = [0u8; 16 * 1024];
@@ -760,15 +760,15 @@ fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> anyhow::Result<()>
                 return;
             };
             for event in batch {
+                // Directories renamed in are rounds; a file renamed in or
+                // written in place is not, and is quarantined.
                 let report = if event.mask.contains(EventMask::Q_OVERFLOW) {
                     Event::Rescan
-                } else if event.mask.contains(EventMask::ISDIR) {
+                } else {
                     match event.name.and_then(|name| name.to_str()) {
                         Some(name) => Event::Round(name.to_owned()),
                         None => continue,
                     }
-                } else {
-                    continue;
                 };
                 if events.send(report).is_err() {
                     return;
@@ -784,8 +784,17 @@ fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> anyhow::Result<()>
 async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     let settings = &shared.settings;
     let path = settings.src_dir.join(name);
-    if !path.is_dir() {
-        shared.forget(name);
+    let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+        shared.forget(name); // gone
+        return;
+    };
+    if !metadata.is_dir() {
+        let what = if metadata.is_symlink() {
+            "a symbolic link (not followed)"
+        } else {
+            "a file"
+        };
+        quarantine(shared, name, &format!("not a round directory but {what}"));
         return;
     }
     let Some(timestamp) = round_epoch(name) else {
@@ -884,7 +893,12 @@ fn quarantine(shared: &Shared, name: &str, reason: &str) {
             sequence += 1;
         }
         std::fs::rename(settings.src_dir.join(name), &target)?;
-        std::fs::write(target.join("quarantine-reason.txt"), format!("{reason}\n"))?;
+        let reason_file = if std::fs::symlink_metadata(&target)?.is_dir() {
+            target.join("quarantine-reason.txt")
+        } else {
+            spool::beside(&target, "quarantine-reason.txt")
+        };
+        std::fs::write(reason_file, format!("{reason}\n"))?;
         Ok(target)
     })();
     match moved {

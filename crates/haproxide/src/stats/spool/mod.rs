@@ -62,19 +62,33 @@ pub struct RoundListing {
     pub stats: Vec<(String, PathBuf)>,
     /// `manifest.json`, when there is one.
     pub manifest: Option<PathBuf>,
+    /// Entries named like round files that are not regular files (a
+    /// symbolic link is never followed out of a round), with what they are.
+    pub skipped: Vec<(String, &'static str)>,
 }
 
 /// Lists the files of the round directory `dir` (other files are passed over,
-/// as haproxystats does).
+/// as haproxystats does). Only regular files count: a symbolic link is not
+/// followed.
 pub fn list_round(dir: &Path) -> io::Result<RoundListing> {
-    let mut names: Vec<String> = fs::read_dir(dir)?
+    let mut entries: Vec<(String, fs::FileType)> = fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.file_type().ok()?)))
         .collect();
-    names.sort();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut listing = RoundListing::default();
-    for name in names {
+    for (name, kind) in entries {
         let path = dir.join(&name);
+        let round_file = name.ends_with(INFO_SUFFIX) || name.ends_with(STAT_SUFFIX) || name == MANIFEST_FILE;
+        if round_file && !kind.is_file() {
+            let what = if kind.is_symlink() {
+                "a symbolic link, not followed"
+            } else {
+                "not a regular file"
+            };
+            listing.skipped.push((name, what));
+            continue;
+        }
         if let Some(target) = name.strip_suffix(INFO_SUFFIX) {
             listing.infos.push((target.to_owned(), path));
         } else if let Some(target) = name.strip_suffix(STAT_SUFFIX) {
