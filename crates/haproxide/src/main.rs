@@ -25,14 +25,35 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send a runtime-API command to one or many sockets and print the replies.
+    #[command(display_name = "haproxide")]
     Query(query::QueryArgs),
     /// Check a configuration file; exit 0 when valid, 1 otherwise.
+    #[command(display_name = "haproxide")]
     CheckConfig(ConfigFiles),
     /// Collect `show info`/`show stat` into the spool (haproxystats-pull).
+    #[command(
+        display_name = "haproxide",
+        after_help = "Reads the sections [DEFAULT] and [pull].\n\
+                      SIGTERM, SIGHUP or SIGINT cancels a round in flight and exits 0, with or without --once.",
+        mut_arg("once", |arg| arg.help("Run one round and exit: 0 when every socket answered, 1 otherwise"))
+    )]
     Pull(StatsArgs),
     /// Aggregate spooled statistics and ship them (haproxystats-process).
+    #[command(
+        display_name = "haproxide",
+        after_help = "Reads the sections [DEFAULT], [paths], [process], [graphite], [local-store], \
+                      [frontend-groups], [backend-groups] and [server-groups].\n\
+                      SIGTERM, SIGHUP or SIGINT starts no new round, gives the sinks shutdown-timeout \
+                      to deliver what they hold, and exits 0, with or without --once.",
+        mut_arg("once", |arg| arg.help("Process the rounds present and exit: 0 when all were delivered, 1 otherwise"))
+    )]
     Process(StatsArgs),
     /// Answer HAProxy's agent checks with a weight and state from a service's health.
+    #[command(
+        display_name = "haproxide",
+        after_help = "Reads the sections [DEFAULT], [agent] and [agent-urls].\n\
+                      SIGTERM, SIGHUP or SIGINT closes the port, lets replies under way finish, and exits 0."
+    )]
     Agent(AgentArgs),
 }
 
@@ -68,8 +89,7 @@ struct StatsArgs {
     /// Print the effective configuration and exit.
     #[arg(short = 'P', long = "print-conf")]
     print_conf: bool,
-    /// Run once and exit. pull: one round, 0 when every socket answered.
-    /// process: every round present, 0 when all were delivered.
+    /// Run once and exit (the text is each program's own).
     #[arg(long, conflicts_with_all = ["print", "print_conf"])]
     once: bool,
 }

@@ -146,3 +146,42 @@ fn file_errors_are_said_once_with_the_line_where_there_is_one() {
         assert_eq!(text(&checked.stderr), format!("haproxide: {message}\n"), "{args:?}");
     }
 }
+
+#[test]
+fn help_says_what_each_program_reads_and_how_it_stops() {
+    use haproxide::config::Program;
+    for (name, program) in [
+        ("pull", Program::Pull),
+        ("process", Program::Process),
+        ("agent", Program::Agent),
+    ] {
+        let sections: Vec<String> = program
+            .sections()
+            .iter()
+            .map(|section| format!("[{}]", section.name))
+            .collect();
+        let (last, rest) = sections.split_last().unwrap();
+        let reads = format!("Reads the sections {} and {last}.", rest.join(", "));
+        let help = text(&run(haproxide(), &[name, "--help"]).stdout);
+        assert!(help.contains(&reads), "{name} --help lacks {reads:?}:\n{help}");
+        assert!(help.contains("SIGTERM, SIGHUP or SIGINT"), "{help}");
+        assert!(
+            help.contains("[default: /etc/haproxystats.conf, ignored when missing]"),
+            "{help}"
+        );
+    }
+    let once = |name: &str| {
+        let help = text(&run(haproxide(), &[name, "--help"]).stdout);
+        help.lines().find(|line| line.contains("--once")).unwrap().to_owned()
+    };
+    assert!(once("pull").ends_with("Run one round and exit: 0 when every socket answered, 1 otherwise"));
+    assert!(once("process").ends_with("Process the rounds present and exit: 0 when all were delivered, 1 otherwise"));
+    assert!(text(&run(haproxide(), &["query", "--help"]).stdout).contains("/run/haproxy/admin.sock"));
+    for name in ["query", "pull", "agent"] {
+        assert_eq!(
+            text(&run(haproxide(), &[name, "--version"]).stdout),
+            "haproxide 0.1.0\n",
+            "{name}"
+        );
+    }
+}

@@ -34,7 +34,8 @@ pub enum Format {
 /// `haproxide query` arguments.
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
-    /// A stats or master socket: a path, unix:///path or tcp://host:port (repeatable).
+    /// A stats or master socket: a path, unix:///path or tcp://host:port (repeatable)
+    /// [default, when neither --socket nor --socket-dir is given: /run/haproxy/admin.sock].
     #[arg(short = 's', long = "socket", value_name = "SOCKET")]
     sockets: Vec<String>,
     /// Ask every socket in this directory.
