@@ -11,7 +11,9 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{HttpServer, Lab, TestCommand, Workspace, free_port, free_port_v6, terminate, wait_for};
+use testkit::{
+    HttpServer, Lab, Signal, TestCommand, Workspace, free_port, free_port_v6, stop_with, terminate, wait_for,
+};
 
 /// A health endpoint body, as Datawave's `HealthBean` writes it.
 fn health(status: &str, usage: u32, load: f64) -> String {
@@ -320,6 +322,17 @@ fn a_url_that_never_answered_validly_gets_the_unavailable_response_not_an_empty_
     assert_eq!(setup.ask(""), "100% ready up\n");
     let (status, _) = terminate(agent);
     assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_stops_the_agent_cleanly() {
+    let setup = AgentSetup::new("source = local\n");
+    let agent = setup.start();
+    assert!(setup.ask("").ends_with("% ready up\n"));
+    let (status, took) = stop_with(agent, Signal::SIGINT);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(setup.space.read("agent.log").contains("SIGINT: stopping"));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{CarbonRelay, Lab, TestCommand, Workspace, terminate, wait_for};
+use testkit::{CarbonRelay, Lab, Signal, TestCommand, Workspace, stop_with, terminate, wait_for};
 
 /// `[graphite]` keys for a sink that reconnects every 0.1 to 0.2 s.
 const QUICK_RECONNECT: &str = "retries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n";
@@ -418,6 +418,16 @@ fn the_daemon_picks_up_renamed_rounds_and_stops_on_sigterm() {
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
     assert_eq!(setup.stored("1700000100")["frontend.fe_http.stot"], 40.0);
+
+    // Ctrl-C stops it the same way.
+    let daemon = setup.daemon("again.log");
+    wait_for("the watch", Duration::from_secs(10), || {
+        setup.log("again.log").contains("process started")
+    });
+    let (status, took) = stop_with(daemon, Signal::SIGINT);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(setup.log("again.log").contains("SIGINT: stopping"));
 }
 
 #[test]
