@@ -86,8 +86,12 @@ impl FromStr for AgentReply {
     /// (sanitised) in [`AgentReply::other`].
     fn from_str(text: &str) -> Result<AgentReply, ReplyError> {
         let line = text.split(['\r', '\n']).next().unwrap_or_default();
+        // The description is one line of text: control characters go.
         let (words, description) = match line.split_once('#') {
-            Some((words, description)) => (words, Some(description.trim().to_owned())),
+            Some((words, description)) => {
+                let flat: String = description.chars().filter(|c| !c.is_control()).collect();
+                (words, Some(flat.trim().to_owned()))
+            }
             None => (line, None),
         };
         let mut reply = AgentReply {
@@ -193,6 +197,15 @@ mod tests {
 
     fn parse(text: &str) -> AgentReply {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_description_keeps_no_control_character_so_it_reads_back_the_same() {
+        // Found by the agent_reply fuzz target.
+        let reply = parse("# comment \u{7}line \u{1b}[31m");
+        assert_eq!(reply.description.as_deref(), Some("comment line [31m"));
+        assert_eq!(parse(&reply.to_string()), reply);
+        assert_eq!(parse("50% #\u{7}").description, None, "nothing left of it");
     }
 
     #[test]

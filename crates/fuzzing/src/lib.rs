@@ -1,0 +1,179 @@
+//! What each fuzz target does with its input: one function per parser of
+//! untrusted input, which must never panic and must keep the properties
+//! checked here (a reply rendered and read again is the same reply, the
+//! streaming `show stat` reader agrees with the whole-reply parser, …).
+//!
+//! `fuzz/` runs these under libFuzzer (`scripts/fuzz.sh`); `tests/seeds.rs`
+//! runs them on stable over every seed (the fixtures) and every input a
+//! fuzzer ever crashed on (`fuzz/regressions/`), in the ordinary test suite.
+
+use std::io::Read;
+use std::path::Path;
+
+use haproxide::agent::formula::{Formula, HealthReport};
+use haproxide::config::Ini;
+use haproxide::stats::spool::manifest::Manifest;
+use haproxy::{AgentReply, ServersState, ShowInfo, ShowStat, StatReader};
+
+/// A target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target: its name (as cargo-fuzz knows it) and its body.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("show_stat", show_stat),
+    ("stat_reader", stat_reader),
+    ("show_info", show_info),
+    ("servers_state", servers_state),
+    ("agent_reply", agent_reply),
+    ("ini", ini),
+    ("manifest", manifest),
+    ("health_json", health_json),
+];
+
+/// `show stat`, whole: every row, every cell, every cell as an integer.
+pub fn show_stat(data: &[u8]) {
+    let Ok(stat) = ShowStat::from_bytes(data.to_vec()) else {
+        return;
+    };
+    for row in stat.rows() {
+        for index in 0..row.cell_count() {
+            let _ = row.cell(index);
+            let _ = row.int_at(index);
+        }
+        let _ = (row.pxname(), row.svname(), row.object_type());
+    }
+}
+
+/// A reader that hands out its bytes in the sizes the input's first bytes
+/// choose, as a socket does.
+struct Cuts<'a> {
+    sizes: &'a [u8],
+    next: usize,
+    rest: &'a [u8],
+}
+
+impl Read for Cuts<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let size = self
+            .sizes
+            .get(self.next % self.sizes.len().max(1))
+            .copied()
+            .unwrap_or(255);
+        self.next += 1;
+        let count = usize::from(size).max(1).min(out.len()).min(self.rest.len());
+        out[..count].copy_from_slice(&self.rest[..count]);
+        self.rest = &self.rest[count..];
+        Ok(count)
+    }
+}
+
+/// `show stat`, streamed in random cuts: the rows and cells the reader
+/// yields are the whole-reply parser's.
+pub fn stat_reader(data: &[u8]) {
+    let (sizes, reply) = data.split_at(data.len().min(8));
+    let cuts = Cuts {
+        sizes,
+        next: 0,
+        rest: reply,
+    };
+    let Ok(mut reader) = StatReader::new(cuts) else { return };
+    let mut streamed: Vec<Vec<String>> = Vec::new();
+    let read = reader.for_each_row(|row| -> Result<(), haproxy::ReadError> {
+        streamed.push(
+            (0..row.cell_count())
+                .filter_map(|index| row.cell(index).map(|cell| cell.into_owned()))
+                .collect(),
+        );
+        Ok(())
+    });
+    if read.is_err() {
+        return;
+    }
+    let Ok(whole) = ShowStat::from_bytes(reply.to_vec()) else {
+        panic!("the reader took a reply the parser refuses");
+    };
+    let parsed: Vec<Vec<String>> = whole
+        .rows()
+        .map(|row| {
+            (0..row.cell_count())
+                .filter_map(|index| row.cell(index).map(|cell| cell.into_owned()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(streamed, parsed, "streamed rows differ from the whole reply's");
+}
+
+/// `show info`: every field, as text and as an integer.
+pub fn show_info(data: &[u8]) {
+    let Ok(info) = ShowInfo::parse(&String::from_utf8_lossy(data)) else {
+        return;
+    };
+    for (name, value) in info.entries() {
+        let _ = (info.int(name), value.as_int());
+    }
+}
+
+/// `show servers state`: every row and cell.
+pub fn servers_state(data: &[u8]) {
+    let Ok(state) = ServersState::parse(&String::from_utf8_lossy(data)) else {
+        return;
+    };
+    for row in state.rows() {
+        for name in state.columns() {
+            let _ = state.get(row, name);
+        }
+    }
+}
+
+/// An agent-check reply: rendered and read again, it is the same reply.
+pub fn agent_reply(data: &[u8]) {
+    let Ok(reply) = String::from_utf8_lossy(data).parse::<AgentReply>() else {
+        return;
+    };
+    let rendered = reply.to_string();
+    let again: AgentReply = rendered
+        .parse()
+        .unwrap_or_else(|error| panic!("{rendered:?}, rendered from {reply:?}, does not parse: {error}"));
+    assert_eq!(again, reply, "{rendered:?}");
+}
+
+/// The INI loader, with interpolation of every value every section sees.
+pub fn ini(data: &[u8]) {
+    let mut ini = Ini::default();
+    if ini
+        .read(Path::new("fuzz.conf"), &String::from_utf8_lossy(data))
+        .is_err()
+    {
+        return;
+    }
+    let sections: Vec<String> = std::iter::once(haproxide::config::DEFAULT_SECTION.to_owned())
+        .chain(ini.section_names().map(str::to_owned))
+        .collect();
+    for section in &sections {
+        for key in ini.visible_keys(section) {
+            if let Some(entry) = ini.lookup(section, key) {
+                let _ = ini.interpolate(section, &entry.value);
+            }
+        }
+    }
+}
+
+/// A round's manifest: written and read again, it is the same manifest.
+pub fn manifest(data: &[u8]) {
+    let Ok(manifest) = serde_json::from_slice::<Manifest>(data) else {
+        return;
+    };
+    let again: Manifest = serde_json::from_str(&manifest.to_text()).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(again, manifest);
+}
+
+/// A health endpoint's JSON: the reply the agent computes from it is one
+/// HAProxy reads.
+pub fn health_json(data: &[u8]) {
+    let Ok(report) = HealthReport::from_json(data) else {
+        return;
+    };
+    let reply = Formula::default().reply(&report).to_string();
+    assert!(!reply.contains('\n'), "{reply:?}");
+    let _: AgentReply = reply.parse().unwrap_or_else(|error| panic!("{reply:?}: {error}"));
+}

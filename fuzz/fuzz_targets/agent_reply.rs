@@ -1,0 +1,4 @@
+//! libFuzzer target: [`fuzzing::agent_reply`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::agent_reply(data));
