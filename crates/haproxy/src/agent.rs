@@ -55,7 +55,7 @@ pub struct AgentReply {
     /// `maxconn:<n>`, if any.
     pub maxconn: Option<u32>,
     /// Words HAProxy does not know: it reports each as an agent error.
-    /// Only letters, digits, `_`, `-` and `.` are kept in them.
+    /// Every character but letters, digits, `_`, `-` and `.` becomes `_`.
     pub other: Vec<String>,
     /// Text after `#`, shown with a health word.
     pub description: Option<String>,
@@ -134,13 +134,18 @@ impl FromStr for AgentReply {
                     } else if let Some(number) = lower.strip_prefix("maxconn:") {
                         reply.maxconn = Some(number.parse().map_err(|_| bad("maxconn is whole digits"))?);
                     } else {
+                        // Replaced, not dropped: `U\u{7}P` must not come out as `UP`.
                         let safe: String = word
                             .chars()
-                            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                                    c
+                                } else {
+                                    '_'
+                                }
+                            })
                             .collect();
-                        if !safe.is_empty() {
-                            reply.other.push(safe);
-                        }
+                        reply.other.push(safe);
                     }
                 }
             }
@@ -200,6 +205,15 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_word_sanitised_never_turns_into_a_known_one() {
+        // Found by the agent_reply fuzz target.
+        let reply = parse("U\u{7}P dr\u{e9}ain");
+        assert_eq!(reply.health, None);
+        assert_eq!(reply.other, ["U_P", "dr_ain"]);
+        assert_eq!(parse(&reply.to_string()), reply);
+    }
+
+    #[test]
     fn a_description_keeps_no_control_character_so_it_reads_back_the_same() {
         // Found by the agent_reply fuzz target.
         let reply = parse("# comment \u{7}line \u{1b}[31m");
@@ -228,8 +242,9 @@ mod tests {
         let reply = parse("ready drain 10% 20% bogus!\u{7}word");
         assert_eq!(reply.admin, Some(AdminState::Drain));
         assert_eq!(reply.weight, Some(Weight::Percent(20)));
-        assert_eq!(reply.other, ["bogusword"]);
-        assert_eq!(reply.to_string(), "20% drain bogusword");
+        // Characters are replaced, not dropped (see the sanitised-keyword test).
+        assert_eq!(reply.other, ["bogus__word"]);
+        assert_eq!(reply.to_string(), "20% drain bogus__word");
     }
 
     #[test]

@@ -862,7 +862,7 @@ impl<'a> Scanner<'a> {
             if self.bytes[self.pos..end].iter().any(|byte| !byte.is_ascii_whitespace()) {
                 return;
             }
-            self.pos = end + 1;
+            self.pos = (end + 1).min(self.bytes.len());
             self.line += 1;
         }
     }
@@ -913,7 +913,8 @@ impl<'a> Scanner<'a> {
             start: (base + start) as u32,
             end: (base + last_end) as u32,
         });
-        self.pos = end + 1;
+        // Past the line end, or at the end of a reply whose last line has none.
+        self.pos = (end + 1).min(self.bytes.len());
         self.line += 1;
         Ok(())
     }
