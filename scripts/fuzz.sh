@@ -6,7 +6,8 @@
 #   bash scripts/fuzz.sh [SECONDS] [RUNS] [TARGET...]
 #
 # Each target runs until RUNS executions (default 10,000,000) or SECONDS
-# (default 600) have passed, whichever comes first. Corpora grow in
+# (default 600) have passed, whichever comes first; MAX_LEN (default 4096)
+# bounds an input's size. Corpora grow in
 # ${XDG_CACHE_HOME:-$HOME/.cache}/haproxide/fuzz/corpus/<target> and are
 # reused. A crash stops the script with the input's path: copy it to
 # fuzz/regressions/<target>/ so that `cargo test -p fuzzing` keeps it as a
@@ -15,6 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-600}
 RUNS=${2:-10000000}
+# Inputs are cut to MAX_LEN bytes (seeds too): mutations of a few kilobytes
+# reach the parsers' every branch at a hundred times the speed of 300 KB ones.
+MAX_LEN=${MAX_LEN:-4096}
 shift $(( $# > 2 ? 2 : $# ))
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(show_stat stat_reader show_info servers_state agent_reply ini manifest health_json)
@@ -44,7 +48,7 @@ for target in "${TARGETS[@]}"; do
     log=$CACHE/logs/$target.log
     echo "== $target (at most $RUNS runs or $SECONDS_EACH s)"
     if ! cargo +nightly fuzz run --sanitizer none "$target" "$CACHE/corpus/$target" -- \
-        -runs="$RUNS" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
+        -runs="$RUNS" -max_total_time="$SECONDS_EACH" -max_len="$MAX_LEN" -print_final_stats=1 \
         -artifact_prefix="$CACHE/artifacts-$target-" >"$log" 2>&1; then
         echo "$target CRASHED; see $log and $CACHE/artifacts-$target-*" >&2
         tail -30 "$log" >&2

@@ -76,7 +76,14 @@ pub fn stat_reader(data: &[u8]) {
         next: 0,
         rest: reply,
     };
-    let Ok(mut reader) = StatReader::new(cuts) else { return };
+    thread_local! {
+        // One read buffer for every run, as the aggregation reuses one per thread.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let buffer = BUFFER.with(|buffer| std::mem::take(&mut *buffer.borrow_mut()));
+    let Ok(mut reader) = StatReader::with_buffer(cuts, buffer) else {
+        return;
+    };
     let mut streamed: Vec<Vec<String>> = Vec::new();
     let read = reader.for_each_row(|row| -> Result<(), haproxy::ReadError> {
         streamed.push(
@@ -86,6 +93,7 @@ pub fn stat_reader(data: &[u8]) {
         );
         Ok(())
     });
+    BUFFER.with(|buffer| *buffer.borrow_mut() = reader.into_buffer());
     if read.is_err() {
         return;
     }

@@ -111,6 +111,13 @@ mod tests {
         let path = dir.path().join("manifest.json");
         std::fs::write(&path, &text).unwrap();
         assert_eq!(Manifest::read(&path).unwrap(), manifest);
+        // Found by the manifest fuzz target: floats must read back exactly.
+        let large = Manifest {
+            wall_clock_seconds: 9e26,
+            ..Manifest::default()
+        };
+        std::fs::write(&path, large.to_text()).unwrap();
+        assert_eq!(Manifest::read(&path).unwrap(), large);
         std::fs::write(&path, r#"{"round": 3}"#).unwrap();
         assert!(Manifest::read(&path).unwrap_err().starts_with("not a pull manifest: "));
     }
