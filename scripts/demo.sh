@@ -74,6 +74,10 @@ echo; echo "\$ haproxide query -s $DIR/master.sock '@1 show info' | head -8   # 
 printf '[pull]\nsocket-dir = %s/run\ndst-dir = %s/spool/incoming\ntmp-dst-dir = %s/spool/incoming.tmp\npull-interval = 1\n[process]\nsrc-dir = %s/spool/incoming\n[local-store]\ndir = %s/local-store\n[graphite]\nenabled = false\n' \
     "$DIR" "$DIR" "$DIR" "$DIR" "$DIR" >"$DIR/haproxystats.conf"
 echo; echo "\$ cat $DIR/haproxystats.conf"; cat "$DIR/haproxystats.conf"
+show check-config -f "$DIR/haproxystats.conf"
+# A typo and a value Graphite could not take: both named with file and line.
+printf '[graphite]\nnamespace = lb prod\nprefix_hostname = false\n' >"$DIR/typo.conf"
+show check-config -f "$DIR/typo.conf" || echo "(exit status $?: the configuration is invalid)"
 echo; echo "\$ haproxide pull -f $DIR/haproxystats.conf    # runs 3.5 s, then SIGTERM"
 "$BIN" pull -f "$DIR/haproxystats.conf" &
 PULL=$!
