@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
 use crate::runtime::shutdown::{Shutdown, within_grace};
-use crate::runtime::unpoisoned;
+use crate::runtime::{ProblemChange, note_problem, unpoisoned};
 use formula::Formula;
 use health::{HealthSource, HttpHealth, Outcome};
 
@@ -401,15 +401,14 @@ impl Agent {
         };
         {
             let mut last = unpoisoned(route.problem.lock(), "an agent source's state");
-            match (&*last, &problem) {
-                (_, Some(now)) if last.as_ref() != Some(now) => {
+            match note_problem(&mut last, problem) {
+                ProblemChange::Began => {
                     let kept = if reply.is_none() { "; the last reply stands" } else { "" };
-                    tracing::warn!("{what}: {now}{kept}");
+                    tracing::warn!("{what}: {}{kept}", last.as_deref().unwrap_or_default());
                 }
-                (Some(_), None) => tracing::info!("{what}: answering again"),
-                _ => {}
+                ProblemChange::Ended => tracing::info!("{what}: answering again"),
+                ProblemChange::Unchanged => {}
             }
-            *last = problem;
         }
         let Some(reply) = reply else { return };
         let line: Arc<str> = Arc::from(format!("{reply}\n"));

@@ -33,3 +33,26 @@ pub fn unpoisoned<Guard>(locked: LockResult<Guard>, what: &str) -> Guard {
         poisoned.into_inner()
     })
 }
+
+/// How a problem that is logged only when it changes has moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemChange {
+    /// There is a problem now, and it is not the one there was (if any).
+    Began,
+    /// The problem there was is gone.
+    Ended,
+    /// As it was.
+    Unchanged,
+}
+
+/// Puts `now` (`None`: fine) in `last` and says how it moved from what was
+/// there: what pull's sockets and spool and the agent's sources log on.
+pub fn note_problem(last: &mut Option<String>, now: Option<String>) -> ProblemChange {
+    let change = match (&*last, &now) {
+        (previous, Some(problem)) if previous.as_ref() != Some(problem) => ProblemChange::Began,
+        (Some(_), None) => ProblemChange::Ended,
+        _ => ProblemChange::Unchanged,
+    };
+    *last = now;
+    change
+}

@@ -31,6 +31,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::config::declare::{self, DefaultValue, Key, Section};
 use crate::runtime::shutdown::Shutdown;
+use crate::runtime::{ProblemChange, note_problem};
 use crate::sockets;
 use crate::stats::spool::manifest::{Manifest, TargetOutcome};
 use crate::stats::spool::{self, Spool, StagedRound};
@@ -250,12 +251,11 @@ impl StateLog {
     /// Records `subject`'s state (`None` = fine); logs only when it changed.
     fn record(&mut self, subject: &str, problem: Option<String>) {
         self.recorded.insert(subject.to_owned());
-        let previous = self.last.insert(subject.to_owned(), problem.clone());
-        match (previous.flatten(), problem) {
-            (None, Some(problem)) => tracing::warn!("{subject}: {problem}"),
-            (Some(old), Some(problem)) if old != problem => tracing::warn!("{subject}: {problem}"),
-            (Some(_), None) => tracing::info!("{subject}: answering again"),
-            _ => {}
+        let last = self.last.entry(subject.to_owned()).or_default();
+        match note_problem(last, problem) {
+            ProblemChange::Began => tracing::warn!("{subject}: {}", last.as_deref().unwrap_or_default()),
+            ProblemChange::Ended => tracing::info!("{subject}: answering again"),
+            ProblemChange::Unchanged => {}
         }
     }
 
@@ -346,14 +346,14 @@ impl Puller {
     /// most such failures (a full or remounted disk) pass.
     fn record_spool_state(&mut self, failure: Option<anyhow::Error>) {
         let now = failure.map(|error| format!("{error:#}"));
-        match (&self.spool_problem, &now) {
-            (last, Some(problem)) if last.as_ref() != Some(problem) => {
-                tracing::error!("{problem}; the next round tries again");
-            }
-            (Some(_), None) => tracing::info!("the spool takes rounds again"),
-            _ => {}
+        match note_problem(&mut self.spool_problem, now) {
+            ProblemChange::Began => tracing::error!(
+                "{}; the next round tries again",
+                self.spool_problem.as_deref().unwrap_or_default()
+            ),
+            ProblemChange::Ended => tracing::info!("the spool takes rounds again"),
+            ProblemChange::Unchanged => {}
         }
-        self.spool_problem = now;
     }
 
     /// A round unless back-pressure says to skip it (`None`).

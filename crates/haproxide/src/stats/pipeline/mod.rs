@@ -222,20 +222,22 @@ fn check_groups(config: &Config) -> Vec<ConfigError> {
         message: message.to_owned(),
     };
     let mut errors = Vec::new();
-    if config.string("graphite", "group-namespace").ok().flatten().is_some() {
+    let graphite = graphite::SECTION.name;
+    let namespace = config.string(graphite, plaintext::GROUP_NAMESPACE.name).ok().flatten();
+    if namespace.is_some() {
         if config
             .ini()
-            .lookup("graphite", "group-namespace-double-writes")
+            .lookup(graphite, plaintext::GROUP_NAMESPACE_DOUBLE_WRITES.name)
             .is_none()
         {
             errors.push(section_error(
-                "graphite",
+                graphite,
                 "group-namespace is set, so group-namespace-double-writes (true/false) is required",
             ));
         }
         if group_sections.is_empty() {
             errors.push(section_error(
-                "graphite",
+                graphite,
                 "group-namespace is set but there is no [frontend-groups], [backend-groups] or [server-groups] section",
             ));
         }
