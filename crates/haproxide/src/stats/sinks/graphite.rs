@@ -2,7 +2,7 @@
 //!
 //! One connection, owned by the sink. A round is encoded as [`Plaintext`]
 //! lines (shared with `local-store`) and written whole, in large
-//! writes (its chunks of lines, never a syscall per line), and every write
+//! writes (never a syscall per line), and every write
 //! must make progress within `write-timeout`. A snapshot is confirmed only once
 //! all of it went into a live connection: before writing, the sink checks that
 //! the relay has not closed the connection.
@@ -31,7 +31,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Mutex, watch};
 
-use super::plaintext::{self, Lines, Plaintext};
+use super::plaintext::{self, Plaintext};
 use super::{Delivery, Sink, Snapshot, Waiting};
 use crate::config::Config;
 use crate::config::declare::{self, DefaultValue, Key, Parser, Section};
@@ -283,10 +283,15 @@ impl Sink for Graphite {
         Box::pin(async move {
             let state = &self.state;
             let encoding = Arc::clone(&state.encoding);
-            let lines = tokio::task::spawn_blocking(move || encoding.encode(&snapshot.batch))
-                .await
-                .context("the encoding task failed")?;
-            let count = lines.count() as u64;
+            let (lines, count) = tokio::task::spawn_blocking(move || {
+                let mut lines = Vec::new();
+                encoding
+                    .write_to(&snapshot.batch, &mut lines)
+                    .map(|count| (lines, count as u64))
+            })
+            .await
+            .context("the encoding task failed")?
+            .context("cannot encode the round")?;
             let _ = state
                 .status
                 .subscribe()
@@ -417,8 +422,8 @@ async fn connect(settings: &GraphiteSettings) -> anyhow::Result<Connection> {
         .context("cannot connect")
 }
 
-/// Writes every chunk of `lines`; the bytes written.
-async fn write_tcp(stream: &mut TcpStream, lines: &Lines, write_timeout: Duration) -> anyhow::Result<u64> {
+/// Writes `lines`, in as few writes as the connection takes; the bytes written.
+async fn write_tcp(stream: &mut TcpStream, lines: &[u8], write_timeout: Duration) -> anyhow::Result<u64> {
     // A relay that stopped has closed the connection; lines written now would
     // go nowhere, yet the writes would succeed.
     let mut probe = [0u8; 512];
@@ -430,36 +435,30 @@ async fn write_tcp(stream: &mut TcpStream, lines: &Lines, write_timeout: Duratio
             Err(error) => return Err(error).context("connection broken"),
         }
     }
-    let mut bytes = 0;
-    for chunk in lines.chunks() {
-        let mut rest = chunk.as_bytes();
-        while !rest.is_empty() {
-            let written = tokio::time::timeout(write_timeout, stream.write(rest))
-                .await
-                .map_err(|_| anyhow!("the relay took nothing for {write_timeout:?} (write-timeout)"))?
-                .context("cannot write")?;
-            if written == 0 {
-                bail!("the connection accepts no more data");
-            }
-            rest = &rest[written..];
-            bytes += written as u64;
+    let mut rest = lines;
+    while !rest.is_empty() {
+        let written = tokio::time::timeout(write_timeout, stream.write(rest))
+            .await
+            .map_err(|_| anyhow!("the relay took nothing for {write_timeout:?} (write-timeout)"))?
+            .context("cannot write")?;
+        if written == 0 {
+            bail!("the connection accepts no more data");
         }
+        rest = &rest[written..];
     }
-    Ok(bytes)
+    Ok(lines.len() as u64)
 }
 
 /// Sends `lines` as datagrams of whole lines; the bytes sent.
-async fn send_udp(socket: &UdpSocket, lines: &Lines, counters: &Counters) -> u64 {
+async fn send_udp(socket: &UdpSocket, lines: &[u8], counters: &Counters) -> u64 {
     let mut bytes = 0;
-    for chunk in lines.chunks() {
-        for datagram in datagrams(chunk.as_bytes()) {
-            match socket.send(datagram).await {
-                Ok(sent) => bytes += sent as u64,
-                Err(error) => {
-                    let lines = memchr_iter(b'\n', datagram).count() as u64;
-                    counters.dropped.fetch_add(lines, Ordering::Relaxed);
-                    tracing::warn!("graphite (udp): {lines} line(s) not sent: {error}");
-                }
+    for datagram in datagrams(lines) {
+        match socket.send(datagram).await {
+            Ok(sent) => bytes += sent as u64,
+            Err(error) => {
+                let lines = memchr_iter(b'\n', datagram).count() as u64;
+                counters.dropped.fetch_add(lines, Ordering::Relaxed);
+                tracing::warn!("graphite (udp): {lines} line(s) not sent: {error}");
             }
         }
     }

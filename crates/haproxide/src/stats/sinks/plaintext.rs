@@ -13,7 +13,8 @@
 //! - Integral values print as integers (`40`), others in their shortest exact
 //!   form; values without a value (`NaN`) are left out.
 //!
-//! Large sections are encoded on two threads, in two chunks written in order.
+//! Two threads encode alternate blocks of rows while the caller's writer
+//! takes them in order ([`Plaintext::write_to`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -23,9 +24,6 @@ use super::graphite::SECTION;
 use crate::config::Config;
 use crate::config::declare::{self, DefaultValue, Key};
 use crate::stats::metrics::{Batch, Entity, Member, Section};
-
-/// Rows of a section from which its second half is encoded on another thread.
-const PARALLEL_ROWS: usize = 2048;
 
 /// Rows encoded at a time by [`Plaintext::write_to`].
 const STREAMED_ROWS: usize = 256;
@@ -105,31 +103,6 @@ impl Plaintext {
                 .get_opt(&SECTION, &GROUP_NAMESPACE_DOUBLE_WRITES)?
                 .unwrap_or(false),
         })
-    }
-
-    /// The lines of `batch`.
-    pub fn encode(&self, batch: &Batch) -> Lines {
-        let mut lines = Lines::new(&self.prefix, batch.timestamp());
-        let expected: usize = batch
-            .sections()
-            .iter()
-            .map(|section| section.len() * section.fields().len())
-            .sum();
-        lines.reserve(if self.double_writes { expected * 2 } else { expected });
-        for section in batch.sections() {
-            if section.len() < PARALLEL_ROWS {
-                self.write_rows(&mut lines, section, section.rows());
-                continue;
-            }
-            let half = section.len() / 2;
-            let mut second = lines.sibling();
-            std::thread::scope(|scope| {
-                scope.spawn(|| self.write_rows(&mut second, section, section.rows_between(half, section.len())));
-                self.write_rows(&mut lines, section, section.rows_between(0, half));
-            });
-            lines.append(second);
-        }
-        lines
     }
 
     /// Writes the lines of `batch` to `out` as they are encoded, a few
@@ -250,15 +223,13 @@ fn path(entity: &Entity) -> String {
     }
 }
 
-/// Graphite lines, in chunks to be written in order.
+/// A block of Graphite lines being encoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Lines {
+struct Lines {
     /// `<prefix>.`
     head: String,
     /// ` <timestamp>\n`
     tail: String,
-    /// Finished chunks, in order, before `text`.
-    chunks: Vec<String>,
     text: String,
     count: usize,
 }
@@ -298,34 +269,6 @@ impl Lines {
             ..Lines::default()
         }
     }
-
-    /// Appends the lines of `other` as chunks of their own (nothing is copied).
-    fn append(&mut self, other: Lines) {
-        self.chunks.push(std::mem::take(&mut self.text));
-        self.chunks.extend(other.chunks);
-        self.chunks.push(other.text);
-        self.count += other.count;
-    }
-
-    /// Makes room for about `lines` more lines.
-    fn reserve(&mut self, lines: usize) {
-        self.text
-            .reserve(lines.saturating_mul(self.head.len() + self.tail.len() + 56));
-    }
-
-    /// The chunks to write, in order (empty ones left out).
-    pub fn chunks(&self) -> impl Iterator<Item = &str> {
-        self.chunks
-            .iter()
-            .chain(std::iter::once(&self.text))
-            .map(String::as_str)
-            .filter(|chunk| !chunk.is_empty())
-    }
-
-    /// How many lines.
-    pub fn count(&self) -> usize {
-        self.count
-    }
 }
 
 #[cfg(test)]
@@ -334,8 +277,11 @@ mod tests {
 
     use super::*;
 
-    fn text(lines: &Lines) -> String {
-        lines.chunks().collect()
+    /// The lines of `batch`, and how many.
+    fn encode(plaintext: &Plaintext, batch: &Batch) -> (String, usize) {
+        let mut written = Vec::new();
+        let count = plaintext.write_to(batch, &mut written).unwrap();
+        (String::from_utf8(written).unwrap(), count)
     }
 
     #[test]
@@ -389,9 +335,9 @@ mod tests {
             group_namespace: None,
             double_writes: false,
         };
-        let lines = plaintext.encode(&batch);
+        let (text, count) = encode(&plaintext, &batch);
         assert_eq!(
-            text(&lines),
+            text,
             "lb.haproxy.daemon.CurrConns 40 1700000000\n\
              lb.haproxy.daemon.Idle_pct 10.606601717798213 1700000000\n\
              lb.haproxy.daemon.process.admin_1_sock.CpuUsagePct -3 1700000000\n\
@@ -400,7 +346,7 @@ mod tests {
              lb.haproxy.server.s_1.stot 7 1700000000\n\
              lb.haproxy.haproxystats.FailedSockets 0 1700000000\n"
         );
-        assert_eq!(lines.count(), 7);
+        assert_eq!(count, 7);
     }
 
     #[test]
@@ -421,23 +367,27 @@ mod tests {
             double_writes: true,
         };
         assert_eq!(
-            text(&plaintext.encode(&batch)),
+            encode(&plaintext, &batch).0,
             "p.grp.web.backend.be_web.bin 1 5\np.backend.be_web.bin 1 5\n\
              p.grp.web.backend.be_web.bout 2 5\np.backend.be_web.bout 2 5\n\
              p.backend.be_other.bin 3 5\np.backend.be_other.bout 4 5\n"
         );
         plaintext.double_writes = false;
         assert_eq!(
-            text(&plaintext.encode(&batch)),
+            encode(&plaintext, &batch).0,
             "p.grp.web.backend.be_web.bin 1 5\np.grp.web.backend.be_web.bout 2 5\n\
              p.backend.be_other.bin 3 5\np.backend.be_other.bout 4 5\n"
         );
         plaintext.group_namespace = None;
-        assert!(text(&plaintext.encode(&batch)).starts_with("p.backend.be_web.bin 1 5\np.backend.be_web.bout 2 5\n"));
+        assert!(
+            encode(&plaintext, &batch)
+                .0
+                .starts_with("p.backend.be_web.bin 1 5\np.backend.be_web.bout 2 5\n")
+        );
     }
 
     #[test]
-    fn writing_as_encoded_gives_the_same_bytes() {
+    fn blocks_and_sections_come_out_in_order_and_are_counted() {
         let mut batch = Batch::new(9);
         let section = batch.section(vec!["a".into(), "b".into()]);
         for row in 0..STREAMED_ROWS * 3 + 7 {
@@ -450,11 +400,12 @@ mod tests {
             group_namespace: None,
             double_writes: false,
         };
-        let mut written = Vec::new();
-        let count = plaintext.write_to(&batch, &mut written).unwrap();
-        let encoded = plaintext.encode(&batch);
-        assert_eq!(String::from_utf8(written).unwrap(), text(&encoded));
-        assert_eq!(count, encoded.count());
+        let (text, count) = encode(&plaintext, &batch);
+        let mut expected: String = (0..STREAMED_ROWS * 3 + 7)
+            .map(|row| format!("p.backend.b{row}.a {row} 9\np.backend.b{row}.b 0.5 9\n"))
+            .collect();
+        expected.push_str("p.haproxystats.X 1 9\n");
+        assert_eq!(text, expected);
         assert_eq!(count, (STREAMED_ROWS * 3 + 7) * 2 + 1);
     }
 
@@ -490,7 +441,7 @@ mod tests {
     #[test]
     fn a_large_section_encoded_on_two_threads_keeps_its_order() {
         let mut batch = Batch::new(1);
-        let rows = PARALLEL_ROWS * 2 + 1;
+        let rows = STREAMED_ROWS * 8 + 1;
         let section = batch.section(vec!["v".into()]);
         for row in 0..rows {
             section.push(Member::ungrouped(Entity::Frontend(format!("f{row}"))), [row as f64]);
@@ -500,9 +451,9 @@ mod tests {
             group_namespace: None,
             double_writes: false,
         };
-        let lines = plaintext.encode(&batch);
+        let (text, count) = encode(&plaintext, &batch);
         let expected: String = (0..rows).map(|row| format!("p.frontend.f{row}.v {row} 1\n")).collect();
-        assert_eq!(text(&lines), expected);
-        assert_eq!(lines.count(), rows);
+        assert_eq!(text, expected);
+        assert_eq!(count, rows);
     }
 }
