@@ -21,7 +21,6 @@ RUNS=${2:-10000000}
 MAX_LEN=${MAX_LEN:-4096}
 shift $(( $# > 2 ? 2 : $# ))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(show_stat stat_reader show_info servers_state agent_reply ini manifest health_json)
 
 source scripts/lib.sh
 need_cargo
@@ -42,6 +41,8 @@ seed() {
 # a fuzzer can find is a panic, a hang or runaway memory, which libFuzzer
 # catches without one, at several times the speed.
 cargo +nightly fuzz build --sanitizer none
+# Every target fuzz/Cargo.toml declares, unless some were named.
+[ ${#TARGETS[@]} -gt 0 ] || mapfile -t TARGETS < <(cargo +nightly fuzz list)
 results=()
 for target in "${TARGETS[@]}"; do
     seed "$target"

@@ -13,7 +13,7 @@ use std::path::Path;
 use haproxide::agent::formula::{Formula, HealthReport};
 use haproxide::config::Ini;
 use haproxide::stats::spool::manifest::Manifest;
-use haproxy::{AgentReply, ServersState, ShowInfo, ShowStat, StatReader};
+use haproxy::{AgentReply, ReloadAnswer, ServersState, ShowInfo, ShowProc, ShowStat, StatReader};
 
 /// A target's body.
 pub type Target = fn(&[u8]);
@@ -24,6 +24,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("stat_reader", stat_reader),
     ("show_info", show_info),
     ("servers_state", servers_state),
+    ("show_proc", show_proc),
+    ("reload_answer", reload_answer),
     ("agent_reply", agent_reply),
     ("ini", ini),
     ("manifest", manifest),
@@ -131,6 +133,28 @@ pub fn servers_state(data: &[u8]) {
             let _ = state.get(row, name);
         }
     }
+}
+
+/// The master CLI's `show proc`: exactly one master, and workers listed
+/// under `# old workers` are the only leaving ones.
+pub fn show_proc(data: &[u8]) {
+    let Ok(proc) = ShowProc::parse(&String::from_utf8_lossy(data)) else {
+        return;
+    };
+    assert_eq!(proc.master().kind, haproxy::ProcKind::Master);
+    assert!(proc.workers().all(|row| !row.leaving));
+    assert!(proc.old_workers().all(|row| row.leaving));
+}
+
+/// The master CLI's answer to `reload`: a success flag only when the
+/// answer said one, and no `--` kept as a log line.
+pub fn reload_answer(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(answer) = ReloadAnswer::parse(&text) else {
+        return;
+    };
+    assert_eq!(answer.success.is_some(), text.contains("Success="));
+    assert!(answer.startup_log.iter().all(|line| line != "--"));
 }
 
 /// An agent-check reply: rendered and read again, it is the same reply.

@@ -10,6 +10,8 @@
 //!   pass over a reply of any size in little memory.
 //! - [`ShowInfo`] parses `show info`.
 //! - [`ServersState`] parses `show servers state`.
+//! - [`ShowProc`] parses the master CLI's `show proc`, [`ReloadAnswer`] its
+//!   answer to `reload`.
 //! - [`AgentReply`] is what an agent answers an `agent-check`, parsed and rendered.
 //!
 //! ```
@@ -29,6 +31,7 @@ mod agent;
 mod client;
 mod endpoint;
 mod info;
+mod master;
 mod servers_state;
 mod stat;
 
@@ -36,6 +39,7 @@ pub use agent::{AdminState, AgentReply, Health, ReplyError, Weight};
 pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeClient, Transfer};
 pub use endpoint::{Endpoint, EndpointError};
 pub use info::{InfoError, InfoValue, ShowInfo};
+pub use master::{ProcKind, ProcRow, ReloadAnswer, ReloadRefused, ShowProc, ShowProcError};
 pub use servers_state::{ServerStateRow, ServersState, ServersStateError};
 pub use stat::{
     Header, ObjectType, ReadError, STATIC_FIELDS, ShowStat, StatError, StatReader, StatRow, ValueError, is_text_column,

@@ -1,11 +1,11 @@
-//! Every saved `show stat`, `show info` and `show servers state` reply in
+//! Every saved `show stat`, `show info`, `show servers state` and `show proc` reply in
 //! `fixtures/` parses, with exact values checked in each (the expected values
 //! were read independently with Python's `csv` module and `grep`).
 
 // Test helpers fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use haproxy::{ObjectType, ServersState, ShowInfo, ShowStat};
+use haproxy::{ObjectType, ServersState, ShowInfo, ShowProc, ShowStat};
 
 fn fixture(path: &str) -> Vec<u8> {
     let full = format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -295,4 +295,51 @@ fn show_servers_state_file() {
     assert_eq!(state.get(slot1, "srv_addr"), Some("127.0.0.2"));
     assert_eq!(state.get(slot1, "srv_fqdn"), Some("placeholder.invalid"));
     assert_eq!(state.get(&state.rows()[10], "be_name"), Some("be_chash"));
+}
+
+fn show_proc(path: &str) -> ShowProc {
+    let text = String::from_utf8(fixture(path)).unwrap();
+    ShowProc::parse(&text).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+#[test]
+fn show_proc_of_2_6_and_3_0() {
+    let settled = show_proc("haproxy-2.6.12-debian/master_show_proc.out");
+    let master = settled.master();
+    assert_eq!((master.pid, master.reloads, master.failed_reloads), (12782, 7, Some(0)));
+    assert_eq!(master.uptime.as_secs(), 5 * 60 + 23);
+    assert_eq!(master.version, "2.6.12-1+deb12u4");
+    let workers: Vec<(u32, u32)> = settled.workers().map(|row| (row.pid, row.reloads)).collect();
+    assert_eq!(workers, [(18989, 0)]);
+    assert_eq!(settled.old_workers().count(), 0);
+
+    for (path, master_pid, current, old, version) in [
+        (
+            "haproxy-2.6.12-debian/master_show_proc_old_workers.out",
+            4273,
+            4286,
+            4276,
+            "2.6.12-1+deb12u4",
+        ),
+        (
+            "haproxy-3.0.11/master_show_proc_old_workers.out",
+            4301,
+            4313,
+            4304,
+            "3.0.11-9e587df",
+        ),
+    ] {
+        let reloaded = show_proc(path);
+        let master = reloaded.master();
+        assert_eq!(
+            (master.pid, master.reloads, master.failed_reloads),
+            (master_pid, 1, Some(0)),
+            "{path}"
+        );
+        let workers: Vec<(u32, u32)> = reloaded.workers().map(|row| (row.pid, row.reloads)).collect();
+        assert_eq!(workers, [(current, 0)], "{path}");
+        let leaving: Vec<(u32, u32)> = reloaded.old_workers().map(|row| (row.pid, row.reloads)).collect();
+        assert_eq!(leaving, [(old, 1)], "{path}");
+        assert!(reloaded.rows().iter().all(|row| row.version == version), "{path}");
+    }
 }
