@@ -3,7 +3,9 @@
 # loopback in a temporary directory (the second in master-worker mode with a
 # master CLI), sends them some HTTP traffic, shows `haproxide query` at work,
 # then runs `haproxide pull` and shows the spool filling, and `haproxide
-# process`, which aggregates the rounds into the local store.
+# process`, which aggregates the rounds into the local store, and finally
+# `haproxide reload` of the master-worker instance while traffic runs
+# through it: a good reload, a broken file that changes nothing, JSON steps.
 # Everything it starts is stopped and removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +23,11 @@ start_instance() { # index, extra haproxy flags...
     fe=$(free_port); app1=$(free_port); app2=$(free_port)
     cat >"$DIR/hap$index.cfg" <<EOF
 global
-    stats socket $DIR/run/hap$index.sock mode 600 level admin
+    stats socket $DIR/run/hap$index.sock mode 600 level admin expose-fd listeners
+    server-state-file $DIR/hap$index.state
 defaults
     mode http
+    load-server-state-from-file global
     timeout connect 2s
     timeout client 10s
     timeout server 10s
@@ -55,7 +59,7 @@ get() { # port: one HTTP/1.0 request
 
 echo "== starting two HAProxy instances in $DIR ($("$HAPROXY" -v | head -1))"
 start_instance 1
-start_instance 2 -W -S "$DIR/master.sock,mode,600"
+start_instance 2 -W -S "$DIR/master.sock,mode,600" -p "$DIR/hap2.pid"
 sleep 1.2 # let the first health checks pass
 for _ in $(seq 1 12); do get "$(cat "$DIR/hap1.port")"; done
 for _ in $(seq 1 30); do get "$(cat "$DIR/hap2.port")"; done
@@ -104,3 +108,34 @@ last=$(ls "$DIR/spool/incoming" | sort -t. -k1,1n -k2,2n | tail -1)
 echo; echo "\$ ls $DIR/spool/incoming/$last; cat $DIR/spool/incoming/$last/manifest.json"
 ls "$DIR/spool/incoming/$last"
 cat "$DIR/spool/incoming/$last/manifest.json"
+
+echo; echo "== reloading the master-worker instance while HTTP traffic runs through it"
+traffic() { # port, seconds: one request after the other; prints "sent failed"
+    local sent=0 failed=0 end=$((SECONDS + $2))
+    while [ $SECONDS -lt $end ]; do
+        sent=$((sent + 1))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET / HTTP/1.0\r\nHost: demo\r\n\r\n' >&3 && grep -q '^HTTP/1.[01] 200' <&3) 2>/dev/null; then
+            failed=$((failed + 1))
+        fi
+    done
+    echo "$sent $failed"
+}
+traffic "$(cat "$DIR/hap2.port")" 6 >"$DIR/traffic.out" &
+TRAFFIC=$!
+RELOAD=("$BIN" reload --config "$DIR/hap2.cfg" --master-socket "$DIR/master.sock" --pid-file "$DIR/hap2.pid" --haproxy "$HAPROXY")
+echo; echo "\$ haproxide query -s $DIR/run/hap2.sock 'set server be_app/s2 weight 7'   # a runtime change"
+"$BIN" query -s "$DIR/run/hap2.sock" "set server be_app/s2 weight 7"
+echo; echo "\$ haproxide reload --config $DIR/hap2.cfg --master-socket $DIR/master.sock"
+"${RELOAD[@]}"
+echo; echo "\$ haproxide query -s $DIR/run/hap2.sock 'get weight be_app/s2'   # kept through the state file"
+"$BIN" query -s "$DIR/run/hap2.sock" "get weight be_app/s2"
+cp "$DIR/hap2.cfg" "$DIR/hap2.cfg.good"
+printf '    timeout clinet 5s\n' >>"$DIR/hap2.cfg"
+echo; echo "\$ echo '    timeout clinet 5s' >> $DIR/hap2.cfg; haproxide reload ...   # a typo"
+"${RELOAD[@]}" || echo "(exit status $?: HAProxy's own error is shown, nothing was changed)"
+mv "$DIR/hap2.cfg.good" "$DIR/hap2.cfg"
+echo; echo "\$ haproxide reload ... --format json"
+"${RELOAD[@]}" --format json
+wait "$TRAFFIC"
+read -r sent failed <"$DIR/traffic.out"
+echo; echo "== $sent HTTP requests during the reloads, $failed failed"

@@ -4,6 +4,7 @@
 //! - [`query`]: runtime-API commands to one or many sockets, replies rendered.
 //! - [`stats`]: the stats pipeline, `pull` → spool → `process` → sinks.
 //! - [`agent`]: an agent-check server.
+//! - [`reload`]: a validated, verified, hitless HAProxy reload.
 //! - [`config`]: the INI configuration, each section declared once by the
 //!   component that reads it.
 //! - [`runtime`]: logging and the stop signals the daemons share.
@@ -14,6 +15,7 @@
 pub mod agent;
 pub mod config;
 pub mod query;
+pub mod reload;
 pub mod runtime;
 pub mod sockets;
 pub mod stats;

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use haproxide::config::Program;
-use haproxide::{agent, config, query, stats};
+use haproxide::config::flags::SectionFlags;
+use haproxide::{agent, config, query, reload, stats};
 
 /// One binary for HAProxy operators.
 #[derive(Debug, Parser)]
@@ -55,6 +56,30 @@ enum Command {
                       SIGTERM, SIGHUP or SIGINT closes the port, lets replies under way finish, and exits 0."
     )]
     Agent(AgentArgs),
+    /// Validate HAProxy's configuration, reload HAProxy hitlessly, and verify that the new configuration serves.
+    #[command(
+        display_name = "haproxide",
+        after_help = "Reads the sections [DEFAULT] and [reload]; each key of [reload] is also a flag, which wins over the files.\n\
+                      Exit status: 0 reloaded (or valid, with --check); 1 nothing was changed (invalid configuration, \
+                      HAProxy not reachable); 2 the reload failed and the previous configuration is still serving.\n\
+                      SIGTERM, SIGHUP or SIGINT stops waiting and exits 1; a reload already sent to HAProxy is not undone."
+    )]
+    Reload(ReloadArgs),
+}
+
+/// Flags of `reload`.
+#[derive(Debug, Args)]
+struct ReloadArgs {
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// Only validate the configuration (`haproxy -c`): exit 0 when valid, 1 otherwise.
+    #[arg(long)]
+    check: bool,
+    /// How steps are reported: a line of text each, or a JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    format: reload::Format,
+    #[command(flatten)]
+    keys: SectionFlags<reload::Flags>,
 }
 
 /// Flags of `agent`.
@@ -147,6 +172,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => {
             let config = config::load_checked(args.files.file.as_deref(), args.files.dir.as_deref(), Program::Agent)?;
             agent::main(&config, args.check)
+        }
+        Command::Reload(args) => {
+            let mut config = config::Config::load(args.files.file.as_deref(), args.files.dir.as_deref())?;
+            config.apply_flags(&reload::SECTION, args.keys.given());
+            let config = config::check_loaded(config, Program::Reload)?;
+            reload::main(&config, args.check, args.format)
         }
     }
 }

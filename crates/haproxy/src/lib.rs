@@ -1,7 +1,7 @@
 //! Talking to HAProxy: the runtime-API client and parsers for what it answers.
 //!
 //! This crate knows HAProxy's interfaces and nothing else: no configuration
-//! files, no daemons, no output formats of its own.
+//! of its own, no daemons, no output formats of its own.
 //!
 //! - [`RuntimeClient`] sends one command to a stats socket or a master socket
 //!   ([`Endpoint`]: UNIX path or TCP) and returns the whole [`Reply`].
@@ -12,6 +12,8 @@
 //! - [`ServersState`] parses `show servers state`.
 //! - [`ShowProc`] parses the master CLI's `show proc`, [`ReloadAnswer`] its
 //!   answer to `reload`.
+//! - [`cfg`] finds which files `-f` loads and the `global` section's
+//!   `server-state-file` in HAProxy's own configuration.
 //! - [`AgentReply`] is what an agent answers an `agent-check`, parsed and rendered.
 //!
 //! ```
@@ -28,6 +30,7 @@
 //! ```
 
 mod agent;
+pub mod cfg;
 mod client;
 mod endpoint;
 mod info;

@@ -145,6 +145,15 @@ impl TestCommand {
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", self.program.display()))
     }
 
+    /// Starts it with standard output and error piped, for `wait_with_output`.
+    pub fn spawn_piped(&self) -> Child {
+        self.command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", self.program.display()))
+    }
+
     /// What went wrong, for a failure message: the command line, the
     /// configuration, the workspace's files and, if it ran, its output.
     pub fn report(&self, output: Option<&Output>) -> String {

@@ -9,14 +9,20 @@
 //! free: ports are taken from the kernel, and a start that loses a port race is
 //! retried with new ports. Dropping the lab stops every process it started
 //! (SIGTERM, then SIGKILL after two seconds).
+//!
+//! [`ReloadLab`] is a HAProxy set up for hitless reloads (state file,
+//! `expose-fd listeners`, master-worker or standalone), and [`HttpLoad`] the
+//! bounded loopback traffic that shows whether a reload lost a request.
 
 // A harness reports broken set-ups by panicking: that is how a test fails.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod command;
 mod http;
+mod load;
 mod process;
 mod relay;
+mod reloadable;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -32,9 +38,11 @@ use nix::unistd::Pid;
 
 pub use command::{TestCommand, Workspace, running_as_root};
 pub use http::HttpServer;
+pub use load::{HttpLoad, LoadReport};
 pub use nix::sys::signal::Signal;
 pub use process::{stop_with, terminate, wait_for};
 pub use relay::CarbonRelay;
+pub use reloadable::{Launch, ReloadLab};
 
 /// The HAProxy binary tests run: `$HAPROXY_BIN`, else Debian's `/usr/sbin/haproxy`.
 pub fn haproxy_binary() -> PathBuf {

@@ -239,6 +239,48 @@ pub const PATH: Parser<PathBuf> = Parser {
     parse: |text| (TEXT.parse)(text).map(PathBuf::from),
 };
 
+/// One or more paths, separated by spaces or lines; a path with spaces is
+/// written in double quotes (`\"` and `\\` inside them for `"` and `\`).
+pub const PATH_LIST: Parser<Vec<PathBuf>> = Parser {
+    kind: "paths",
+    parse: |text| {
+        let mut paths = Vec::new();
+        let mut chars = text.chars();
+        let mut word: Option<String> = None;
+        while let Some(char) = chars.next() {
+            match char {
+                '"' => {
+                    let quoted = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => quoted.extend(chars.next()),
+                            Some(other) => quoted.push(other),
+                            None => return Err("a double quote is not closed".into()),
+                        }
+                    }
+                }
+                c if c.is_whitespace() => paths.extend(word.take().map(PathBuf::from)),
+                c => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        paths.extend(word.map(PathBuf::from));
+        if paths.is_empty() || paths.iter().any(|path| path.as_os_str().is_empty()) {
+            return Err("must name at least one path, none empty".into());
+        }
+        Ok(paths)
+    },
+};
+
+/// `paths` written as [`PATH_LIST`] reads them back.
+pub fn quote_paths<'a>(paths: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = paths
+        .into_iter()
+        .map(|path| format!("\"{}\"", path.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    quoted.join(" ")
+}
+
 /// Seconds, fractions allowed, 0 or more.
 pub const SECONDS: Parser<Duration> = Parser {
     kind: "seconds",
@@ -440,5 +482,28 @@ mod tests {
         );
         assert_eq!(choice("udp", &["tcp", "udp"]), Ok(1));
         assert_eq!(choice("x", &["tcp", "udp"]), Err("must be one of: tcp, udp".to_owned()));
+    }
+
+    #[test]
+    fn path_lists_quote_what_has_spaces() {
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            (PATH_LIST.parse)("/etc/haproxy/haproxy.cfg\n   /etc/haproxy/conf.d"),
+            Ok(paths(&["/etc/haproxy/haproxy.cfg", "/etc/haproxy/conf.d"]))
+        );
+        assert_eq!(
+            (PATH_LIST.parse)(r#""/a b/c.cfg" /d"#),
+            Ok(paths(&["/a b/c.cfg", "/d"]))
+        );
+        assert_eq!(
+            (PATH_LIST.parse)(r#""/a"#),
+            Err("a double quote is not closed".to_owned())
+        );
+        assert_eq!(
+            (PATH_LIST.parse)(r#""""#),
+            Err("must name at least one path, none empty".to_owned())
+        );
+        let odd = ["/x y/\"q\".cfg", r"/back\slash"];
+        assert_eq!((PATH_LIST.parse)(&quote_paths(odd)), Ok(paths(&odd)));
     }
 }

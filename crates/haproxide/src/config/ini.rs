@@ -16,6 +16,8 @@ pub const DEFAULT_SECTION: &str = "DEFAULT";
 pub enum Origin {
     /// haproxide's built-in default.
     BuiltIn,
+    /// A flag of the command line (`--method`).
+    Flag(&'static str),
     /// A line of a configuration file.
     File {
         /// The file.
@@ -29,6 +31,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::BuiltIn => f.write_str("built-in default"),
+            Origin::Flag(name) => write!(f, "command line --{name}"),
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
         }
     }
@@ -145,6 +148,13 @@ impl Ini {
     pub fn set_builtin(&mut self, section: &str, key: &str, value: &str) {
         self.section_mut(section, None)
             .set(key.to_ascii_lowercase(), value.to_owned(), Origin::BuiltIn);
+    }
+
+    /// Sets a value given by the command-line flag `--key`, over the files'
+    /// (stored escaped, so a `$` in it is not interpolated).
+    pub fn set_flag(&mut self, section: &str, key: &'static str, value: &str) {
+        self.section_mut(section, None)
+            .set(key.to_ascii_lowercase(), value.replace('$', "$$"), Origin::Flag(key));
     }
 
     /// Reads `text` (the contents of `path`) over what is already loaded.

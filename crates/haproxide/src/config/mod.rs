@@ -9,6 +9,7 @@
 
 pub mod declare;
 pub mod docs;
+pub mod flags;
 mod ini;
 pub mod schema;
 
@@ -81,6 +82,7 @@ pub const SECTIONS: &[&Section] = &[
     &crate::stats::pipeline::SERVER_GROUPS,
     &crate::agent::SECTION,
     &crate::agent::URLS,
+    &crate::reload::SECTION,
 ];
 
 /// The section called `name`, if haproxide knows it.
@@ -97,6 +99,8 @@ pub enum Program {
     Process,
     /// `agent` reads `[DEFAULT]`, `[agent]` and `[agent-urls]`.
     Agent,
+    /// `reload` reads `[DEFAULT]` and `[reload]`.
+    Reload,
 }
 
 impl Program {
@@ -117,6 +121,7 @@ impl Program {
                 &pipeline::SERVER_GROUPS,
             ],
             Program::Agent => &[&DEFAULT, &crate::agent::SECTION, &crate::agent::URLS],
+            Program::Reload => &[&DEFAULT, &crate::reload::SECTION],
         }
     }
 
@@ -388,7 +393,12 @@ impl Config {
 /// Loads the configuration and checks the sections `program` reads; every
 /// error goes to stderr, naming file, line, section and key.
 pub fn load_checked(file: Option<&Path>, dir: Option<&Path>, program: Program) -> anyhow::Result<Config> {
-    let config = Config::load(file, dir)?;
+    check_loaded(Config::load(file, dir)?, program)
+}
+
+/// Checks the sections `program` reads of a loaded configuration (to which
+/// command-line flags may have been applied), as [`load_checked`] does.
+pub fn check_loaded(config: Config, program: Program) -> anyhow::Result<Config> {
     let report = schema::check(&config, schema::Scope::Of(program));
     if !report.errors.is_empty() {
         for error in &report.errors {

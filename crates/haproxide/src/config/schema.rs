@@ -54,7 +54,7 @@ pub fn check(config: &Config, scope: Scope) -> Report {
     report.errors.sort_by_key(|error| match error {
         ConfigError::Value(bad) => match &bad.origin {
             Origin::File { path, line } => (0, Some(path.clone()), *line),
-            Origin::BuiltIn => (1, None, 0),
+            Origin::Flag(_) | Origin::BuiltIn => (1, None, 0),
         },
         _ => (1, None, 0),
     });

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds HAProxy 3.0.11 from Debian trixie's source tarball, once, into the
+# cache directory outside the repository, and prints the binary's path.
+# Debian 12 ships only 2.6; the tests that need 2.7+ behaviour (the master
+# CLI's synchronous `reload` answer) and the runs of the integration tests
+# on a newer HAProxy use this binary through HAPROXY_BIN.
+#
+# The tarball is fetched with apt from a private sources list (the machine's
+# own Debian mirror, trixie's deb-src), so the system's apt state is not
+# touched. A second run reuses the binary.
+set -euo pipefail
+
+source "$(dirname "$0")/lib.sh"
+
+VERSION=3.0.11
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/haproxide/haproxy-$VERSION
+BINARY=$CACHE/haproxy
+if [ -x "$BINARY" ] && "$BINARY" -v >/dev/null 2>&1; then
+    echo "$BINARY"
+    exit 0
+fi
+
+need_packages build-essential dpkg-dev
+mkdir -p "$CACHE"
+APT=$CACHE/apt
+mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$APT/src"
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+[ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt" >&2; exit 1; }
+echo "deb-src $mirror trixie main" >"$APT/sources.list"
+apt_options=(-o "Dir::Etc::sourcelist=$APT/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache::Archives=$APT/archives"
+    -o Debug::NoLocking=1)
+tarball=$APT/src/haproxy_$VERSION.orig.tar.gz
+if [ ! -s "$tarball" ]; then
+    echo "== fetching haproxy_$VERSION.orig.tar.gz (Debian trixie source)" >&2
+    apt-get "${apt_options[@]}" -qq update >&2
+    # The .dsc and debian.tar.xz may be gone after a security update; the
+    # upstream tarball is all the build needs, so only it must arrive.
+    (cd "$APT/src" && apt-get "${apt_options[@]}" -qq source --download-only haproxy >&2) || true
+    [ -s "$tarball" ] || { echo "haproxy_$VERSION.orig.tar.gz did not download" >&2; exit 1; }
+fi
+
+echo "== building HAProxy $VERSION (about 75 s on 2 cores)" >&2
+build=$(mktemp -d "${TMPDIR:-/tmp}/haproxy-build.XXXXXX")
+trap 'rm -rf "$build"' EXIT
+tar xzf "$tarball" -C "$build"
+make -s -C "$build/haproxy-$VERSION" -j"$(nproc)" TARGET=linux-glibc USE_PROMEX=1 USE_PCRE2= USE_OPENSSL= >&2
+install -m 0755 "$build/haproxy-$VERSION/haproxy" "$BINARY.new"
+mv "$BINARY.new" "$BINARY"
+"$BINARY" -v | head -1 >&2
+echo "$BINARY"
