@@ -45,7 +45,12 @@ echo "== building HAProxy $VERSION (about 75 s on 2 cores)" >&2
 build=$(mktemp -d "${TMPDIR:-/tmp}/haproxy-build.XXXXXX")
 trap 'rm -rf "$build"' EXIT
 tar xzf "$tarball" -C "$build"
-make -s -C "$build/haproxy-$VERSION" -j"$(nproc)" TARGET=linux-glibc USE_PROMEX=1 USE_PCRE2= USE_OPENSSL= >&2
+if ! make -C "$build/haproxy-$VERSION" -j"$(nproc)" TARGET=linux-glibc USE_PROMEX=1 USE_PCRE2= USE_OPENSSL= \
+    >"$CACHE/build.log" 2>&1; then
+    tail -30 "$CACHE/build.log" >&2
+    echo "the HAProxy $VERSION build failed; the whole log is $CACHE/build.log" >&2
+    exit 1
+fi
 install -m 0755 "$build/haproxy-$VERSION/haproxy" "$BINARY.new"
 mv "$BINARY.new" "$BINARY"
 "$BINARY" -v | head -1 >&2

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Debian's HAProxy and
 # carbon-c-relay, which the integration tests start on loopback), then runs
-# formatting and lint checks and every test of the workspace.
+# formatting and lint checks and every test of the workspace, then the
+# integration tests that talk to HAProxy (reload, query, pull, process and
+# the runtime client) once more on HAProxy 3.0, built once from Debian
+# trixie's source into the cache by scripts/haproxy30.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +22,10 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+
+HAPROXY_30=$(bash scripts/haproxy30.sh)
+echo "== cargo test (the HAProxy integration tests) on $("$HAPROXY_30" -v | head -1)"
+HAPROXY_BIN=$HAPROXY_30 cargo test -p haproxy --test client -p haproxide \
+    --test reload --test query --test pull --test process 2>&1 | tee -a "$log"
 # One closing line for the whole run: the sum of every test binary's results.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"

@@ -6,6 +6,9 @@
 //! with `@N` (relative worker number), `@!PID` or `@` (the master itself) to that
 //! process; an unknown target is answered with a one-line error
 //! (`Can't find the target PID matching the prefix '@5'`), see [`Reply::cli_error`].
+//! That answer is the whole reply: HAProxy 3.0's master CLI now and then keeps
+//! the connection open after it (until its CLI timeout), so the client stops
+//! reading once the line is in.
 //!
 //! The client half-closes its side after the command, as `socat` does: the
 //! master CLI of HAProxy 2.6 keeps the connection open after its reply until
@@ -126,7 +129,10 @@ pub struct Reply {
 }
 
 /// First lines by which the runtime API says a command was not carried out.
-const CLI_ERROR_PREFIXES: &[&str] = &["Unknown command", "Permission denied", "Can't find the target PID"];
+const CLI_ERROR_PREFIXES: &[&str] = &["Unknown command", "Permission denied", UNKNOWN_TARGET];
+
+/// The master CLI's one-line answer to a prefix naming no process.
+const UNKNOWN_TARGET: &str = "Can't find the target PID";
 
 impl Reply {
     /// Wraps bytes read from a socket or a saved file.
@@ -299,6 +305,9 @@ impl RuntimeClient {
             };
             sink.write_all(chunk).await.map_err(ErrorKind::Store)?;
             transfer.bytes += read as u64;
+            if transfer.first_line.starts_with(UNKNOWN_TARGET) && transfer.first_line.ends_with('\n') {
+                break;
+            }
         }
         if transfer.bytes == 0 {
             return Err(ErrorKind::EmptyReply);
@@ -344,6 +353,40 @@ enum Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_target_is_the_whole_reply_even_on_a_connection_left_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut command = [0u8; 64];
+            let _ = stream.read(&mut command).await.unwrap();
+            stream
+                .write_all(b"Can't find the target PID matching the prefix '@7'\n")
+                .await
+                .unwrap();
+            // As HAProxy 3.0 sometimes does: no close until its CLI timeout.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let options = ClientOptions {
+            read_timeout: Duration::from_secs(20),
+            ..ClientOptions::default()
+        };
+        let client = RuntimeClient::new(Endpoint::Unix(path), options);
+        let started = std::time::Instant::now();
+        let reply = tokio::time::timeout(Duration::from_secs(5), client.send("@7 show info"))
+            .await
+            .expect("the client does not wait for the close")
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(
+            reply.cli_error().as_deref(),
+            Some("Can't find the target PID matching the prefix '@7'")
+        );
+        server.abort();
+    }
 
     #[test]
     fn recognises_runtime_api_refusals() {
