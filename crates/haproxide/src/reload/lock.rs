@@ -54,7 +54,10 @@ pub struct ReloadLock {
 pub struct Acquired {
     /// How long it took.
     pub waited: Duration,
-    /// The holder that was waited for, as its record said.
+    /// Whether another process held it when it was first tried.
+    pub contended: bool,
+    /// The holder that was waited for, as its record said (a holder that
+    /// had just taken the lock may not have written its PID yet).
     pub waited_for: Option<u32>,
 }
 
@@ -70,6 +73,7 @@ impl ReloadLock {
     /// as another process holds it.
     pub async fn acquire(path: &Path) -> Result<(ReloadLock, Acquired), String> {
         let started = Instant::now();
+        let mut contended = false;
         let mut waited_for = None;
         let mut file = open(path)?;
         loop {
@@ -85,12 +89,14 @@ impl ReloadLock {
                     lock.write()?;
                     let acquired = Acquired {
                         waited: started.elapsed(),
+                        contended,
                         waited_for,
                     };
                     return Ok((lock, acquired));
                 }
                 Err((unlocked, Errno::EWOULDBLOCK)) => {
                     file = unlocked;
+                    contended = true;
                     if waited_for.is_none() {
                         waited_for = read_record(&mut file).holder;
                     }
@@ -174,7 +180,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("haproxy.pid.lock");
         let (first, acquired) = ReloadLock::acquire(&path).await.unwrap();
-        assert_eq!(acquired.waited_for, None);
+        assert_eq!((acquired.contended, acquired.waited_for), (false, None));
         assert_eq!(first.last(), None);
         let waiter = tokio::spawn({
             let path = path.clone();
@@ -195,7 +201,10 @@ mod tests {
         first.finish(last.clone()).unwrap();
         let (seen, acquired) = waiter.await.unwrap().unwrap();
         assert_eq!(seen, Some(last));
-        assert_eq!(acquired.waited_for, Some(std::process::id()));
+        assert_eq!(
+            (acquired.contended, acquired.waited_for),
+            (true, Some(std::process::id()))
+        );
         assert!(acquired.waited >= Duration::from_millis(100));
     }
 

@@ -339,16 +339,17 @@ pub async fn reload(settings: &Settings, check_only: bool, report: &mut Report) 
             return Outcome::Failed(error);
         }
     };
-    let message = match acquired.waited_for {
-        Some(pid) => format!(
-            "{} (waited {} ms for the reload by haproxide pid {pid})",
-            lock_path.display(),
-            acquired.waited.as_millis()
-        ),
-        None => lock_path.display().to_string(),
-    };
+    let mut message = lock_path.display().to_string();
+    if acquired.contended {
+        let holder = acquired.waited_for.map_or_else(
+            || "another reload".to_owned(),
+            |pid| format!("the reload by haproxide pid {pid}"),
+        );
+        message.push_str(&format!(" (waited {} ms for {holder})", acquired.waited.as_millis()));
+    }
     report.step(
         Step::new("lock", started, true, message)
+            .field("waited", acquired.contended)
             .field(
                 "waited_ms",
                 u64::try_from(acquired.waited.as_millis()).unwrap_or(u64::MAX),
