@@ -43,3 +43,17 @@ pub fn stop_with(mut child: Child, signal: Signal) -> (ExitStatus, Duration) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Waits up to `grace` for `child` to exit (after it was asked to), then
+/// kills it: how the harness stops what it started, without a panic.
+pub(crate) fn wait_or_kill(mut child: Child, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -259,13 +259,8 @@ impl ReloadLab {
         for pid in &pids {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
         }
-        if let Some(mut master) = self.master.take() {
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline && master.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = master.kill();
-            let _ = master.wait();
+        if let Some(master) = self.master.take() {
+            crate::process::wait_or_kill(master, Duration::from_secs(3));
         }
     }
 }
