@@ -146,6 +146,37 @@ fn twenty_master_reloads_under_load_lose_no_request() {
 }
 
 #[test]
+fn old_workers_beyond_max_old_workers_are_stopped_oldest_first() {
+    use std::io::Write;
+    let lab = ReloadLab::start(Launch::MasterWorker);
+    let config = reload_config(&lab, "master", "max-old-workers = 1\n");
+    let mut held = Vec::new();
+    let mut workers = Vec::new();
+    let mut stopped = Vec::new();
+    for _ in 0..3 {
+        // A request left half-sent keeps its worker busy after the reload.
+        workers.push(lab.serving_pid());
+        let mut connection = std::net::TcpStream::connect(("127.0.0.1", lab.port())).unwrap();
+        connection.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        held.push(connection);
+        std::thread::sleep(Duration::from_millis(200));
+        let output = reload(&config, &["--format", "json"]).expect_success();
+        let step = steps(&output).into_iter().find(|step| step["step"] == "old-workers");
+        stopped.push(step.map(|step| step["stopped"].clone()));
+    }
+    assert_eq!(stopped[0], None, "one old worker is within the limit");
+    assert_eq!(
+        stopped[1],
+        Some(serde_json::json!([workers[0]])),
+        "the oldest goes first"
+    );
+    assert_eq!(stopped[2], Some(serde_json::json!([workers[1]])));
+    testkit::wait_for("the stopped workers to leave", Duration::from_secs(5), || {
+        show_proc(&lab).old_workers().map(|row| row.pid).collect::<Vec<_>>() == [workers[2]]
+    });
+}
+
+#[test]
 fn runtime_changes_survive_a_reload_through_the_state_file() {
     let lab = ReloadLab::start(Launch::MasterWorker);
     let config = reload_config(&lab, "master", "");

@@ -742,7 +742,8 @@ fn stop_old_workers(max: Option<u32>, mut leaving: Vec<u32>, report: &mut Report
             .map_err(|_| nix::errno::Errno::EINVAL)
             .and_then(|raw| nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGTERM));
         match signalled {
-            Ok(()) => stopped.push(*pid),
+            // A worker that left meanwhile is as good as stopped.
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => stopped.push(*pid),
             Err(errno) => problems.push(format!("PID {pid}: {}", errno.desc())),
         }
     }
