@@ -34,11 +34,18 @@ apt_options=(-o "Dir::Etc::sourcelist=$APT/sources.list" -o Dir::Etc::sourcepart
 tarball=$APT/src/haproxy_$VERSION.orig.tar.gz
 if [ ! -s "$tarball" ]; then
     echo "== fetching haproxy_$VERSION.orig.tar.gz (Debian trixie source)" >&2
-    apt-get "${apt_options[@]}" -qq update >&2
-    # The .dsc and debian.tar.xz may be gone after a security update; the
-    # upstream tarball is all the build needs, so only it must arrive.
-    (cd "$APT/src" && apt-get "${apt_options[@]}" -qq source --download-only haproxy >&2) || true
-    [ -s "$tarball" ] || { echo "haproxy_$VERSION.orig.tar.gz did not download" >&2; exit 1; }
+    # The .dsc and debian.tar.xz may be gone after a security update (apt
+    # then reports 404s); the upstream tarball is all the build needs, so
+    # only it must arrive, and apt's log is shown only when it did not.
+    {
+        apt-get "${apt_options[@]}" -qq update &&
+            (cd "$APT/src" && apt-get "${apt_options[@]}" -qq source --download-only haproxy)
+    } >"$CACHE/apt.log" 2>&1 || true
+    if [ ! -s "$tarball" ]; then
+        cat "$CACHE/apt.log" >&2
+        echo "haproxy_$VERSION.orig.tar.gz did not download" >&2
+        exit 1
+    fi
 fi
 
 echo "== building HAProxy $VERSION (about 75 s on 2 cores)" >&2
