@@ -133,6 +133,7 @@ fn twenty_master_reloads_under_load_lose_no_request() {
             let pid = new_pid(&output);
             assert_eq!(lab.serving_pid(), pid, "the stats socket answers from the new worker");
             assert!(!pids.contains(&pid), "{pid} is new");
+            eprintln!("reload {}: exit 0, new worker {pid}", pids.len());
             pids.push(pid);
         }
         pids
@@ -142,6 +143,11 @@ fn twenty_master_reloads_under_load_lose_no_request() {
     assert_eq!(proc.master().failed_reloads, Some(0));
     assert_eq!(proc.workers().map(|row| row.pid).collect::<Vec<_>>(), [pids[20]]);
     let old = proc.old_workers().count();
+    eprintln!(
+        "after 20 reloads: master reloads {}, failed {:?}, {old} old workers",
+        proc.master().reloads,
+        proc.master().failed_reloads
+    );
     assert!(old <= 1, "{old} old workers remain, max-old-workers is 1");
 }
 
