@@ -1,8 +1,10 @@
 //! What every daemon of the binary shares at run time: log output
-//! ([`logging`]) and the signals that stop it ([`shutdown`]).
+//! ([`logging`]), the signals that stop it ([`shutdown`]) and directory
+//! watches ([`watch`]).
 
 pub mod logging;
 pub mod shutdown;
+pub mod watch;
 
 use std::future::Future;
 use std::sync::LockResult;

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use inotify::{EventMask, Inotify, WatchMask};
 use regex::Regex;
 use tokio::sync::{Notify, mpsc};
 
@@ -36,6 +35,7 @@ use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
 use crate::config::schema::section_location;
 use crate::config::{Config, ConfigError};
 use crate::runtime::shutdown::{Shutdown, within_grace};
+use crate::runtime::watch::{DirEvent, watch_dir};
 use crate::stats::aggregate::{Groups, Options, aggregate, seconds, summed_part};
 use crate::stats::metric_names::{
     BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME,
@@ -673,7 +673,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     });
     let (intake_tx, mut intake_rx) = mpsc::unbounded_channel();
     if !once {
-        watch(&shared.settings.src_dir, intake_tx)?;
+        watch_dir(&shared.settings.src_dir, intake_tx)?;
     }
     remove_leftovers(&shared.settings.src_dir);
     shared.scan()?;
@@ -704,8 +704,10 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         tokio::select! {
             () = &mut workers_done => break,
             event = intake_rx.recv(), if !once => match event {
-                Some(Event::Round(name)) => shared.enqueue(&name),
-                Some(Event::Rescan) => shared.scan()?,
+                // Directories renamed in are rounds; a file renamed in or
+                // written in place is not, and is quarantined.
+                Some(DirEvent::Entry(name)) => shared.enqueue(&name),
+                Some(DirEvent::Rescan) => shared.scan()?,
                 None => bail!("the inotify watch of {} stopped", shared.settings.src_dir.display()),
             },
             signal = shutdown.requested(), if !signalled => {
@@ -737,48 +739,6 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         },
     )
-}
-
-/// What the inotify thread reports.
-enum Event {
-    /// An entry renamed into `src-dir` (a round, unless it is no directory)
-    /// or a file written there.
-    Round(String),
-    /// Events were lost (queue overflow): scan again.
-    Rescan,
-}
-
-/// Watches `dir` for directories moved into it, on a thread of its own.
-fn watch(dir: &Path, events: mpsc::UnboundedSender<Event>) -> anyhow::Result<()> {
-    let mut inotify = Inotify::init().context("cannot start inotify")?;
-    inotify
-        .watches()
-        .add(dir, WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE)
-        .with_context(|| format!("cannot watch {}", dir.display()))?;
-    std::thread::Builder::new().name("inotify".into()).spawn(move || {
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            let Ok(batch) = inotify.read_events_blocking(&mut buffer) else {
-                return;
-            };
-            for event in batch {
-                // Directories renamed in are rounds; a file renamed in or
-                // written in place is not, and is quarantined.
-                let report = if event.mask.contains(EventMask::Q_OVERFLOW) {
-                    Event::Rescan
-                } else {
-                    match event.name.and_then(|name| name.to_str()) {
-                        Some(name) => Event::Round(name.to_owned()),
-                        None => continue,
-                    }
-                };
-                if events.send(report).is_err() {
-                    return;
-                }
-            }
-        }
-    })?;
-    Ok(())
 }
 
 /// Processes one round: read, aggregate, deliver in turn to the sinks that

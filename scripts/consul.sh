@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fetches Consul 1.8.7 (Debian bullseye's package; Debian 12 has none, and
+# HashiCorp's site is not reachable from the test machines) once into the
+# cache directory outside the repository, and prints the binary's path.
+# The .deb is fetched with apt from a private sources list (the machine's
+# own Debian mirror), extracted with dpkg -x, never installed.
+set -euo pipefail
+
+source "$(dirname "$0")/lib.sh"
+
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/haproxide/consul-1.8.7
+BINARY=$CACHE/usr/bin/consul
+if [ -x "$BINARY" ] && "$BINARY" version >/dev/null 2>&1; then
+    echo "$BINARY"
+    exit 0
+fi
+
+APT=$CACHE/apt
+mkdir -p "$APT/lists/partial" "$APT/archives/partial"
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+[ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt" >&2; exit 1; }
+echo "deb $mirror bullseye main" >"$APT/sources.list"
+apt_options=(-o "Dir::Etc::sourcelist=$APT/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache::Archives=$APT/archives"
+    -o Debug::NoLocking=1)
+echo "== fetching consul (Debian bullseye's 1.8.7 package)" >&2
+{
+    apt-get "${apt_options[@]}" -qq update &&
+        (cd "$APT" && apt-get "${apt_options[@]}" -qq download consul)
+} >"$CACHE/apt.log" 2>&1 || { cat "$CACHE/apt.log" >&2; echo "consul did not download" >&2; exit 1; }
+deb=$(ls "$APT"/consul_*.deb | head -1)
+dpkg -x "$deb" "$CACHE"
+"$BINARY" version | head -1 >&2
+echo "$BINARY"
