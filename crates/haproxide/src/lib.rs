@@ -5,6 +5,7 @@
 //! - [`stats`]: the stats pipeline, `pull` → spool → `process` → sinks.
 //! - [`agent`]: an agent-check server.
 //! - [`reload`]: a validated, verified, hitless HAProxy reload.
+//! - [`backends`]: HAProxy's servers follow Consul or a file at run time.
 //! - [`config`]: the INI configuration, each section declared once by the
 //!   component that reads it.
 //! - [`runtime`]: logging and the stop signals the daemons share.
@@ -13,6 +14,7 @@
 //! does. See the README's "Code map" for where new pieces go.
 
 pub mod agent;
+pub mod backends;
 pub mod config;
 pub mod query;
 pub mod reload;

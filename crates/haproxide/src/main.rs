@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use haproxide::config::Program;
 use haproxide::config::flags::SectionFlags;
-use haproxide::{agent, config, query, reload, stats};
+use haproxide::{agent, backends, config, query, reload, stats};
 
 /// One binary for HAProxy operators.
 #[derive(Debug, Parser)]
@@ -65,6 +65,50 @@ enum Command {
                       SIGTERM, SIGHUP or SIGINT stops waiting and exits 1; a reload already sent to HAProxy is not undone."
     )]
     Reload(ReloadArgs),
+    /// Keep HAProxy backends' servers in line with Consul or a file, at run time.
+    #[command(
+        display_name = "haproxide",
+        after_help = "Reads the sections [DEFAULT], [backends] and every [backend:NAME].\n\
+                      SIGTERM, SIGHUP or SIGINT stops it at once, between changes; HAProxy keeps its servers."
+    )]
+    Backends(BackendsArgs),
+}
+
+/// Flags of `backends` (and of `ep2`).
+#[derive(Debug, Args)]
+struct BackendsArgs {
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// Converge every backend once (drains included) and exit: 0 when nothing is left to do, 1 otherwise.
+    #[arg(long, conflicts_with = "dry_run")]
+    once: bool,
+    /// Print the runtime-API commands the first pass would send, one `SOCKET: COMMAND` per line, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// How `backends` runs, by its flags.
+fn backends_run(once: bool, dry_run: bool) -> backends::Run {
+    match (once, dry_run) {
+        (_, true) => backends::Run::DryRun,
+        (true, false) => backends::Run::Once,
+        (false, false) => backends::Run::Daemon,
+    }
+}
+
+/// The command line of `ep2` (ElasticPyProxy's name).
+#[derive(Debug, Parser)]
+#[command(about = "haproxide, called as ElasticPyProxy's `ep2`: reads its configuration file")]
+struct Ep2Cli {
+    /// ElasticPyProxy's configuration file.
+    #[arg(short = 'f', value_name = "FILE", default_value = backends::ep2::DEFAULT_CONFIG_FILE)]
+    file: PathBuf,
+    /// Converge once and exit.
+    #[arg(long, conflicts_with = "dry_run")]
+    once: bool,
+    /// Print the commands of the first pass, change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Flags of `reload`.
@@ -143,6 +187,7 @@ fn main() -> ExitCode {
     let outcome = match invoked.as_str() {
         "haproxystats-pull" => compat(Stats::Pull, argv),
         "haproxystats-process" => compat(Stats::Process, argv),
+        "ep2" => ep2(argv),
         _ => run(Cli::parse_from(argv)),
     };
     outcome.unwrap_or_else(|error| {
@@ -158,6 +203,16 @@ fn compat(stats: Stats, argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     stats_program(stats, &cli.args)
+}
+
+fn ep2(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    let cli = Ep2Cli::parse_from(argv);
+    let mut config = config::Config::load(Some(&cli.file), None)?;
+    for section in [backends::ep2::HAPROXY.name, backends::ep2::CONSUL.name] {
+        config.forget_empty_values(section);
+    }
+    let config = config::check_loaded(config, Program::Ep2)?;
+    backends::ep2_main(&config, backends_run(cli.once, cli.dry_run))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -178,6 +233,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.apply_flags(&reload::SECTION, args.keys.given());
             let config = config::check_loaded(config, Program::Reload)?;
             reload::main(&config, args.check, args.format)
+        }
+        Command::Backends(args) => {
+            let config =
+                config::load_checked(args.files.file.as_deref(), args.files.dir.as_deref(), Program::Backends)?;
+            backends::main(&config, backends_run(args.once, args.dry_run))
         }
     }
 }

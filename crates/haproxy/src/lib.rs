@@ -50,7 +50,7 @@ pub use stat::{
 
 /// At most the first 40 characters of untrusted `text`, with `…` when cut:
 /// what errors quote of an input (always with `{:?}`, so it is escaped).
-pub(crate) fn excerpt(text: &str) -> String {
+pub fn excerpt(text: &str) -> String {
     const LONGEST: usize = 40;
     let mut quoted: String = text.chars().take(LONGEST).collect();
     if text.chars().nth(LONGEST).is_some() {

@@ -18,6 +18,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod command;
+mod consul;
 mod http;
 mod load;
 mod process;
@@ -33,10 +34,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
-
 pub use command::{TestCommand, Workspace, running_as_root};
+pub use consul::{Check, Consul, consul_binary};
 pub use http::HttpServer;
 pub use load::{HttpLoad, LoadReport};
 pub use nix::sys::signal::Signal;
@@ -430,11 +429,9 @@ impl Instance {
     }
 
     fn stop(&mut self) {
-        let Some(child) = self.child.take() else { return };
-        if let Ok(pid) = i32::try_from(child.id()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        if let Some(child) = self.child.take() {
+            process::stop_and_wait(child);
         }
-        process::wait_or_kill(child, Duration::from_secs(2));
     }
 }
 

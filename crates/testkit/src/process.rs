@@ -57,3 +57,11 @@ pub(crate) fn wait_or_kill(mut child: Child, grace: Duration) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Sends SIGTERM to `child` and waits up to two seconds, then kills it.
+pub(crate) fn stop_and_wait(child: Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    wait_or_kill(child, Duration::from_secs(2));
+}

@@ -37,11 +37,18 @@ pub struct ReloadLab {
     slot_port: u16,
     servers: Vec<HttpServer>,
     master: Option<Child>,
+    extra: String,
 }
 
 impl ReloadLab {
     /// Starts HAProxy; panics with its output when it cannot.
     pub fn start(launch: Launch) -> ReloadLab {
+        ReloadLab::start_with(launch, "")
+    }
+
+    /// Starts HAProxy with `extra` sections after the standard ones (more
+    /// frontends and backends, on ports from [`free_port`]).
+    pub fn start_with(launch: Launch, extra: &str) -> ReloadLab {
         let dir = tempfile::Builder::new()
             .prefix("haproxide-reload-")
             .tempdir()
@@ -54,6 +61,7 @@ impl ReloadLab {
             slot_port: 0,
             servers,
             master: None,
+            extra: extra.to_owned(),
         };
         let mut last = String::new();
         for _attempt in 0..5 {
@@ -120,6 +128,7 @@ impl ReloadLab {
 
     /// The configuration HAProxy was started with, followed by `extra` lines.
     pub fn write_config(&self, extra: &str) {
+        let extra = format!("{}{extra}", self.extra);
         let dir = self.dir().display().to_string();
         let (port, slot_port) = (self.port, self.slot_port);
         let (s1, s2) = (self.servers[0].port(), self.servers[1].port());

@@ -185,6 +185,21 @@ impl Section {
         }
     }
 
+    /// Whether this is a family of sections: a name ending with `:`
+    /// (`backend:`) stands for every section named `backend:SOMETHING`.
+    pub fn is_family(&self) -> bool {
+        self.name.ends_with(':')
+    }
+
+    /// Whether the section called `name` is this one (or one of this family).
+    pub fn matches(&self, name: &str) -> bool {
+        if self.is_family() {
+            name.len() > self.name.len() && name.starts_with(self.name)
+        } else {
+            name == self.name
+        }
+    }
+
     /// The declared key called `name`.
     pub fn key(&self, name: &str) -> Option<&'static dyn Declared> {
         self.keys.iter().copied().find(|key| key.name() == name)

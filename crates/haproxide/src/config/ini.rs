@@ -157,6 +157,14 @@ impl Ini {
             .set(key.to_ascii_lowercase(), value.replace('$', "$$"), Origin::Flag(key));
     }
 
+    /// Forgets the values of `section` that are empty (EP2 reads an empty
+    /// value as unset).
+    pub fn remove_empty(&mut self, section: &str) {
+        if let Some((_, own)) = self.sections.iter_mut().find(|(name, _)| name == section) {
+            own.entries.retain(|entry| !entry.value.trim().is_empty());
+        }
+    }
+
     /// Reads `text` (the contents of `path`) over what is already loaded.
     pub fn read(&mut self, path: &Path, text: &str) -> Result<(), SyntaxError> {
         let error = |line, message: String| SyntaxError {

@@ -83,11 +83,15 @@ pub const SECTIONS: &[&Section] = &[
     &crate::agent::SECTION,
     &crate::agent::URLS,
     &crate::reload::SECTION,
+    &crate::backends::SECTION,
+    &crate::backends::BACKEND_SECTIONS,
+    &crate::backends::ep2::HAPROXY,
+    &crate::backends::ep2::CONSUL,
 ];
 
 /// The section called `name`, if haproxide knows it.
 pub fn known_section(name: &str) -> Option<&'static Section> {
-    SECTIONS.iter().copied().find(|section| section.name == name)
+    SECTIONS.iter().copied().find(|section| section.matches(name))
 }
 
 /// Which program's view of the configuration `-p`/`-P` print and start-up checks.
@@ -101,6 +105,10 @@ pub enum Program {
     Agent,
     /// `reload` reads `[DEFAULT]` and `[reload]`.
     Reload,
+    /// `backends` reads `[DEFAULT]`, `[backends]` and every `[backend:NAME]`.
+    Backends,
+    /// `ep2` reads `[DEFAULT]` and EP2's `[haproxy]` and `[consul]`.
+    Ep2,
 }
 
 impl Program {
@@ -122,12 +130,14 @@ impl Program {
             ],
             Program::Agent => &[&DEFAULT, &crate::agent::SECTION, &crate::agent::URLS],
             Program::Reload => &[&DEFAULT, &crate::reload::SECTION],
+            Program::Backends => &[&DEFAULT, &crate::backends::SECTION, &crate::backends::BACKEND_SECTIONS],
+            Program::Ep2 => &[&DEFAULT, &crate::backends::ep2::HAPROXY, &crate::backends::ep2::CONSUL],
         }
     }
 
     /// Whether the program reads `section`.
     pub fn reads(self, section: &str) -> bool {
-        self.sections().iter().any(|known| known.name == section)
+        self.sections().iter().any(|known| known.matches(section))
     }
 }
 
@@ -207,7 +217,7 @@ impl Config {
     /// Built-in defaults only: every declared [`DefaultValue::Builtin`].
     pub fn builtin() -> Config {
         let mut ini = Ini::default();
-        for section in SECTIONS {
+        for section in SECTIONS.iter().filter(|section| !section.is_family()) {
             for key in section.keys {
                 if let DefaultValue::Builtin(value) = key.default() {
                     ini.set_builtin(section.name, key.name(), value);
@@ -220,7 +230,12 @@ impl Config {
     /// `key` of `section` as its typed value: set in the section, inherited
     /// from `[DEFAULT]`, or its declared default; `None` when it has none.
     pub fn get_opt<T>(&self, section: &Section, key: &Key<T>) -> Result<Option<T>, ConfigError> {
-        if let Some(value) = self.typed(section.name, key.name, key.parser.parse)? {
+        self.get_opt_in(section.name, key)
+    }
+
+    /// As [`Config::get_opt`], in the section called `name` (one of a family).
+    pub fn get_opt_in<T>(&self, name: &str, key: &Key<T>) -> Result<Option<T>, ConfigError> {
+        if let Some(value) = self.typed(name, key.name, key.parser.parse)? {
             return Ok(Some(value));
         }
         let (DefaultValue::Builtin(text) | DefaultValue::Fallback(text)) = key.default else {
@@ -228,18 +243,23 @@ impl Config {
         };
         let value = self
             .ini
-            .interpolate(section.name, text)
-            .map_err(|error| self.bad_value(section.name, key.name, text.to_owned(), error.message))?;
+            .interpolate(name, text)
+            .map_err(|error| self.bad_value(name, key.name, text.to_owned(), error.message))?;
         (key.parser.parse)(&value)
             .map(Some)
-            .map_err(|message| self.bad_value(section.name, key.name, value, message))
+            .map_err(|message| self.bad_value(name, key.name, value, message))
     }
 
     /// As [`Config::get_opt`], for a key that has a default.
     pub fn get<T>(&self, section: &Section, key: &Key<T>) -> Result<T, ConfigError> {
-        self.get_opt(section, key)?.ok_or_else(|| ConfigError::Section {
-            location: String::new(),
-            section: section.name.to_owned(),
+        self.get_in(section.name, key)
+    }
+
+    /// As [`Config::get`], in the section called `name` (one of a family).
+    pub fn get_in<T>(&self, name: &str, key: &Key<T>) -> Result<T, ConfigError> {
+        self.get_opt_in(name, key)?.ok_or_else(|| ConfigError::Section {
+            location: schema::section_location(self, name),
+            section: name.to_owned(),
             message: format!("{} is not set", key.name),
         })
     }
@@ -288,6 +308,11 @@ impl Config {
         self.ini.read(path, &text)?;
         self.files.push(path.to_owned());
         Ok(())
+    }
+
+    /// Forgets the empty values of `section`: they mean "unset" there.
+    pub fn forget_empty_values(&mut self, section: &str) {
+        self.ini.remove_empty(section);
     }
 
     /// The files read, in order.

@@ -40,8 +40,17 @@ impl Scope {
 pub fn check(config: &Config, scope: Scope) -> Report {
     let mut report = Report::default();
     for section in scope.sections() {
-        if config.has_section(section.name) {
-            check_section(config, section, &mut report);
+        let names: Vec<&str> = if section.is_family() {
+            config
+                .ini()
+                .section_names()
+                .filter(|name| section.matches(name))
+                .collect()
+        } else {
+            vec![section.name]
+        };
+        for name in names.into_iter().filter(|name| config.has_section(name)) {
+            check_section(config, section, name, &mut report);
         }
         if let Some(rules) = section.rules {
             report.errors.extend(rules(config));
@@ -64,28 +73,23 @@ pub fn check(config: &Config, scope: Scope) -> Report {
 /// The section's declared keys; the `[DEFAULT]` keys it does not declare
 /// where the section sets them itself (inherited values are checked once, in
 /// `[DEFAULT]`); and its free-form entries.
-fn check_section(config: &Config, section: &Section, report: &mut Report) {
-    let own = |key: &str| {
-        config
-            .ini()
-            .section(section.name)
-            .is_some_and(|own| own.entry(key).is_some())
-    };
+fn check_section(config: &Config, section: &Section, name: &str, report: &mut Report) {
+    let own = |key: &str| config.ini().section(name).is_some_and(|own| own.entry(key).is_some());
     let inherited = DEFAULT
         .keys
         .iter()
-        .filter(|key| section.name != DEFAULT_SECTION && section.key(key.name()).is_none() && own(key.name()));
+        .filter(|key| name != DEFAULT_SECTION && section.key(key.name()).is_none() && own(key.name()));
     for key in section.keys.iter().chain(inherited) {
-        if let Err(error) = config.typed(section.name, key.name(), |value| key.check(value)) {
+        if let Err(error) = config.typed(name, key.name(), |value| key.check(value)) {
             report.errors.push(error);
         }
     }
-    if let (Some(entries), Some(own)) = (section.entries, config.ini().section(section.name)) {
+    if let (Some(entries), Some(own)) = (section.entries, config.ini().section(name)) {
         for entry in &own.entries {
             let checked = (entries.check_key)(&entry.key)
                 .map_err(|message| format!("the name {:?} {message}", entry.key))
-                .map_err(|message| config.bad_value(section.name, &entry.key, entry.value.clone(), message));
-            if let Err(error) = checked.and_then(|()| config.typed(section.name, &entry.key, entries.check).map(drop)) {
+                .map_err(|message| config.bad_value(name, &entry.key, entry.value.clone(), message));
+            if let Err(error) = checked.and_then(|()| config.typed(name, &entry.key, entries.check).map(drop)) {
                 report.errors.push(error);
             }
         }

@@ -38,6 +38,7 @@ use lock::{LastReload, ReloadLock, now_ms};
 pub use method::Method;
 use observe::{Observer, Snapshot, Verdict};
 pub use report::{Format, Report, Step};
+pub use state::save as save_servers_state;
 
 /// `[reload] method`.
 pub const METHOD: Key<Method> = Key::new(

@@ -1,7 +1,8 @@
 //! What every daemon of the binary shares at run time: log output
-//! ([`logging`]), the signals that stop it ([`shutdown`]) and directory
-//! watches ([`watch`]).
+//! ([`logging`]), the signals that stop it ([`shutdown`]), directory
+//! watches ([`watch`]) and single-instance locks ([`lock`]).
 
+pub mod lock;
 pub mod logging;
 pub mod shutdown;
 pub mod watch;
