@@ -26,6 +26,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("servers_state", servers_state),
     ("show_proc", show_proc),
     ("reload_answer", reload_answer),
+    ("consul_health", consul_health),
+    ("targets_file", targets_file),
     ("agent_reply", agent_reply),
     ("ini", ini),
     ("manifest", manifest),
@@ -155,6 +157,36 @@ pub fn reload_answer(data: &[u8]) {
     };
     assert_eq!(answer.success.is_some(), text.contains("Success="));
     assert!(answer.startup_log.iter().all(|line| line != "--"));
+}
+
+/// Consul's `/v1/health/service` JSON: every instance read has an IP
+/// address, and a port only when Consul gave one above 0.
+pub fn consul_health(data: &[u8]) {
+    let Ok(found) = haproxide::backends::sources::consul::parse_health(data) else {
+        return;
+    };
+    assert!(found.iter().all(|item| item.port != Some(0) && item.weight.is_none()));
+}
+
+/// A backends targets file: what it names can be written back as a line
+/// and read again as the same target.
+pub fn targets_file(data: &[u8]) {
+    use haproxide::backends::sources::file::parse;
+    let path = Path::new("fuzz.targets");
+    let Ok(found) = parse(path, &String::from_utf8_lossy(data)) else {
+        return;
+    };
+    for item in found {
+        let address = match item.address {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        let port = item.port.map(|port| format!(":{port}")).unwrap_or_default();
+        let weight = item.weight.map(|weight| format!(" {weight}")).unwrap_or_default();
+        let line = format!("{address}{port}{weight}\n");
+        let again = parse(path, &line).unwrap_or_else(|error| panic!("{line:?}: {error}"));
+        assert_eq!(again, [item], "{line:?}");
+    }
 }
 
 /// An agent-check reply: rendered and read again, it is the same reply.

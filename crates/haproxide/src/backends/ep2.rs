@@ -85,8 +85,13 @@ pub const HAPROXY: Section = Section::of(
         &UPDATE_TYPE,
         &ORCHESTRATOR,
         &LOCK_DIR,
-        &Key::new("sleep_before_next_run", declare::COUNT_FROM_0, DefaultValue::Fallback("5"), "seconds between EP2's polls")
-            .ignored("Consul's blocking queries bring each change at once"),
+        &Key::new(
+            "sleep_before_next_run",
+            declare::COUNT_FROM_0,
+            DefaultValue::Fallback("5"),
+            "seconds between EP2's polls",
+        )
+        .ignored("Consul's blocking queries bring each change at once"),
         &Key::new(
             "haproxy_config_file",
             declare::PATH,

@@ -270,6 +270,39 @@ mod tests {
     }
 
     #[test]
+    fn real_answers_of_consul_1_8_7() {
+        let read = |name: &str| {
+            let path = format!("{}/../../fixtures/consul-1.8.7/{name}", env!("CARGO_MANIFEST_DIR"));
+            parse_health(&std::fs::read(&path).unwrap()).unwrap()
+        };
+        let local = "127.0.0.1".parse().unwrap();
+        // web2 has no Service.Address: the node's is taken.
+        assert_eq!(
+            read("health_service_web.json"),
+            [
+                Found {
+                    address: local,
+                    port: Some(8081),
+                    weight: None
+                },
+                Found {
+                    address: local,
+                    port: Some(8082),
+                    weight: None
+                },
+            ]
+        );
+        assert_eq!(
+            read("health_service_web_passing.json"),
+            [Found {
+                address: local,
+                port: Some(8081),
+                weight: None
+            }]
+        );
+    }
+
+    #[test]
     fn what_is_not_an_address_is_named() {
         let body = br#"[{"Node": {"Address": "10.0.0.1"}, "Service": {"ID": "web\n1", "Address": "web.example", "Port": 80}}]"#;
         assert_eq!(
