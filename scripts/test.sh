@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Debian's HAProxy and
-# carbon-c-relay, which the integration tests start on loopback), then runs
+# carbon-c-relay, and Consul 1.8.7 from Debian bullseye into the cache, which
+# the integration tests start on loopback), then runs
 # formatting and lint checks and every test of the workspace, then the
-# integration tests that talk to HAProxy (reload, query, pull, process and
-# the runtime client) once more on HAProxy 3.0, built once from Debian
+# integration tests that talk to HAProxy (reload, backends, query, pull,
+# process and the runtime client) once more on HAProxy 3.0, built once from Debian
 # trixie's source into the cache by scripts/haproxy30.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,9 @@ source scripts/lib.sh
 [ -x "${HAPROXY_BIN:-/usr/sbin/haproxy}" ] || need_packages haproxy
 need_packages carbon-c-relay
 need_cargo
+# A real Consul for the backends tests, fetched once into the cache.
+CONSUL_BIN=$(bash scripts/consul.sh)
+export CONSUL_BIN
 echo "== $("${HAPROXY_BIN:-/usr/sbin/haproxy}" -v | head -1)"
 
 echo "== cargo fmt --check"
@@ -26,6 +30,6 @@ cargo test --workspace 2>&1 | tee "$log"
 HAPROXY_30=$(bash scripts/haproxy30.sh)
 echo "== cargo test (the HAProxy integration tests) on $("$HAPROXY_30" -v | head -1)"
 HAPROXY_BIN=$HAPROXY_30 cargo test -p haproxy --test client -p haproxide \
-    --test reload --test query --test pull --test process 2>&1 | tee -a "$log"
+    --test reload --test backends --test query --test pull --test process 2>&1 | tee -a "$log"
 # One closing line for the whole run: the sum of every test binary's results.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
