@@ -804,7 +804,9 @@ pub fn commands(backend: &str, server: &str, change: &Change, mode: Mode, option
         Change::Assign(target) => {
             let mut commands = vec![(
                 format!("set server {at} addr {} port {}", target.address, target.port),
-                Expect::OneOf(&["IP changed from", "no need to change the addr"]),
+                // 2.6 says "no need to change the addr, port changed from …" for a
+                // new port on the same address; 3.0 says "port changed from …".
+                Expect::OneOf(&["IP changed from", "no need to change the addr", "port changed from"]),
             )];
             if let Some(weight) = target.weight {
                 commands.push((format!("set server {at} weight {weight}"), Expect::Nothing));
