@@ -59,7 +59,7 @@ enum Command {
     /// Validate HAProxy's configuration, reload HAProxy hitlessly, and verify that the new configuration serves.
     #[command(
         display_name = "haproxide",
-        after_help = "Reads the sections [DEFAULT] and [reload]; each key of [reload] is also a flag, which wins over the files.\n\
+        after_help = "Reads the sections [DEFAULT] and [reload]. Each key of [reload] is also a flag, which wins over the files.\n\
                       Exit status: 0 reloaded (or valid, with --check); 1 nothing was changed (invalid configuration, \
                       HAProxy not reachable); 2 the reload failed and the previous configuration is still serving.\n\
                       SIGTERM, SIGHUP or SIGINT stops waiting and exits 1; a reload already sent to HAProxy is not undone."

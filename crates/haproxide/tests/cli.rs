@@ -154,11 +154,19 @@ fn help_says_what_each_program_reads_and_how_it_stops() {
         ("pull", Program::Pull),
         ("process", Program::Process),
         ("agent", Program::Agent),
+        ("reload", Program::Reload),
+        ("backends", Program::Backends),
     ] {
         let sections: Vec<String> = program
             .sections()
             .iter()
-            .map(|section| format!("[{}]", section.name))
+            .map(|section| {
+                if section.is_family() {
+                    format!("every [{}NAME]", section.name)
+                } else {
+                    format!("[{}]", section.name)
+                }
+            })
             .collect();
         let (last, rest) = sections.split_last().unwrap();
         let reads = format!("Reads the sections {} and {last}.", rest.join(", "));
@@ -177,7 +185,7 @@ fn help_says_what_each_program_reads_and_how_it_stops() {
     assert!(once("pull").ends_with("Run one round and exit: 0 when every socket answered, 1 otherwise"));
     assert!(once("process").ends_with("Process the rounds present and exit: 0 when all were delivered, 1 otherwise"));
     assert!(text(&run(haproxide(), &["query", "--help"]).stdout).contains("/run/haproxy/admin.sock"));
-    for name in ["query", "pull", "agent"] {
+    for name in ["query", "pull", "agent", "reload", "backends"] {
         assert_eq!(
             text(&run(haproxide(), &[name, "--version"]).stdout),
             "haproxide 0.1.0\n",
