@@ -112,8 +112,10 @@ fn try_wait_for_ports(lab: &ReloadLab, backend: &str, ports: &[u16]) -> Result<D
         last = rows;
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The controller's log, when there is one, says why.
+    let log = std::fs::read_to_string(lab.dir().join("backends.log")).unwrap_or_default();
     Err(format!(
-        "{backend} did not come to ports {wanted:?} within 15 s; it has {last:?}"
+        "{backend} did not come to ports {wanted:?} within 15 s; it has {last:?}\ncontroller log:\n{log}"
     ))
 }
 
@@ -232,6 +234,22 @@ fn slots_of_a_balance_source_backend_scale_under_load_and_run_out_clearly() {
     scale_under_load(&consul, &lab, "be_src", src_port, &servers);
     let rows = serving(&lab, "be_src");
     assert!(rows.iter().all(|(name, _, _)| name.starts_with("slot")), "{rows:?}");
+    // An instance that leaves and comes back finds its own slot free first
+    // (the lowest one in maintenance), with its address and port still set:
+    // HAProxy answers that nothing changed, and the slot serves again.
+    let (slot, _, address) = rows
+        .iter()
+        .find(|(_, _, address)| address.ends_with(&format!(":{}", servers[5].port())))
+        .unwrap()
+        .clone();
+    consul.deregister("web5");
+    wait_for_ports(&lab, "be_src", &ports(&servers, &[0, 1, 2, 3, 4]));
+    register(&consul, &servers, 5..6);
+    wait_for_ports(&lab, "be_src", &ports(&servers, &[0, 1, 2, 3, 4, 5]));
+    assert!(
+        serving(&lab, "be_src").contains(&(slot.clone(), "UP".to_owned(), address.clone())),
+        "{address} is back in {slot}"
+    );
     // 12 slots; 14 instances: two find none, and say so.
     let more: Vec<HttpServer> = (10..18)
         .map(|index| HttpServer::start(&format!("web{index}")))

@@ -804,9 +804,17 @@ pub fn commands(backend: &str, server: &str, change: &Change, mode: Mode, option
         Change::Assign(target) => {
             let mut commands = vec![(
                 format!("set server {at} addr {} port {}", target.address, target.port),
-                // 2.6 says "no need to change the addr, port changed from …" for a
-                // new port on the same address; 3.0 says "port changed from …".
-                Expect::OneOf(&["IP changed from", "no need to change the addr", "port changed from"]),
+                // For a new port on the same address 2.6 says "no need to change the
+                // addr, port changed from …" and 3.0 "port changed from …"; for the
+                // address and port a slot already has (a target back in its old
+                // slot) 2.6 says "no need to change the addr, no need to change the
+                // port" and 3.0 "nothing changed".
+                Expect::OneOf(&[
+                    "IP changed from",
+                    "port changed from",
+                    "no need to change the addr",
+                    "nothing changed",
+                ]),
             )];
             if let Some(weight) = target.weight {
                 commands.push((format!("set server {at} weight {weight}"), Expect::Nothing));
