@@ -12,8 +12,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::free_port;
-
 /// The Consul binary: `$CONSUL_BIN`, else the cached one.
 pub fn consul_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("CONSUL_BIN") {
@@ -53,7 +51,8 @@ impl Consul {
             ports: [0; 6],
             child: None,
         };
-        consul.ports = std::array::from_fn(|_| free_port());
+        // Ports that stay free while it is stopped (see `restart`).
+        consul.ports = std::array::from_fn(|_| crate::port_outside_ephemeral_range());
         consul.spawn();
         consul
     }

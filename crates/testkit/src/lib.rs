@@ -463,6 +463,41 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// A loopback port, free for TCP and UDP a moment ago, below the kernel's
+/// ephemeral range: neither [`free_port`] nor the local end of a connection
+/// ever takes it, so a peer that stops can start again on it later (a
+/// [`free_port`] may meanwhile be the source port of some test's traffic).
+pub fn port_outside_ephemeral_range() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Where this process starts looking: apart from other test binaries.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let first = 10_000u16;
+    assert!(
+        low > first + 1000,
+        "the ephemeral range starts at {low}: no room below it"
+    );
+    let span = low - first;
+    let _ = NEXT.compare_exchange(
+        0,
+        (std::process::id() % u32::from(span)) as u16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let port = first + NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {first} and {low}");
+}
+
 /// A `[::1]` TCP port that was free a moment ago.
 pub fn free_port_v6() -> u16 {
     let listener = TcpListener::bind("[::1]:0").expect("bind [::1]:0 (is IPv6 loopback enabled?)");
