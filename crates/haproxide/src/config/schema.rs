@@ -252,6 +252,26 @@ mod tests {
     }
 
     #[test]
+    fn each_section_of_a_family_is_checked_under_its_own_name() {
+        let (errors, warnings) = check_text(
+            "[backend:web]\nsource = consul\nmax-leave = 2\n\n[backend:api]\nsource = file\ndrain_timeout = 5\n",
+        );
+        assert_eq!(
+            errors,
+            [
+                "c.conf:3: [backend:web] max-leave = \"2\": must be from 0 to 1",
+                "c.conf:1: [backend:web]: set exactly one of sockets, socket-dir and master-socket (0 are set)",
+                "c.conf:5: [backend:api]: set exactly one of sockets, socket-dir and master-socket (0 are set)",
+                "c.conf:5: [backend:api]: source = file needs `file`",
+            ]
+        );
+        assert_eq!(
+            warnings,
+            ["c.conf:7: [backend:api] drain_timeout: unknown key, ignored (did you mean `drain-timeout`?)"]
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_sections_are_warnings_with_hints() {
         let (errors, warnings) = check_text("[graphite]\nprefix_hostname = false\n[mystery]\nx = 1\n");
         assert!(errors.is_empty(), "{errors:?}");
