@@ -5,7 +5,9 @@
 # then runs `haproxide pull` and shows the spool filling, and `haproxide
 # process`, which aggregates the rounds into the local store, and finally
 # `haproxide reload` of the master-worker instance while traffic runs
-# through it: a good reload, a broken file that changes nothing, JSON steps.
+# through it: a good reload, a broken file that changes nothing, JSON steps;
+# last `haproxide backends`, which fills an empty backend from a targets file
+# and follows the file's edits.
 # Everything it starts is stopped and removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +40,8 @@ backend be_app
     balance roundrobin
     server s1 127.0.0.1:$app1 check inter 1s
     server s2 127.0.0.1:$app2 check inter 1s
+backend be_pool
+    balance roundrobin
 frontend app
     bind 127.0.0.1:$app1
     bind 127.0.0.1:$app2
@@ -48,6 +52,7 @@ EOF
     PIDS+=($!)
     for _ in $(seq 1 100); do [ -S "$DIR/run/hap$index.sock" ] && break; sleep 0.05; done
     echo "$fe" >"$DIR/hap$index.port"
+    echo "$app1 $app2" >"$DIR/hap$index.apps"
 }
 
 get() { # port: one HTTP/1.0 request
@@ -139,3 +144,32 @@ echo; echo "\$ haproxide reload ... --format json"
 wait "$TRAFFIC"
 read -r sent failed <"$DIR/traffic.out"
 echo; echo "== $sent HTTP requests during the reloads, $failed failed"
+
+echo; echo "== backends: be_pool of the master-worker instance follows a targets file"
+read -r app1 app2 <"$DIR/hap2.apps"
+printf '# address:port [weight]\n127.0.0.1:%s\n' "$app1" >"$DIR/targets"
+cat >"$DIR/backends.conf" <<EOF
+[backends]
+lock-file = $DIR/backends.lock
+
+[backend:be_pool]
+source = file
+file = $DIR/targets
+sockets = $DIR/run/hap2.sock
+server-options = check inter 1s
+EOF
+echo; echo "\$ cat $DIR/backends.conf"; cat "$DIR/backends.conf"
+show backends -f "$DIR/backends.conf" --dry-run
+show backends -f "$DIR/backends.conf" --once
+echo; echo "\$ haproxide backends -f $DIR/backends.conf &    # follows the file"
+"$BIN" backends -f "$DIR/backends.conf" >"$DIR/backends.log" 2>&1 &
+CONTROLLER=$!
+sleep 0.5
+echo "\$ echo '127.0.0.1:$app2 5' >> $DIR/targets    # a second server, weight 5"
+printf '127.0.0.1:%s 5\n' "$app2" >>"$DIR/targets"
+for _ in $(seq 1 50); do grep -q "adding srv_127.0.0.1_$app2" "$DIR/backends.log" && break; sleep 0.1; done
+kill -TERM "$CONTROLLER"
+wait "$CONTROLLER" || echo "(the controller exited with status $?)"
+cat "$DIR/backends.log"
+sleep 2 # two health checks
+show query -s "$DIR/run/hap2.sock" --format table --columns pxname,svname,addr,weight,status "show stat be_pool 4 -1"
