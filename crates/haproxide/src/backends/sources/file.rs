@@ -1,7 +1,8 @@
 //! A file as a discovery source: one `address:port [weight]` per line
 //! (`[v6]:port` for IPv6, `#` comments, blank lines ignored), or a JSON
 //! array of `{"address": …, "port": …, "weight": …}` when the file starts
-//! with `[`.
+//! with `[{` or `[]` (blanks allowed between: a line such as `[::1]:80`
+//! starts with `[` too).
 //!
 //! The file's directory is watched with inotify; the file is read when it
 //! was written and closed, or renamed into place (an editor's save), then
@@ -111,7 +112,11 @@ struct JsonTarget {
 
 /// Reads a file's text (`path` is for the errors).
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Found>, String> {
-    if text.trim_start().starts_with('[') {
+    let is_json = text
+        .trim_start()
+        .strip_prefix('[')
+        .is_some_and(|rest| rest.trim_start().starts_with(['{', ']']));
+    if is_json {
         let targets: Vec<JsonTarget> = serde_json::from_str(text)
             .map_err(|error| format!("{}: not a JSON list of targets: {error}", path.display()))?;
         return Ok(targets
@@ -135,10 +140,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Found>, String> {
         let (address, port) = match endpoint.parse::<SocketAddr>() {
             Ok(socket) => (socket.ip(), Some(socket.port())),
             Err(_) => (
+                // A bare address, or an IPv6 one in brackets: `[::1]`.
                 endpoint
-                    .trim_matches(['[', ']'])
-                    .parse::<IpAddr>()
-                    .map_err(|_| bad("expected an IP address, with :port or not ([v6]:port for IPv6)"))?,
+                    .strip_prefix('[')
+                    .and_then(|inner| inner.strip_suffix(']'))
+                    .and_then(|inner| inner.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))
+                    .or_else(|| endpoint.parse::<IpAddr>().ok())
+                    .ok_or_else(|| bad("expected an IP address, with :port or not ([v6]:port for IPv6)"))?,
                 None,
             ),
         };
@@ -183,6 +191,12 @@ mod tests {
                 found("10.0.0.3", None, None),
             ]
         );
+        // An IPv6 address in brackets on the first line is a line, not JSON.
+        assert_eq!(
+            parse(path, "[::1]\n[fd00::2]:81 7\n").unwrap(),
+            [found("::1", None, None), found("fd00::2", Some(81), Some(7))]
+        );
+        assert_eq!(parse(path, " [ ]\n").unwrap(), []);
         let json = r#"[{"address": "10.0.0.1", "port": 80, "weight": 3}, {"address": "::1"}]"#;
         assert_eq!(
             parse(path, json).unwrap(),
@@ -201,6 +215,15 @@ mod tests {
             parse(path, "10.0.0.1:80 300\n").unwrap_err(),
             "web.targets:1: \"10.0.0.1:80 300\": the weight must be a whole number from 0 to 256"
         );
+        // Brackets only around a whole IPv6 address (the fuzzer's `::1[`).
+        for endpoint in ["::1[", "[::1", "[10.0.0.1]", "[[::1]]"] {
+            assert_eq!(
+                parse(path, &format!("{endpoint}\n")).unwrap_err(),
+                format!(
+                    "web.targets:1: {endpoint:?}: expected an IP address, with :port or not ([v6]:port for IPv6)"
+                )
+            );
+        }
         assert!(
             parse(path, "[{\"address\": \"10.0.0.1\"")
                 .unwrap_err()
