@@ -219,9 +219,7 @@ mod tests {
         for endpoint in ["::1[", "[::1", "[10.0.0.1]", "[[::1]]"] {
             assert_eq!(
                 parse(path, &format!("{endpoint}\n")).unwrap_err(),
-                format!(
-                    "web.targets:1: {endpoint:?}: expected an IP address, with :port or not ([v6]:port for IPv6)"
-                )
+                format!("web.targets:1: {endpoint:?}: expected an IP address, with :port or not ([v6]:port for IPv6)")
             );
         }
         assert!(
