@@ -150,16 +150,63 @@ fn ports(servers: &[HttpServer], indexes: &[usize]) -> Vec<u16> {
     indexes.iter().map(|index| servers[*index].port()).collect()
 }
 
+/// What most tests start from: a real Consul, the lab, ten instances not
+/// registered yet, and a controller keeping one backend in line with Consul.
+struct ConsulLab {
+    consul: Consul,
+    lab: ReloadLab,
+    /// `fe_dyn`'s port (→ `be_dyn`).
+    dyn_port: u16,
+    /// `fe_src`'s port (→ `be_src`).
+    src_port: u16,
+    config: PathBuf,
+    controller: Child,
+    servers: Vec<HttpServer>,
+}
+
+impl ConsulLab {
+    /// `extra`: more lines for the backend's section, given the lab.
+    fn start(backend: &str, extra: impl FnOnce(&ReloadLab) -> String) -> ConsulLab {
+        let consul = Consul::start();
+        let (lab, dyn_port, src_port) = lab_with_backends(Launch::MasterWorker);
+        let extra = extra(&lab);
+        let config = controller_config(&lab, &consul_section(&lab, &consul, backend, &extra));
+        let controller = start_controller(&config);
+        ConsulLab {
+            consul,
+            lab,
+            dyn_port,
+            src_port,
+            config,
+            controller,
+            servers: instances(),
+        }
+    }
+
+    /// Registers the instances of `indexes` with Consul.
+    fn register(&self, indexes: std::ops::Range<usize>) {
+        register(&self.consul, &self.servers, indexes);
+    }
+
+    /// Waits until `backend` serves exactly the instances of `indexes`.
+    fn wait(&self, backend: &str, indexes: impl IntoIterator<Item = usize>) -> Duration {
+        let indexes: Vec<usize> = indexes.into_iter().collect();
+        wait_for_ports(&self.lab, backend, &ports(&self.servers, &indexes))
+    }
+
+    /// Stops the controller (it must exit 0) and returns its log.
+    fn stop(self) -> String {
+        stop_controller(self.controller, &self.config)
+    }
+}
+
 #[test]
 fn consul_instances_come_fail_leave_and_scale_to_ten() {
-    let consul = Consul::start();
-    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
-    let config = controller_config(&lab, &consul_section(&lab, &consul, "be_dyn", ""));
-    let controller = start_controller(&config);
-    let servers = instances();
-    register(&consul, &servers, 0..3);
-    wait_for_ports(&lab, "be_dyn", &ports(&servers, &[0, 1, 2]));
-    let rows = serving(&lab, "be_dyn");
+    let setup = ConsulLab::start("be_dyn", |_| String::new());
+    let (consul, lab, servers) = (&setup.consul, &setup.lab, &setup.servers);
+    setup.register(0..3);
+    setup.wait("be_dyn", 0..3);
+    let rows = serving(lab, "be_dyn");
     assert!(
         rows.iter().all(|(name, _, _)| name.starts_with("srv_127.0.0.1_")),
         "{rows:?}"
@@ -167,72 +214,62 @@ fn consul_instances_come_fail_leave_and_scale_to_ten() {
 
     // A failing check (the server answers 503) takes it out.
     servers[1].respond_json(503, "{}");
-    wait_for_ports(&lab, "be_dyn", &ports(&servers, &[0, 2]));
+    wait_for_ports(lab, "be_dyn", &ports(servers, &[0, 2]));
     // A deregistered instance leaves too.
     consul.deregister("web2");
-    wait_for_ports(&lab, "be_dyn", &ports(&servers, &[0]));
+    wait_for_ports(lab, "be_dyn", &ports(servers, &[0]));
     // Back to health, and seven more.
     servers[1].respond_json(200, "{}");
-    register(&consul, &servers, 2..10);
-    wait_for_ports(&lab, "be_dyn", &ports(&servers, &(0..10).collect::<Vec<_>>()));
-    assert_eq!(serving(&lab, "be_dyn").len(), 10);
-    let log = stop_controller(controller, &config);
+    setup.register(2..10);
+    setup.wait("be_dyn", 0..10);
+    assert_eq!(serving(lab, "be_dyn").len(), 10);
+    let (added, drained) = (servers[9].port(), servers[2].port());
+    let log = setup.stop();
     assert!(
         log.contains(&format!(
-            "adding srv_127.0.0.1_{} (127.0.0.1:{} is discovered)",
-            servers[9].port(),
-            servers[9].port()
+            "adding srv_127.0.0.1_{added} (127.0.0.1:{added} is discovered)"
         )),
         "{log}"
     );
     assert!(
         log.contains(&format!(
-            "draining srv_127.0.0.1_{} (127.0.0.1:{} is no longer discovered)",
-            servers[2].port(),
-            servers[2].port()
+            "draining srv_127.0.0.1_{drained} (127.0.0.1:{drained} is no longer discovered)"
         )),
         "{log}"
     );
 }
 
 /// Scales 3 → 10 → 2 → 6 under load through `frontend_port`; no request may fail.
-fn scale_under_load(consul: &Consul, lab: &ReloadLab, backend: &str, frontend_port: u16, servers: &[HttpServer]) {
-    register(consul, servers, 0..3);
-    wait_for_ports(lab, backend, &ports(servers, &[0, 1, 2]));
+fn scale_under_load(setup: &ConsulLab, backend: &str, frontend_port: u16) {
+    setup.register(0..3);
+    setup.wait(backend, 0..3);
     let load = HttpLoad::start(frontend_port, LOAD_RATE, 3);
-    register(consul, servers, 3..10);
-    wait_for_ports(lab, backend, &ports(servers, &(0..10).collect::<Vec<_>>()));
+    setup.register(3..10);
+    setup.wait(backend, 0..10);
     for index in 2..10 {
-        consul.deregister(&format!("web{index}"));
+        setup.consul.deregister(&format!("web{index}"));
     }
-    wait_for_ports(lab, backend, &ports(servers, &[0, 1]));
-    register(consul, servers, 2..6);
-    wait_for_ports(lab, backend, &ports(servers, &[0, 1, 2, 3, 4, 5]));
+    setup.wait(backend, 0..2);
+    setup.register(2..6);
+    setup.wait(backend, 0..6);
     std::thread::sleep(Duration::from_millis(300));
     assert_no_failed_request(&load.stop(), 500.0);
 }
 
 #[test]
 fn dynamic_servers_scale_under_load_without_a_failed_request() {
-    let consul = Consul::start();
-    let (lab, dyn_port, _) = lab_with_backends(Launch::MasterWorker);
-    let config = controller_config(&lab, &consul_section(&lab, &consul, "be_dyn", ""));
-    let controller = start_controller(&config);
-    let servers = instances();
-    scale_under_load(&consul, &lab, "be_dyn", dyn_port, &servers);
-    let log = stop_controller(controller, &config);
+    let setup = ConsulLab::start("be_dyn", |_| String::new());
+    scale_under_load(&setup, "be_dyn", setup.dyn_port);
+    let log = setup.stop();
     assert!(log.contains("; drained) on"), "graceful removal: {log}");
 }
 
 #[test]
 fn slots_of_a_balance_source_backend_scale_under_load_and_run_out_clearly() {
-    let consul = Consul::start();
-    let (lab, _, src_port) = lab_with_backends(Launch::MasterWorker);
-    let config = controller_config(&lab, &consul_section(&lab, &consul, "be_src", ""));
-    let controller = start_controller(&config);
-    let servers = instances();
-    scale_under_load(&consul, &lab, "be_src", src_port, &servers);
-    let rows = serving(&lab, "be_src");
+    let setup = ConsulLab::start("be_src", |_| String::new());
+    let (consul, lab, servers) = (&setup.consul, &setup.lab, &setup.servers);
+    scale_under_load(&setup, "be_src", setup.src_port);
+    let rows = serving(lab, "be_src");
     assert!(rows.iter().all(|(name, _, _)| name.starts_with("slot")), "{rows:?}");
     // An instance that leaves and comes back finds its own slot free first
     // (the lowest one in maintenance), with its address and port still set:
@@ -243,11 +280,11 @@ fn slots_of_a_balance_source_backend_scale_under_load_and_run_out_clearly() {
         .unwrap()
         .clone();
     consul.deregister("web5");
-    wait_for_ports(&lab, "be_src", &ports(&servers, &[0, 1, 2, 3, 4]));
-    register(&consul, &servers, 5..6);
-    wait_for_ports(&lab, "be_src", &ports(&servers, &[0, 1, 2, 3, 4, 5]));
+    setup.wait("be_src", 0..5);
+    setup.register(5..6);
+    setup.wait("be_src", 0..6);
     assert!(
-        serving(&lab, "be_src").contains(&(slot.clone(), "UP".to_owned(), address.clone())),
+        serving(lab, "be_src").contains(&(slot.clone(), "UP".to_owned(), address.clone())),
         "{address} is back in {slot}"
     );
     // 12 slots; 14 instances: two find none, and say so.
@@ -258,10 +295,10 @@ fn slots_of_a_balance_source_backend_scale_under_load_and_run_out_clearly() {
         consul.register(&format!("web{}", 10 + offset), "web", server.port(), Check::Http);
     }
     testkit::wait_for("12 slots in use", Duration::from_secs(15), || {
-        serving(&lab, "be_src").len() == 12
+        serving(lab, "be_src").len() == 12
     });
     std::thread::sleep(Duration::from_millis(500));
-    let log = stop_controller(controller, &config);
+    let log = setup.stop();
     assert!(
         log.contains("all 12 slots named slot* are in use; add slots to the server-template"),
         "{log}"
@@ -270,23 +307,19 @@ fn slots_of_a_balance_source_backend_scale_under_load_and_run_out_clearly() {
 
 #[test]
 fn consul_down_for_ten_seconds_changes_nothing_then_it_converges() {
-    let mut consul = Consul::start();
-    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
-    let config = controller_config(&lab, &consul_section(&lab, &consul, "be_dyn", ""));
-    let controller = start_controller(&config);
-    let servers = instances();
-    register(&consul, &servers, 0..3);
-    wait_for_ports(&lab, "be_dyn", &ports(&servers, &[0, 1, 2]));
-    let before = serving(&lab, "be_dyn");
-    consul.stop();
+    let mut setup = ConsulLab::start("be_dyn", |_| String::new());
+    setup.register(0..3);
+    setup.wait("be_dyn", 0..3);
+    let before = serving(&setup.lab, "be_dyn");
+    setup.consul.stop();
     std::thread::sleep(Duration::from_secs(10));
-    assert_eq!(serving(&lab, "be_dyn"), before, "servers stay as they were");
-    consul.restart();
+    assert_eq!(serving(&setup.lab, "be_dyn"), before, "servers stay as they were");
+    setup.consul.restart();
     // The agent restores its own registrations from its data directory.
-    consul.deregister("web0");
-    register(&consul, &servers, 3..5);
-    let converged = try_wait_for_ports(&lab, "be_dyn", &ports(&servers, &[1, 2, 3, 4]));
-    let log = stop_controller(controller, &config);
+    setup.consul.deregister("web0");
+    setup.register(3..5);
+    let converged = try_wait_for_ports(&setup.lab, "be_dyn", &ports(&setup.servers, &[1, 2, 3, 4]));
+    let log = setup.stop();
     assert!(converged.is_ok(), "{converged:?}\n{log}");
     assert!(log.contains("keeping the last list"), "{log}");
     assert!(log.contains("answers again"), "{log}");
@@ -294,47 +327,33 @@ fn consul_down_for_ten_seconds_changes_nothing_then_it_converges() {
 
 #[test]
 fn after_a_reload_slots_are_back_at_once_from_the_state_file_and_no_request_is_lost() {
-    let consul = Consul::start();
-    let (lab, _, src_port) = lab_with_backends(Launch::MasterWorker);
-    let section = consul_section(
-        &lab,
-        &consul,
-        "be_src",
-        &format!("state-file = {}\n", lab.state_file().display()),
-    );
-    let config = controller_config(&lab, &section);
-    let controller = start_controller(&config);
-    let servers = instances();
-    register(&consul, &servers, 0..4);
-    wait_for_ports(&lab, "be_src", &ports(&servers, &[0, 1, 2, 3]));
-    let load = HttpLoad::start(src_port, LOAD_RATE, 3);
+    let setup = ConsulLab::start("be_src", |lab| format!("state-file = {}\n", lab.state_file().display()));
+    setup.register(0..4);
+    setup.wait("be_src", 0..4);
+    let load = HttpLoad::start(setup.src_port, LOAD_RATE, 3);
     std::thread::sleep(Duration::from_millis(300));
-    let old = lab.serving_pid();
-    lab.master_command("reload");
-    lab.wait_for_new_worker(old);
-    let back = wait_for_ports(&lab, "be_src", &ports(&servers, &[0, 1, 2, 3]));
+    let old = setup.lab.serving_pid();
+    setup.lab.master_command("reload");
+    setup.lab.wait_for_new_worker(old);
+    let back = setup.wait("be_src", 0..4);
     // How fast is measured by bench/backends.sh; here: they come back, and no request fails.
     eprintln!("slots serving again {back:?} after the new worker answered");
     std::thread::sleep(Duration::from_millis(500));
     assert_no_failed_request(&load.stop(), 500.0);
-    stop_controller(controller, &config);
+    setup.stop();
 }
 
 #[test]
 fn after_a_reload_dynamic_servers_are_added_again_within_a_second() {
-    let consul = Consul::start();
-    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
-    let config = controller_config(&lab, &consul_section(&lab, &consul, "be_dyn", ""));
-    let controller = start_controller(&config);
-    let servers = instances();
-    register(&consul, &servers, 0..3);
-    wait_for_ports(&lab, "be_dyn", &ports(&servers, &[0, 1, 2]));
-    let old = lab.serving_pid();
-    lab.master_command("reload");
-    lab.wait_for_new_worker(old);
-    let back = wait_for_ports(&lab, "be_dyn", &ports(&servers, &[0, 1, 2]));
+    let setup = ConsulLab::start("be_dyn", |_| String::new());
+    setup.register(0..3);
+    setup.wait("be_dyn", 0..3);
+    let old = setup.lab.serving_pid();
+    setup.lab.master_command("reload");
+    setup.lab.wait_for_new_worker(old);
+    let back = setup.wait("be_dyn", 0..3);
     eprintln!("dynamic servers serving again {back:?} after the new worker answered");
-    let log = stop_controller(controller, &config);
+    let log = setup.stop();
     assert!(log.contains("reloaded or restarted; converging"), "{log}");
 }
 
@@ -475,18 +494,15 @@ fn dry_run_prints_the_commands_and_changes_nothing() {
 
 #[test]
 fn a_second_controller_is_refused_by_the_lock() {
-    let consul = Consul::start();
-    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
-    let config = controller_config(&lab, &consul_section(&lab, &consul, "be_dyn", ""));
-    let first = start_controller(&config);
+    let setup = ConsulLab::start("be_dyn", |_| String::new());
     std::thread::sleep(Duration::from_millis(500));
     let second = haproxide()
-        .args(&["backends", "-f", config.to_str().unwrap()])
+        .args(&["backends", "-f", setup.config.to_str().unwrap()])
         .expect_exit(1);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
-        stderr.contains(&format!("backends.lock is held by PID {}", first.id())),
+        stderr.contains(&format!("backends.lock is held by PID {}", setup.controller.id())),
         "{stderr}"
     );
-    stop_controller(first, &config);
+    setup.stop();
 }
