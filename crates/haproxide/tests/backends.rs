@@ -11,7 +11,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use haproxy::ShowStat;
-use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, LoadReport, ReloadLab, TestCommand, free_port, terminate};
+use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, ReloadLab, TestCommand, free_port, terminate};
 
 /// Requests per second of the load (the issue asks for at least 500).
 const LOAD_RATE: u32 = 600;
@@ -117,22 +117,6 @@ fn try_wait_for_ports(lab: &ReloadLab, backend: &str, ports: &[u16]) -> Result<D
     Err(format!(
         "{backend} did not come to ports {wanted:?} within 15 s; it has {last:?}\ncontroller log:\n{log}"
     ))
-}
-
-fn assert_no_failed_request(report: &LoadReport, at_least: f64) {
-    eprintln!(
-        "load: {} requests in {:?} ({:.0}/s), {} failed",
-        report.requests,
-        report.elapsed,
-        report.rate(),
-        report.failures
-    );
-    assert_eq!(report.failures, 0, "failed requests: {:?}", report.first_failures);
-    assert!(
-        report.rate() >= at_least,
-        "the load ran at {:.0} requests/s",
-        report.rate()
-    );
 }
 
 /// Ten real HTTP servers, the service's instances to be.
@@ -253,7 +237,7 @@ fn scale_under_load(setup: &ConsulLab, backend: &str, frontend_port: u16) {
     setup.register(2..6);
     setup.wait(backend, 0..6);
     std::thread::sleep(Duration::from_millis(300));
-    assert_no_failed_request(&load.stop(), 500.0);
+    load.stop().assert_no_failure(500.0);
 }
 
 #[test]
@@ -339,7 +323,7 @@ fn after_a_reload_slots_are_back_at_once_from_the_state_file_and_no_request_is_l
     // How fast is measured by bench/backends.sh; here: they come back, and no request fails.
     eprintln!("slots serving again {back:?} after the new worker answered");
     std::thread::sleep(Duration::from_millis(500));
-    assert_no_failed_request(&load.stop(), 500.0);
+    load.stop().assert_no_failure(500.0);
     setup.stop();
 }
 

@@ -47,6 +47,32 @@ impl LoadReport {
     pub fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// Prints the report (`load: … failed`, the figure a closing note
+    /// quotes) and panics when a request failed or the load ran at fewer
+    /// than `at_least` requests/s.
+    pub fn assert_no_failure(&self, at_least: f64) {
+        eprintln!("load: {self}");
+        assert_eq!(self.failures, 0, "failed requests: {:?}", self.first_failures);
+        assert!(
+            self.rate() >= at_least,
+            "the load ran at {:.0} requests/s, under the {at_least:.0} asked for",
+            self.rate()
+        );
+    }
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests in {:?} ({:.0}/s), {} failed",
+            self.requests,
+            self.elapsed,
+            self.rate(),
+            self.failures
+        )
+    }
 }
 
 impl HttpLoad {
