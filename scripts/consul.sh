@@ -16,18 +16,11 @@ if [ -x "$BINARY" ] && "$BINARY" version >/dev/null 2>&1; then
 fi
 
 APT=$CACHE/apt
-mkdir -p "$APT/lists/partial" "$APT/archives/partial"
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-[ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt" >&2; exit 1; }
-echo "deb $mirror bullseye main" >"$APT/sources.list"
-apt_options=(-o "Dir::Etc::sourcelist=$APT/sources.list" -o Dir::Etc::sourceparts=-
-    -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache::Archives=$APT/archives"
-    -o Debug::NoLocking=1)
+private_apt "$APT" deb bullseye
 echo "== fetching consul (Debian bullseye's 1.8.7 package)" >&2
 {
-    apt-get "${apt_options[@]}" -qq update &&
-        (cd "$APT" && apt-get "${apt_options[@]}" -qq download consul)
+    apt-get "${APT_OPTIONS[@]}" -qq update &&
+        (cd "$APT" && apt-get "${APT_OPTIONS[@]}" -qq download consul)
 } >"$CACHE/apt.log" 2>&1 || { cat "$CACHE/apt.log" >&2; echo "consul did not download" >&2; exit 1; }
 deb=$(ls "$APT"/consul_*.deb | head -1)
 dpkg -x "$deb" "$CACHE"

@@ -23,14 +23,8 @@ fi
 need_packages build-essential dpkg-dev
 mkdir -p "$CACHE"
 APT=$CACHE/apt
-mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$APT/src"
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-[ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt" >&2; exit 1; }
-echo "deb-src $mirror trixie main" >"$APT/sources.list"
-apt_options=(-o "Dir::Etc::sourcelist=$APT/sources.list" -o Dir::Etc::sourceparts=-
-    -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache::Archives=$APT/archives"
-    -o Debug::NoLocking=1)
+private_apt "$APT" deb-src trixie
+mkdir -p "$APT/src"
 tarball=$APT/src/haproxy_$VERSION.orig.tar.gz
 if [ ! -s "$tarball" ]; then
     echo "== fetching haproxy_$VERSION.orig.tar.gz (Debian trixie source)" >&2
@@ -38,8 +32,8 @@ if [ ! -s "$tarball" ]; then
     # then reports 404s); the upstream tarball is all the build needs, so
     # only it must arrive, and apt's log is shown only when it did not.
     {
-        apt-get "${apt_options[@]}" -qq update &&
-            (cd "$APT/src" && apt-get "${apt_options[@]}" -qq source --download-only haproxy)
+        apt-get "${APT_OPTIONS[@]}" -qq update &&
+            (cd "$APT/src" && apt-get "${APT_OPTIONS[@]}" -qq source --download-only haproxy)
     } >"$CACHE/apt.log" 2>&1 || true
     if [ ! -s "$tarball" ]; then
         cat "$CACHE/apt.log" >&2

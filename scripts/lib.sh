@@ -1,5 +1,5 @@
 # Shared by the repository's scripts (sourced, not run): root or sudo, Debian
-# packages installed on demand, the release binary, and a temporary lab
+# packages installed on demand, a private apt for peers, the release binary, and a temporary lab
 # directory whose processes are stopped and files removed on exit.
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -14,6 +14,22 @@ need_packages() {
     echo "== installing ${missing[*]} (Debian packages)"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# An apt of its own in directory $1 with one sources line, "$2 MIRROR $3 main"
+# ($2 `deb` or `deb-src`, $3 a suite such as bullseye) on this machine's
+# Debian mirror, leaving the system's apt state untouched; sets APT_OPTIONS,
+# the apt-get options that use it. For peers fetched into the cache.
+private_apt() {
+    local dir=$1 kind=$2 suite=$3 mirror
+    mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+    [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+    [ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt" >&2; return 1; }
+    echo "$kind $mirror $suite main" >"$dir/sources.list"
+    APT_OPTIONS=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o Dir::Etc::sourceparts=-
+        -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives"
+        -o Debug::NoLocking=1)
 }
 
 need_cargo() {
