@@ -13,7 +13,7 @@ use std::path::Path;
 use haproxide::agent::formula::{Formula, HealthReport};
 use haproxide::config::Ini;
 use haproxide::stats::spool::manifest::Manifest;
-use haproxy::{AgentReply, ReloadAnswer, ServersState, ShowInfo, ShowProc, ShowStat, StatReader};
+use haproxy::{AgentReply, LogFormat, LogLine, ReloadAnswer, ServersState, ShowInfo, ShowProc, ShowStat, StatReader};
 
 /// A target's body.
 pub type Target = fn(&[u8]);
@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("consul_health", consul_health),
     ("targets_file", targets_file),
     ("agent_reply", agent_reply),
+    ("log_line", log_line),
     ("ini", ini),
     ("manifest", manifest),
     ("health_json", health_json),
@@ -186,6 +187,46 @@ pub fn targets_file(data: &[u8]) {
         let line = format!("{address}{port}{weight}\n");
         let again = parse(path, &line).unwrap_or_else(|error| panic!("{line:?}: {error}"));
         assert_eq!(again, [item], "{line:?}");
+    }
+}
+
+/// Log datagrams, one per `\n`-ended piece (so a capture file is a seed
+/// of many): what is read lies within the datagram as its format says.
+pub fn log_line(data: &[u8]) {
+    for datagram in data.split_inclusive(|&byte| byte == b'\n') {
+        let Ok(line) = LogLine::parse(datagram) else {
+            continue;
+        };
+        let body = datagram.strip_suffix(b"\n").unwrap_or(datagram);
+        assert!(line.priority <= 191);
+        assert!(body.ends_with(line.message), "the message is the datagram's end");
+        let printable = |field: &[u8]| !field.is_empty() && field.iter().all(|byte| (33..=126).contains(byte));
+        if line.format == LogFormat::Rfc5424 {
+            for field in [line.timestamp, line.hostname, line.app_name, line.proc_id, line.msg_id]
+                .into_iter()
+                .flatten()
+            {
+                assert!(printable(field) && field != b"-", "{field:?}");
+            }
+        } else {
+            assert!(line.structured_data.is_empty() && line.msg_id.is_none());
+        }
+        for element in &line.structured_data {
+            for name in std::iter::once(element.id).chain(element.params.iter().map(|param| param.name)) {
+                assert!(name.len() <= 32 && printable(name) && !name.iter().any(|byte| b"=]\"".contains(byte)));
+            }
+            for param in &element.params {
+                match &param.value {
+                    // A value without escapes is the datagram's own bytes…
+                    std::borrow::Cow::Borrowed(value) => {
+                        let range = body.as_ptr_range();
+                        assert!(range.start <= value.as_ptr() && value.as_ptr_range().end <= range.end);
+                    }
+                    // …and undoing escapes only ever shortens one.
+                    std::borrow::Cow::Owned(value) => assert!(value.len() < body.len()),
+                }
+            }
+        }
     }
 }
 

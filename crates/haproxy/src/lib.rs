@@ -15,6 +15,8 @@
 //! - [`cfg`] finds which files `-f` loads and the `global` section's
 //!   `server-state-file` in HAProxy's own configuration.
 //! - [`AgentReply`] is what an agent answers an `agent-check`, parsed and rendered.
+//! - [`LogLine`] reads one of HAProxy's log datagrams (RFC 5424 with its
+//!   structured data, RFC 3164, `local`), as bytes.
 //!
 //! ```
 //! use haproxy::{ObjectType, ShowStat};
@@ -34,6 +36,7 @@ pub mod cfg;
 mod client;
 mod endpoint;
 mod info;
+mod log;
 mod master;
 mod servers_state;
 mod stat;
@@ -42,6 +45,7 @@ pub use agent::{AdminState, AgentReply, Health, ReplyError, Weight};
 pub use client::{ClientError, ClientOptions, ErrorKind, Reply, Retries, RuntimeClient, Transfer};
 pub use endpoint::{Endpoint, EndpointError};
 pub use info::{InfoError, InfoValue, ShowInfo};
+pub use log::{LogError, LogFormat, LogLine, SdElement, SdParam};
 pub use master::{ProcKind, ProcRow, ReloadAnswer, ReloadRefused, ShowProc, ShowProcError};
 pub use servers_state::{ServerStateRow, ServersState, ServersStateError};
 pub use stat::{
