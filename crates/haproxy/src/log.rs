@@ -242,7 +242,7 @@ impl<'a> Cursor<'a> {
     /// The bytes up to the next space or the end.
     fn word(&mut self) -> &'a [u8] {
         let rest = self.rest();
-        let length = rest.iter().position(|&byte| byte == b' ').unwrap_or(rest.len());
+        let length = memchr::memchr(b' ', rest).unwrap_or(rest.len());
         self.position += length;
         &rest[..length]
     }
@@ -312,7 +312,8 @@ impl<'a> Cursor<'a> {
         while self.peek() == Some(b'[') {
             self.position += 1;
             let id = self.sd_name("an SD-ID")?;
-            let mut params = Vec::new();
+            // HAProxyKafka's element has 23: one allocation, not five.
+            let mut params = Vec::with_capacity(32);
             loop {
                 match self.peek() {
                     Some(b']') => {
@@ -357,28 +358,31 @@ impl<'a> Cursor<'a> {
     /// backslash is itself (RFC 5424 §6.3.3).
     fn sd_value(&mut self) -> Result<Cow<'a, [u8]>, LogError> {
         let rest = self.rest();
+        // Where the copy of an escaped value has come to, once there is one.
+        let mut unescaped: Option<(Vec<u8>, usize)> = None;
         let mut index = 0;
-        let mut unescaped: Option<Vec<u8>> = None;
-        while let Some(&byte) = rest.get(index) {
-            match byte {
-                b'"' => {
-                    self.position += index + 1;
-                    return Ok(match unescaped {
-                        Some(value) => Cow::Owned(value),
-                        None => Cow::Borrowed(&rest[..index]),
-                    });
-                }
-                b'\\' if matches!(rest.get(index + 1), Some(b'"' | b'\\' | b']')) => {
-                    let value = unescaped.get_or_insert_with(|| rest[..index].to_vec());
-                    value.push(rest[index + 1]);
-                    index += 2;
-                }
-                _ => {
-                    if let Some(value) = &mut unescaped {
-                        value.push(byte);
+        while let Some(found) = memchr::memchr2(b'"', b'\\', &rest[index..]) {
+            let at = index + found;
+            if rest[at] == b'"' {
+                self.position += at + 1;
+                return Ok(match unescaped {
+                    Some((mut value, copied)) => {
+                        value.extend_from_slice(&rest[copied..at]);
+                        Cow::Owned(value)
                     }
-                    index += 1;
+                    None => Cow::Borrowed(&rest[..at]),
+                });
+            }
+            match rest.get(at + 1) {
+                Some(&escaped @ (b'"' | b'\\' | b']')) => {
+                    let (value, copied) = unescaped.get_or_insert_with(|| (Vec::with_capacity(rest.len().min(256)), 0));
+                    value.extend_from_slice(&rest[*copied..at]);
+                    value.push(escaped);
+                    *copied = at + 2;
+                    index = at + 2;
                 }
+                // Any other backslash is itself, and stays in the copy's next stretch.
+                _ => index = at + 1,
             }
         }
         Err(self.error("`\"` to close the value"))
