@@ -10,36 +10,13 @@
 //!
 //!     cargo bench -p haproxy --bench log_line
 
-// The counting allocator below needs `unsafe impl GlobalAlloc`; it only
-// forwards to the system allocator.
-#![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use haproxy::LogLine;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const DATAGRAMS: usize = 200_000;
 const RUNS: usize = 10;
@@ -64,11 +41,11 @@ fn main() {
         }
         times.push(start.elapsed());
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let (before, _) = support::allocated();
     for datagram in &samples {
         drop(LogLine::parse(datagram).expect("a datagram HAProxy wrote"));
     }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = support::allocated().0 - before;
     times.sort();
     let (best, median) = (times[0], times[RUNS / 2]);
     let per_second = |time: Duration| DATAGRAMS as f64 / time.as_secs_f64();

@@ -10,40 +10,14 @@
 //!
 //!     cargo bench -p haproxy --bench show_stat [-- FILE...]
 
-// The counting allocator below needs `unsafe impl GlobalAlloc`; it only
-// forwards to the system allocator.
-#![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod support;
+
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use haproxy::ShowStat;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        ALLOCATED_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const RUNS: usize = 20;
 
@@ -87,13 +61,10 @@ fn measure(name: &str, text: &str) {
         walk_times.push(start.elapsed());
     }
     let owned = text.to_owned();
-    let (before_count, before_bytes) = (
-        ALLOCATIONS.load(Ordering::SeqCst),
-        ALLOCATED_BYTES.load(Ordering::SeqCst),
-    );
+    let (before_count, before_bytes) = support::allocated();
     let stat = ShowStat::parse(owned).expect("parse");
-    let count = ALLOCATIONS.load(Ordering::SeqCst) - before_count;
-    let bytes = ALLOCATED_BYTES.load(Ordering::SeqCst) - before_bytes;
+    let (after_count, after_bytes) = support::allocated();
+    let (count, bytes) = (after_count - before_count, after_bytes - before_bytes);
     drop(stat);
     let report = |label: &str, times: &mut Vec<Duration>| {
         times.sort();
