@@ -54,16 +54,19 @@ fn consul_section(lab: &ReloadLab, consul: &Consul, backend: &str, extra: &str) 
     )
 }
 
-/// Runs the controller in the background, logging to `backends.log`.
+/// The controller's log, in the lab's directory beside its configuration.
+const CONTROLLER_LOG: &str = "backends.log";
+
+/// Runs the controller in the background, logging to [`CONTROLLER_LOG`].
 fn start_controller(config: &Path) -> Child {
     haproxide()
         .args(&["backends", "-f", config.to_str().unwrap()])
-        .spawn(&config.with_file_name("backends.log"))
+        .spawn(&config.with_file_name(CONTROLLER_LOG))
 }
 
 fn stop_controller(child: Child, config: &Path) -> String {
     let (status, _) = terminate(child);
-    let log = std::fs::read_to_string(config.with_file_name("backends.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(config.with_file_name(CONTROLLER_LOG)).unwrap_or_default();
     assert_eq!(status.code(), Some(0), "{log}");
     log
 }
@@ -113,7 +116,7 @@ fn try_wait_for_ports(lab: &ReloadLab, backend: &str, ports: &[u16]) -> Result<D
         std::thread::sleep(Duration::from_millis(20));
     }
     // The controller's log, when there is one, says why.
-    let log = std::fs::read_to_string(lab.dir().join("backends.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(lab.dir().join(CONTROLLER_LOG)).unwrap_or_default();
     Err(format!(
         "{backend} did not come to ports {wanted:?} within 15 s; it has {last:?}\ncontroller log:\n{log}"
     ))
@@ -427,14 +430,14 @@ fn ep2_with_its_own_configuration_converges_the_same_way() {
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_haproxide"), &ep2).unwrap();
     let controller = TestCommand::new(&ep2)
         .args(&["-f", config.to_str().unwrap()])
-        .spawn(&lab.dir().join("backends.log"));
+        .spawn(&lab.dir().join(CONTROLLER_LOG));
     wait_for_ports(&lab, "haproxynode", &[port]);
     let rows = serving(&lab, "haproxynode");
     assert_eq!(rows[0].0, "node1");
     assert_eq!(rows[0].2, format!("127.0.0.1:{port}"));
     // As EP2 promises, an empty answer never empties the backend.
     consul.set_check("web0", false);
-    let log_path = lab.dir().join("backends.log");
+    let log_path = lab.dir().join(CONTROLLER_LOG);
     let started = Instant::now();
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     while !log().contains("fewer than min-servers = 1") {
