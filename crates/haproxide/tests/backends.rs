@@ -11,7 +11,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use haproxy::ShowStat;
-use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, ReloadLab, TestCommand, free_port, terminate};
+use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, ReloadLab, TestCommand, terminate};
 
 /// Requests per second of the load (the issue asks for at least 500).
 const LOAD_RATE: u32 = 600;
@@ -23,15 +23,18 @@ fn haproxide() -> TestCommand {
 /// The lab's extra sections: `fe_dyn` → `be_dyn` (no servers, roundrobin)
 /// and `fe_src` → `be_src` (`balance source`, 12 FQDN slots).
 fn lab_with_backends(launch: Launch) -> (ReloadLab, u16, u16) {
-    let (dyn_port, src_port) = (free_port(), free_port());
-    let extra = format!(
-        "\nfrontend fe_dyn\n    bind 127.0.0.1:{dyn_port}\n    default_backend be_dyn\n\n\
-         backend be_dyn\n    balance roundrobin\n\n\
-         frontend fe_src\n    bind 127.0.0.1:{src_port}\n    default_backend be_src\n\n\
-         backend be_src\n    balance source\n\
-         \x20   server-template slot 1-12 placeholder.invalid:1 init-addr last,0.0.0.0 disabled check inter 500ms\n"
-    );
-    (ReloadLab::start_with(launch, &extra), dyn_port, src_port)
+    let lab = ReloadLab::start_with(launch, 2, |ports| {
+        let (dyn_port, src_port) = (ports[0], ports[1]);
+        format!(
+            "\nfrontend fe_dyn\n    bind 127.0.0.1:{dyn_port}\n    default_backend be_dyn\n\n\
+             backend be_dyn\n    balance roundrobin\n\n\
+             frontend fe_src\n    bind 127.0.0.1:{src_port}\n    default_backend be_src\n\n\
+             backend be_src\n    balance source\n\
+             \x20   server-template slot 1-12 placeholder.invalid:1 init-addr last,0.0.0.0 disabled check inter 500ms\n"
+        )
+    });
+    let (dyn_port, src_port) = (lab.extra_ports()[0], lab.extra_ports()[1]);
+    (lab, dyn_port, src_port)
 }
 
 /// A `[backends]` + `[backend:NAME]` configuration in the lab's directory.
@@ -401,13 +404,14 @@ fn a_file_moves_haproxy_and_a_half_written_one_does_not() {
 #[test]
 fn ep2_with_its_own_configuration_converges_the_same_way() {
     let consul = Consul::start();
-    let dyn_port = free_port();
-    let extra = format!(
-        "\nfrontend fe_ep2\n    bind 127.0.0.1:{dyn_port}\n    default_backend haproxynode\n\n\
-         backend haproxynode\n    balance roundrobin\n\
-         \x20   server-template node 5 10.0.0.1:8080 check inter 500ms disabled\n"
-    );
-    let lab = ReloadLab::start_with(Launch::MasterWorker, &extra);
+    let lab = ReloadLab::start_with(Launch::MasterWorker, 1, |ports| {
+        format!(
+            "\nfrontend fe_ep2\n    bind 127.0.0.1:{}\n    default_backend haproxynode\n\n\
+             backend haproxynode\n    balance roundrobin\n\
+             \x20   server-template node 5 10.0.0.1:8080 check inter 500ms disabled\n",
+            ports[0]
+        )
+    });
     let servers: Vec<HttpServer> = (0..3).map(|index| HttpServer::start(&format!("ep2-{index}"))).collect();
     // EP2 puts every server on one port: give the instances one each, and
     // let Consul carry them; backend_port is the one HAProxy uses.

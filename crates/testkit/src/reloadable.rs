@@ -38,17 +38,20 @@ pub struct ReloadLab {
     servers: Vec<HttpServer>,
     master: Option<Child>,
     extra: String,
+    extra_ports: Vec<u16>,
 }
 
 impl ReloadLab {
     /// Starts HAProxy; panics with its output when it cannot.
     pub fn start(launch: Launch) -> ReloadLab {
-        ReloadLab::start_with(launch, "")
+        ReloadLab::start_with(launch, 0, |_| String::new())
     }
 
-    /// Starts HAProxy with `extra` sections after the standard ones (more
-    /// frontends and backends, on ports from [`free_port`]).
-    pub fn start_with(launch: Launch, extra: &str) -> ReloadLab {
+    /// Starts HAProxy with the sections `extra` writes after the standard
+    /// ones (more frontends and backends) on `extra_ports` ports of its
+    /// own. Every attempt draws fresh ports, so a port some other test's
+    /// connection took meanwhile only costs an attempt.
+    pub fn start_with(launch: Launch, extra_ports: usize, extra: impl Fn(&[u16]) -> String) -> ReloadLab {
         let dir = tempfile::Builder::new()
             .prefix("haproxide-reload-")
             .tempdir()
@@ -61,12 +64,15 @@ impl ReloadLab {
             slot_port: 0,
             servers,
             master: None,
-            extra: extra.to_owned(),
+            extra: String::new(),
+            extra_ports: Vec::new(),
         };
         let mut last = String::new();
         for _attempt in 0..5 {
             lab.port = free_port();
             lab.slot_port = free_port();
+            lab.extra_ports = (0..extra_ports).map(|_| free_port()).collect();
+            lab.extra = extra(&lab.extra_ports);
             lab.write_config("");
             match lab.spawn() {
                 Ok(()) => return lab,
@@ -119,6 +125,12 @@ impl ReloadLab {
     /// The port the spare slots are declared with.
     pub fn slot_port(&self) -> u16 {
         self.slot_port
+    }
+
+    /// The ports the extra sections were written with, in the order
+    /// [`ReloadLab::start_with`] gave them.
+    pub fn extra_ports(&self) -> &[u16] {
+        &self.extra_ports
     }
 
     /// The two servers of `be_app`.
