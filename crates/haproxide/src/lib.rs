@@ -6,9 +6,11 @@
 //! - [`agent`]: an agent-check server.
 //! - [`reload`]: a validated, verified, hitless HAProxy reload.
 //! - [`backends`]: HAProxy's servers follow Consul or a file at run time.
-//! - [`config`]: the INI configuration, each section declared once by the
-//!   component that reads it.
-//! - [`runtime`]: logging and the stop signals the daemons share.
+//! - [`logs`]: HAProxy's request logs from a unix socket to Kafka as JSON.
+//! - [`config`]: the INI configuration (and other programs' YAML files),
+//!   each section declared once by the component that reads it.
+//! - [`runtime`]: logging, stop signals, systemd notifications and the
+//!   HTTP endpoints the daemons share.
 //!
 //! Building a component from its configuration starts nothing; its `run`
 //! does. See the README's "Code map" for where new pieces go.
@@ -16,6 +18,7 @@
 pub mod agent;
 pub mod backends;
 pub mod config;
+pub mod logs;
 pub mod query;
 pub mod reload;
 pub mod runtime;

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use haproxide::config::Program;
 use haproxide::config::flags::SectionFlags;
-use haproxide::{agent, backends, config, query, reload, stats};
+use haproxide::{agent, backends, config, logs, query, reload, stats};
 
 /// One binary for HAProxy operators.
 #[derive(Debug, Parser)]
@@ -72,6 +72,24 @@ enum Command {
                       SIGTERM, SIGHUP or SIGINT stops it at once, between changes; HAProxy keeps its servers."
     )]
     Backends(BackendsArgs),
+    /// Send HAProxy's request logs from a unix datagram socket to Kafka as JSON (haproxykafka).
+    #[command(
+        display_name = "haproxide",
+        after_help = "Reads the sections [DEFAULT], [logs], [logs-socket], [logs-parser], [logs-kafka], [logs-rdkafka], \
+                      [logs-monitoring], [logs-transform] and [logs-fields]; a FILE ending in .yaml or .yml is \
+                      HAProxyKafka's config.yaml.\n\
+                      SIGTERM, SIGHUP or SIGINT stops reading, drains the queues, gives Kafka flush-timeout, and exits 0."
+    )]
+    Logs(ConfigFiles),
+}
+
+/// The command line of `haproxykafka` (Wikimedia's name).
+#[derive(Debug, Parser)]
+#[command(about = "haproxide, called as Wikimedia's `haproxykafka`: reads its config.yaml")]
+struct HaproxykafkaCli {
+    /// HAProxyKafka's configuration file.
+    #[arg(short = 'c', value_name = "FILE", default_value = logs::haproxykafka::DEFAULT_CONFIG_FILE)]
+    config: PathBuf,
 }
 
 /// Flags of `backends` (and of `ep2`).
@@ -188,6 +206,10 @@ fn main() -> ExitCode {
         "haproxystats-pull" => compat(Stats::Pull, argv),
         "haproxystats-process" => compat(Stats::Process, argv),
         "ep2" => ep2(argv),
+        "haproxykafka" => {
+            let cli = HaproxykafkaCli::parse_from(argv);
+            logs_program(logs::haproxykafka::load(&cli.config).map_err(anyhow::Error::from))
+        }
         _ => run(Cli::parse_from(argv)),
     };
     outcome.unwrap_or_else(|error| {
@@ -234,12 +256,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = config::check_loaded(config, Program::Reload)?;
             reload::main(&config, args.check, args.format)
         }
+        Command::Logs(files) => logs_program(match files.file.as_deref() {
+            Some(path) if config::is_yaml(path) => logs::haproxykafka::load(path).map_err(anyhow::Error::from),
+            _ => config::Config::load(files.file.as_deref(), files.dir.as_deref()).map_err(anyhow::Error::from),
+        }),
         Command::Backends(args) => {
             let config =
                 config::load_checked(args.files.file.as_deref(), args.files.dir.as_deref(), Program::Backends)?;
             backends::main(&config, backends_run(args.once, args.dry_run))
         }
     }
+}
+
+/// `logs`, from its loaded configuration (INI or HAProxyKafka's YAML).
+fn logs_program(config: anyhow::Result<config::Config>) -> anyhow::Result<ExitCode> {
+    let config = config::check_loaded(config?, Program::Logs)?;
+    logs::main(&config)
 }
 
 /// The stats programs, which haproxystats' flags drive.

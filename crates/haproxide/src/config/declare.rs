@@ -308,6 +308,43 @@ pub const POSITIVE_SECONDS: Parser<Duration> = Parser {
     parse: |text| number_where(text, |number| number > 0.0, "must be more than 0").and_then(|_| parse_seconds(text)),
 };
 
+/// A duration: seconds (fractions allowed), or Go's notation as
+/// HAProxyKafka's files write it (`100ms`, `1.5s`, `2m`, `1h30m`, `250us`).
+pub const DURATION: Parser<Duration> = Parser {
+    kind: "duration",
+    parse: |text| {
+        let text = text.trim();
+        if text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') {
+            return (SECONDS.parse)(text);
+        }
+        let mut total = 0.0;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let number_length = rest
+                .bytes()
+                .take_while(|byte| byte.is_ascii_digit() || *byte == b'.')
+                .count();
+            let number: f64 = rest[..number_length]
+                .parse()
+                .map_err(|_| "expected seconds or a duration like 100ms, 1.5s, 2m")?;
+            rest = &rest[number_length..];
+            let unit_length = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+            let scale = match &rest[..unit_length] {
+                "ns" => 1e-9,
+                "us" => 1e-6,
+                "ms" => 1e-3,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                unit => return Err(format!("unknown unit {unit:?}: use ns, us, ms, s, m or h")),
+            };
+            rest = &rest[unit_length..];
+            total += number * scale;
+        }
+        Duration::try_from_secs_f64(total).map_err(|_| "too large".to_owned())
+    },
+};
+
 /// A number more than 0.
 pub const POSITIVE_NUMBER: Parser<f64> = Parser {
     kind: "number > 0",
@@ -491,6 +528,18 @@ mod tests {
         assert_eq!((TEXT.parse)(" "), Err("must not be empty".to_owned()));
         assert_eq!((HTTP_URL.parse)("ftp://h"), Err("must be an http:// URL".to_owned()));
         assert_eq!((LOG_LEVEL.parse)("WARNING"), Ok(tracing::Level::WARN));
+        assert_eq!((DURATION.parse)("1000ms"), Ok(Duration::from_secs(1)));
+        assert_eq!((DURATION.parse)("1h1m1.5s"), Ok(Duration::from_millis(3_661_500)));
+        assert_eq!((DURATION.parse)("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!((DURATION.parse)("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(
+            (DURATION.parse)("3 days"),
+            Err("unknown unit \"\": use ns, us, ms, s, m or h".to_owned())
+        );
+        assert_eq!(
+            (DURATION.parse)("5d"),
+            Err("unknown unit \"d\": use ns, us, ms, s, m or h".to_owned())
+        );
         assert_eq!(
             names("scur bogus", &[&["scur"]]),
             Err("unknown metric name(s): bogus".to_owned())

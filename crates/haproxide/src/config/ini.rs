@@ -157,6 +157,17 @@ impl Ini {
             .set(key.to_ascii_lowercase(), value.replace('$', "$$"), Origin::Flag(key));
     }
 
+    /// Sets a value read from line `line` of `path` by another reader than
+    /// INI's (YAML), stored escaped so a `$` in it is not interpolated.
+    pub fn set_from_file(&mut self, section: &str, key: &str, value: &str, path: &Path, line: usize) {
+        let origin = Origin::File {
+            path: path.to_owned(),
+            line,
+        };
+        self.section_mut(section, Some(origin.clone()))
+            .set(key.to_ascii_lowercase(), value.replace('$', "$$"), origin);
+    }
+
     /// Forgets the values of `section` that are empty (EP2 reads an empty
     /// value as unset).
     pub fn remove_empty(&mut self, section: &str) {

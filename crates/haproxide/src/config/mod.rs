@@ -12,6 +12,7 @@ pub mod docs;
 pub mod flags;
 mod ini;
 pub mod schema;
+pub mod yaml;
 
 use std::fmt::Write as _;
 use std::io;
@@ -87,6 +88,14 @@ pub const SECTIONS: &[&Section] = &[
     &crate::backends::BACKEND_SECTIONS,
     &crate::backends::ep2::HAPROXY,
     &crate::backends::ep2::CONSUL,
+    &crate::logs::config::SECTION,
+    &crate::logs::config::SOCKET,
+    &crate::logs::config::PARSER,
+    &crate::logs::config::KAFKA,
+    &crate::logs::config::RDKAFKA,
+    &crate::logs::config::MONITORING,
+    &crate::logs::config::TRANSFORM,
+    &crate::logs::config::FIELDS,
 ];
 
 /// The section called `name`, if haproxide knows it.
@@ -109,6 +118,8 @@ pub enum Program {
     Backends,
     /// `ep2` reads `[DEFAULT]` and EP2's `[haproxy]` and `[consul]`.
     Ep2,
+    /// `logs` (and `haproxykafka`) reads `[DEFAULT]` and the `[logs…]` sections.
+    Logs,
 }
 
 impl Program {
@@ -132,6 +143,10 @@ impl Program {
             Program::Reload => &[&DEFAULT, &crate::reload::SECTION],
             Program::Backends => &[&DEFAULT, &crate::backends::SECTION, &crate::backends::BACKEND_SECTIONS],
             Program::Ep2 => &[&DEFAULT, &crate::backends::ep2::HAPROXY, &crate::backends::ep2::CONSUL],
+            Program::Logs => {
+                use crate::logs::config::{FIELDS, KAFKA, MONITORING, PARSER, RDKAFKA, SECTION, SOCKET, TRANSFORM};
+                &[&DEFAULT, &SECTION, &SOCKET, &PARSER, &KAFKA, &RDKAFKA, &MONITORING, &TRANSFORM, &FIELDS]
+            }
         }
     }
 
@@ -297,17 +312,34 @@ impl Config {
     }
 
     fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let bytes = std::fs::read(path).map_err(|error| ConfigError::read(path, &error))?;
-        let text = String::from_utf8(bytes).map_err(|error| ConfigError::NotText {
-            path: path.to_owned(),
-            line: 1 + error.as_bytes()[..error.utf8_error().valid_up_to()]
-                .iter()
-                .filter(|byte| **byte == b'\n')
-                .count(),
-        })?;
+        let text = read_text(path)?;
         self.ini.read(path, &text)?;
         self.files.push(path.to_owned());
         Ok(())
+    }
+
+    /// Loads built-in defaults, then the YAML file `path`, each of whose
+    /// values `place` puts in a section and key, written as the section
+    /// takes it (`None` for a key the program does not know: an error
+    /// naming its line).
+    pub fn load_yaml(
+        path: &Path,
+        place: impl Fn(&yaml::YamlValue) -> Option<(String, String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::builtin();
+        let text = read_text(path)?;
+        for value in yaml::flatten(path, &text)? {
+            let Some((section, key, text)) = place(&value) else {
+                return Err(ConfigError::Syntax(ini::SyntaxError {
+                    path: path.to_owned(),
+                    line: value.line,
+                    message: format!("unknown key {}", value.key),
+                }));
+            };
+            config.ini.set_from_file(&section, &key, &text, path, value.line);
+        }
+        config.files.push(path.to_owned());
+        Ok(config)
     }
 
     /// Forgets the empty values of `section`: they mean "unset" there.
@@ -415,6 +447,18 @@ impl Config {
     }
 }
 
+/// The text of a configuration file, which must be UTF-8.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|error| ConfigError::read(path, &error))?;
+    String::from_utf8(bytes).map_err(|error| ConfigError::NotText {
+        path: path.to_owned(),
+        line: 1 + error.as_bytes()[..error.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|byte| **byte == b'\n')
+            .count(),
+    })
+}
+
 /// Loads the configuration and checks the sections `program` reads; every
 /// error goes to stderr, naming file, line, section and key.
 pub fn load_checked(file: Option<&Path>, dir: Option<&Path>, program: Program) -> anyhow::Result<Config> {
@@ -434,10 +478,23 @@ pub fn check_loaded(config: Config, program: Program) -> anyhow::Result<Config> 
     Ok(config)
 }
 
+/// Whether `path` is a YAML file (`.yaml`, `.yml`): HAProxyKafka's, read
+/// into the `[logs…]` sections.
+pub fn is_yaml(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|extension| extension == "yaml" || extension == "yml")
+}
+
 /// `check-config`: every problem on stderr; exit 1 if any is an error.
 pub fn check_config(file: Option<&Path>, dir: Option<&Path>) -> anyhow::Result<std::process::ExitCode> {
-    let config = Config::load(file, dir)?;
-    let report = schema::check(&config, schema::Scope::All);
+    let (config, scope) = match file {
+        Some(path) if is_yaml(path) => (
+            crate::logs::haproxykafka::load(path)?,
+            schema::Scope::Of(Program::Logs),
+        ),
+        _ => (Config::load(file, dir)?, schema::Scope::All),
+    };
+    let report = schema::check(&config, scope);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }

@@ -1,9 +1,13 @@
 //! What every daemon of the binary shares at run time: log output
 //! ([`logging`]), the signals that stop it ([`shutdown`]), directory
-//! watches ([`watch`]) and single-instance locks ([`lock`]).
+//! watches ([`watch`]), single-instance locks ([`lock`]), systemd
+//! notifications ([`notify`]) and a responder for their own HTTP endpoints
+//! ([`http`]).
 
+pub mod http;
 pub mod lock;
 pub mod logging;
+pub mod notify;
 pub mod shutdown;
 pub mod watch;
 

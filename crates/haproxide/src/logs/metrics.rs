@@ -1,0 +1,301 @@
+//! What `logs` counts, and how it says whether it is alive: counters and
+//! histograms every stage updates without locks, rendered in Prometheus'
+//! text format under the names the Wikimedia alerts query
+//! (`haproxykafka_valid_messages_total`, `haproxykafka_saturation_errors`),
+//! and a heartbeat per stage that `/healthz` and the systemd watchdog read.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The stages of the pipeline, each with a queue in front of it (but the
+/// receiver's, which is the kernel's socket buffer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reads the socket.
+    Receiver,
+    /// Parses datagrams into JSON.
+    Parser,
+    /// Hands messages to librdkafka.
+    Producer,
+    /// librdkafka's own queue (`queue.buffering.max.messages`).
+    KafkaQueue,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [Stage::Receiver, Stage::Parser, Stage::Producer, Stage::KafkaQueue];
+
+    /// The `channel` label of what is dropped in front of it (`kafka-msg`:
+    /// the name the Wikimedia alert uses for the producer hand-off).
+    fn channel(self) -> &'static str {
+        match self {
+            Stage::Receiver => "socket",
+            Stage::Parser => "parser",
+            Stage::Producer => "producer",
+            Stage::KafkaQueue => "kafka-msg",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A histogram with fixed bucket bounds.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: Vec<f64>,
+    counts: Vec<AtomicU64>,
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// A histogram of `bounds` (seconds, rising).
+    pub fn new(bounds: &[f64]) -> Histogram {
+        Histogram {
+            bounds: bounds.to_vec(),
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some(bucket) = self.bounds.iter().position(|bound| seconds <= *bound) {
+            self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// How long a stage may go without a heartbeat before the pipeline is
+/// called wedged (every stage beats at least every 100 ms while it works or
+/// waits).
+pub const STALL: Duration = Duration::from_secs(5);
+
+/// Everything `logs` counts.
+#[derive(Debug)]
+pub struct Metrics {
+    start: Instant,
+    /// Set when the daemon stops: stages finish what they hold.
+    pub stopping: AtomicBool,
+    /// Datagrams read from the socket.
+    pub received: AtomicU64,
+    /// Datagrams cut at `max-datagram`.
+    pub truncated: AtomicU64,
+    /// Datagrams that became JSON messages.
+    pub parsed: AtomicU64,
+    /// Datagrams the mapping refused (bound for the DLQ).
+    pub rejected: AtomicU64,
+    /// JSON messages Kafka confirmed.
+    pub delivered: AtomicU64,
+    /// Dead-letter messages Kafka confirmed.
+    pub dlq_delivered: AtomicU64,
+    /// Messages Kafka failed to take (after librdkafka's retries).
+    pub delivery_errors: AtomicU64,
+    dropped: [AtomicU64; 4],
+    beats: [AtomicU64; 4],
+    /// Per-line parse time.
+    pub parsing: Histogram,
+    /// Per-line time from the batch's receipt to the hand-over to librdkafka.
+    pub processing: Histogram,
+}
+
+impl Metrics {
+    /// Fresh counters; histograms with the configured bounds.
+    pub fn new(parsing_buckets: &[f64], processing_buckets: &[f64]) -> Metrics {
+        Metrics {
+            start: Instant::now(),
+            stopping: AtomicBool::new(false),
+            received: AtomicU64::new(0),
+            truncated: AtomicU64::new(0),
+            parsed: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            dlq_delivered: AtomicU64::new(0),
+            delivery_errors: AtomicU64::new(0),
+            dropped: Default::default(),
+            beats: Default::default(),
+            parsing: Histogram::new(parsing_buckets),
+            processing: Histogram::new(processing_buckets),
+        }
+    }
+
+    /// `count` lines dropped because the queue of `stage` was full.
+    pub fn dropped(&self, stage: Stage, count: u64) {
+        self.dropped[stage.index()].fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Lines dropped in front of `stage` so far.
+    pub fn dropped_at(&self, stage: Stage) -> u64 {
+        self.dropped[stage.index()].load(Ordering::Relaxed)
+    }
+
+    /// `stage` is alive (working, or waiting with nothing owed).
+    pub fn beat(&self, stage: Stage) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.beats[stage.index()].store(now, Ordering::Relaxed);
+    }
+
+    /// The stages that have not beaten within [`STALL`] (empty: healthy).
+    pub fn stalled(&self) -> Vec<&'static str> {
+        let now = self.start.elapsed();
+        [Stage::Receiver, Stage::Parser, Stage::Producer]
+            .into_iter()
+            .filter(|stage| {
+                let last = Duration::from_millis(self.beats[stage.index()].load(Ordering::Relaxed));
+                now.saturating_sub(last) > STALL
+            })
+            .map(|stage| match stage {
+                Stage::Receiver => "receiver",
+                Stage::Parser => "parser",
+                _ => "producer",
+            })
+            .collect()
+    }
+
+    /// The Prometheus text exposition; `queued` is what librdkafka holds now.
+    pub fn render(&self, queued: u64) -> String {
+        let mut out = String::with_capacity(4096);
+        let counter = |out: &mut String, name: &str, help: &str, value: &AtomicU64| {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        counter(
+            &mut out,
+            "haproxykafka_received_datagrams_total",
+            "Datagrams read from the log socket.",
+            &self.received,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_truncated_datagrams_total",
+            "Datagrams longer than max-datagram, cut and sent to the dead-letter topic.",
+            &self.truncated,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_parsed_messages_total",
+            "Datagrams that became JSON messages.",
+            &self.parsed,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_rejected_messages_total",
+            "Datagrams the mapping refused, bound for the dead-letter topic.",
+            &self.rejected,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_valid_messages_total",
+            "JSON messages Kafka confirmed.",
+            &self.delivered,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_dlq_messages_total",
+            "Dead-letter messages Kafka confirmed.",
+            &self.dlq_delivered,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_delivery_errors_total",
+            "Messages Kafka did not take after librdkafka's retries.",
+            &self.delivery_errors,
+        );
+        // The alerts query this name without `_total`, so it is exposed
+        // untyped: a counter must end in `_total` to be a valid one.
+        let name = "haproxykafka_saturation_errors";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Lines dropped because a stage's queue was full, by the queue (a counter).\n# TYPE {name} untyped"
+        );
+        for stage in Stage::ALL {
+            let _ = writeln!(out, "{name}{{channel=\"{}\"}} {}", stage.channel(), self.dropped_at(stage));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP haproxykafka_kafka_queued_messages Messages librdkafka holds, not yet confirmed.\n\
+             # TYPE haproxykafka_kafka_queued_messages gauge\nhaproxykafka_kafka_queued_messages {queued}"
+        );
+        let healthy = u8::from(self.stalled().is_empty());
+        let _ = writeln!(
+            out,
+            "# HELP haproxykafka_healthy 1 while every stage makes progress or waits with nothing owed.\n\
+             # TYPE haproxykafka_healthy gauge\nhaproxykafka_healthy {healthy}"
+        );
+        self.parsing.render(
+            &mut out,
+            "haproxykafka_parsing_duration_seconds",
+            "Time to parse one datagram into JSON.",
+        );
+        self.processing.render(
+            &mut out,
+            "haproxykafka_processing_duration_seconds",
+            "Time from a datagram's batch being read to its hand-over to librdkafka.",
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_has_the_alerts_names_and_cumulative_buckets() {
+        let metrics = Metrics::new(&[1e-5, 1e-4], &[1e-3]);
+        metrics.delivered.fetch_add(3, Ordering::Relaxed);
+        metrics.dropped(Stage::KafkaQueue, 2);
+        metrics.parsing.observe(Duration::from_micros(5));
+        metrics.parsing.observe(Duration::from_micros(50));
+        metrics.parsing.observe(Duration::from_millis(5));
+        let text = metrics.render(7);
+        for line in [
+            "haproxykafka_valid_messages_total 3",
+            "haproxykafka_saturation_errors{channel=\"kafka-msg\"} 2",
+            "haproxykafka_saturation_errors{channel=\"parser\"} 0",
+            "haproxykafka_kafka_queued_messages 7",
+            "haproxykafka_parsing_duration_seconds_bucket{le=\"0.00001\"} 1",
+            "haproxykafka_parsing_duration_seconds_bucket{le=\"0.0001\"} 2",
+            "haproxykafka_parsing_duration_seconds_bucket{le=\"+Inf\"} 3",
+            "haproxykafka_parsing_duration_seconds_sum 0.005055",
+            "haproxykafka_parsing_duration_seconds_count 3",
+        ] {
+            assert!(text.lines().any(|got| got == line), "{line} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_stage_that_stops_beating_is_stalled() {
+        let metrics = Metrics::new(&[1.0], &[1.0]);
+        for stage in Stage::ALL {
+            metrics.beat(stage);
+        }
+        assert!(metrics.stalled().is_empty());
+        let later = Metrics {
+            start: Instant::now() - STALL - Duration::from_secs(1),
+            ..Metrics::new(&[1.0], &[1.0])
+        };
+        later.beat(Stage::Receiver);
+        later.beat(Stage::Producer);
+        assert_eq!(later.stalled(), vec!["parser"]);
+    }
+}

@@ -1,0 +1,86 @@
+//! A small HTTP/1.1 responder for the daemons' own endpoints (`/metrics`,
+//! `/healthz`): GET and HEAD only, one request per connection, the request
+//! head bounded in size and time, so a slow or odd client costs nothing.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A response: status, content type and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// `200`, `404`, `503`.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl Response {
+    /// A plain-text response.
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+}
+
+/// The longest request head read.
+const MAX_HEAD: usize = 8192;
+
+/// Answers every connection of `listener` with `route(path)`, until dropped.
+pub async fn serve(listener: TcpListener, route: impl Fn(&str) -> Response + Clone + Send + 'static) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let route = route.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, route)).await;
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, route: impl Fn(&str) -> Response) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") && !head.windows(2).any(|window| window == b"\n\n") {
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 || head.len() + read > MAX_HEAD {
+            return Ok(());
+        }
+        head.extend_from_slice(&chunk[..read]);
+    }
+    let request_line = head.split(|byte| *byte == b'\n').next().unwrap_or_default();
+    let request_line = String::from_utf8_lossy(request_line);
+    let mut words = request_line.split_whitespace();
+    let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let response = match method {
+        "GET" | "HEAD" => route(target.split('?').next().unwrap_or_default()),
+        _ => Response::text(405, "only GET and HEAD\n"),
+    };
+    let reason = match response.status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    let mut reply = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        response.status,
+        response.content_type,
+        response.body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        reply.extend_from_slice(response.body.as_bytes());
+    }
+    stream.write_all(&reply).await?;
+    stream.shutdown().await
+}
