@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Debian's HAProxy and
-# carbon-c-relay, and Consul 1.8.7 from Debian bullseye into the cache, which
-# the integration tests start on loopback), then runs
+# carbon-c-relay, Consul 1.8.7 from Debian bullseye and tansu 0.6.0 built from
+# crates.io into the cache, which the integration tests start on loopback), then runs
 # formatting and lint checks and every test of the workspace, then the
 # integration tests that talk to HAProxy (reload, backends, query, pull,
 # process and the runtime client) once more on HAProxy 3.0, built once from Debian
@@ -16,6 +16,10 @@ need_cargo
 # A real Consul for the backends tests, fetched once into the cache.
 CONSUL_BIN=$(bash scripts/consul.sh)
 export CONSUL_BIN
+# A real Kafka-protocol broker for the logs tests, built once into the cache
+# (10 to 16 minutes the first time on 2 cores).
+TANSU_BIN=$(bash scripts/tansu.sh)
+export TANSU_BIN
 echo "== $("${HAPROXY_BIN:-/usr/sbin/haproxy}" -v | head -1)"
 
 echo "== cargo fmt --check"

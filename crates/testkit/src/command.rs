@@ -64,6 +64,7 @@ pub struct TestCommand {
     config: Option<PathBuf>,
     listing: Option<PathBuf>,
     uid: Option<u32>,
+    env: Vec<(OsString, OsString)>,
 }
 
 impl TestCommand {
@@ -75,7 +76,14 @@ impl TestCommand {
             config: None,
             listing: None,
             uid: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for it.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> TestCommand {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     /// Adds arguments.
@@ -107,7 +115,10 @@ impl TestCommand {
 
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
-        command.args(&self.args).stdin(Stdio::null());
+        command
+            .args(&self.args)
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null());
         if let Some(uid) = self.uid {
             use std::os::unix::process::CommandExt;
             command.uid(uid).gid(uid);

@@ -13,6 +13,7 @@
 //! [`ReloadLab`] is a HAProxy set up for hitless reloads (state file,
 //! `expose-fd listeners`, master-worker or standalone), and [`HttpLoad`] the
 //! bounded loopback traffic that shows whether a reload lost a request.
+//! [`Consul`] and [`Tansu`] (a Kafka-protocol broker) are the other peers.
 
 // A harness reports broken set-ups by panicking: that is how a test fails.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -24,6 +25,7 @@ mod load;
 mod process;
 mod relay;
 mod reloadable;
+mod tansu;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -42,6 +44,7 @@ pub use nix::sys::signal::Signal;
 pub use process::{stop_with, terminate, wait_for};
 pub use relay::CarbonRelay;
 pub use reloadable::{Launch, ReloadLab};
+pub use tansu::{Record, Tansu, tansu_binary};
 
 /// The HAProxy binary tests run: `$HAPROXY_BIN`, else Debian's `/usr/sbin/haproxy`.
 pub fn haproxy_binary() -> PathBuf {

@@ -145,7 +145,17 @@ impl Program {
             Program::Ep2 => &[&DEFAULT, &crate::backends::ep2::HAPROXY, &crate::backends::ep2::CONSUL],
             Program::Logs => {
                 use crate::logs::config::{FIELDS, KAFKA, MONITORING, PARSER, RDKAFKA, SECTION, SOCKET, TRANSFORM};
-                &[&DEFAULT, &SECTION, &SOCKET, &PARSER, &KAFKA, &RDKAFKA, &MONITORING, &TRANSFORM, &FIELDS]
+                &[
+                    &DEFAULT,
+                    &SECTION,
+                    &SOCKET,
+                    &PARSER,
+                    &KAFKA,
+                    &RDKAFKA,
+                    &MONITORING,
+                    &TRANSFORM,
+                    &FIELDS,
+                ]
             }
         }
     }
@@ -488,10 +498,7 @@ pub fn is_yaml(path: &Path) -> bool {
 /// `check-config`: every problem on stderr; exit 1 if any is an error.
 pub fn check_config(file: Option<&Path>, dir: Option<&Path>) -> anyhow::Result<std::process::ExitCode> {
     let (config, scope) = match file {
-        Some(path) if is_yaml(path) => (
-            crate::logs::haproxykafka::load(path)?,
-            schema::Scope::Of(Program::Logs),
-        ),
+        Some(path) if is_yaml(path) => (crate::logs::haproxykafka::load(path)?, schema::Scope::Of(Program::Logs)),
         _ => (Config::load(file, dir)?, schema::Scope::All),
     };
     let report = schema::check(&config, scope);

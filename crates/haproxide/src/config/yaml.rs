@@ -33,7 +33,9 @@ pub fn flatten(path: &Path, text: &str) -> Result<Vec<YamlValue>, SyntaxError> {
     if text.trim().is_empty() {
         return Err(error(1, "the file is empty: expected a YAML mapping of keys".into()));
     }
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_mapping();
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .toplevel_mapping();
     let root = marked_yaml::parse_yaml_with_options(0, text, options).map_err(|problem| {
         use marked_yaml::loader::LoadError;
         let line = match &problem {
@@ -115,7 +117,12 @@ mod tests {
 
     fn read(text: &str) -> Result<Vec<(String, String, usize)>, String> {
         flatten(Path::new("c.yaml"), text)
-            .map(|values| values.into_iter().map(|value| (value.key, value.value, value.line)).collect())
+            .map(|values| {
+                values
+                    .into_iter()
+                    .map(|value| (value.key, value.value, value.line))
+                    .collect()
+            })
             .map_err(|error| error.to_string())
     }
 
@@ -145,8 +152,15 @@ mod tests {
             read("- a\n- b\n").unwrap_err(),
             "c.yaml:1: expected a YAML mapping of keys at the top"
         );
-        assert_eq!(read("a: 1\na: 2\n").unwrap_err(), "c.yaml:2: the key \"a\" is given twice");
-        assert!(read("a: [1\nb: 2\n").unwrap_err().starts_with("c.yaml:"), "{:?}", read("a: [1\n"));
+        assert_eq!(
+            read("a: 1\na: 2\n").unwrap_err(),
+            "c.yaml:2: the key \"a\" is given twice"
+        );
+        assert!(
+            read("a: [1\nb: 2\n").unwrap_err().starts_with("c.yaml:"),
+            "{:?}",
+            read("a: [1\n")
+        );
         assert_eq!(
             read("a:\n  - b: 1\n").unwrap_err(),
             "c.yaml:2: a: expected a list of plain values"

@@ -220,12 +220,22 @@ pub(super) const FLUSH_TIMEOUT: Key<Duration> = Key::new(
 pub const KAFKA: Section = Section::of(
     "logs-kafka",
     "where messages go; librdkafka's own properties are in [logs-rdkafka]",
-    &[&TOPIC, &DLQ_TOPIC, &FLUSH_TIMEOUT, &IGNORED_BATCH_SIZE, &IGNORED_BATCH_DEADLINE],
+    &[
+        &TOPIC,
+        &DLQ_TOPIC,
+        &FLUSH_TIMEOUT,
+        &IGNORED_BATCH_SIZE,
+        &IGNORED_BATCH_DEADLINE,
+    ],
 )
 .with_rules(|config| {
     // Only a configuration whose files have `logs` sections is held to them.
     let configured = config.ini().section_names().any(|name| {
-        name.starts_with("logs") && config.ini().section(name).is_some_and(|section| section.origin.is_some())
+        name.starts_with("logs")
+            && config
+                .ini()
+                .section(name)
+                .is_some_and(|section| section.origin.is_some())
     });
     if configured { kafka_problems(config) } else { Vec::new() }
 });
@@ -252,11 +262,14 @@ fn kafka_problems(config: &Config) -> Vec<ConfigError> {
         }
     }
     if let Err(problem) = rdkafka_config(config).and_then(|client| {
-        client.create_native_config().map(drop).map_err(|error| ConfigError::Section {
-            location: schema::section_location(config, RDKAFKA.name),
-            section: RDKAFKA.name.to_owned(),
-            message: format!("librdkafka refuses it: {error}"),
-        })
+        client
+            .create_native_config()
+            .map(drop)
+            .map_err(|error| ConfigError::Section {
+                location: schema::section_location(config, RDKAFKA.name),
+                section: RDKAFKA.name.to_owned(),
+                message: format!("librdkafka refuses it: {error}"),
+            })
     }) {
         problems.push(problem);
     }
@@ -270,7 +283,11 @@ pub const RDKAFKA: Section = Section::of_entries(
     Entries {
         doc: "a librdkafka property (`bootstrap.servers`, `acks`, `compression.codec`, …) = its value",
         check_key: |key| {
-            if key.is_empty() || !key.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte)) {
+            if key.is_empty()
+                || !key
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte))
+            {
                 return Err("a librdkafka property name is letters, digits, `.`, `_` and `-`".into());
             }
             Ok(())
@@ -480,8 +497,9 @@ impl Settings {
                 .iter()
                 .map(|entry| {
                     let spec = config.string(FIELDS.name, &entry.key)?.unwrap_or_default();
-                    Field::parse(&entry.key, &spec)
-                        .map_err(|message| anyhow::anyhow!("{}: [{}] {}: {message}", entry.origin, FIELDS.name, entry.key))
+                    Field::parse(&entry.key, &spec).map_err(|message| {
+                        anyhow::anyhow!("{}: [{}] {}: {message}", entry.origin, FIELDS.name, entry.key)
+                    })
                 })
                 .collect::<anyhow::Result<Vec<Field>>>()?,
             _ => WIKIMEDIA_FIELDS

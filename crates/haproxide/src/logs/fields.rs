@@ -49,7 +49,9 @@ impl Field {
     /// value of a `[logs-fields]` entry whose key is the JSON key `json`.
     pub fn parse(json: &str, spec: &str) -> Result<Field, String> {
         let mut words = spec.split_whitespace();
-        let param = words.next().ok_or("expected `PARAM TYPE [required] [scale=N] [if-empty=TEXT]`")?;
+        let param = words
+            .next()
+            .ok_or("expected `PARAM TYPE [required] [scale=N] [if-empty=TEXT]`")?;
         let kind = match words.next() {
             Some("string") => FieldType::String,
             Some("int") => FieldType::Int,
@@ -78,7 +80,11 @@ impl Field {
                 }
                 Some(("scale", _)) => return Err("scale= is for float fields".into()),
                 Some(("if-empty", text)) => field.if_empty = Some(text.to_owned()),
-                _ => return Err(format!("unknown option {word:?}: expected required, scale=N or if-empty=TEXT")),
+                _ => {
+                    return Err(format!(
+                        "unknown option {word:?}: expected required, scale=N or if-empty=TEXT"
+                    ));
+                }
             }
         }
         Ok(field)
@@ -144,7 +150,9 @@ impl Mapping {
         let mut index = HashMap::new();
         for (position, field) in fields.iter().enumerate() {
             if field.json == "hostname" {
-                return Err("the JSON key hostname is the configured host name; map the parameter to another key".into());
+                return Err(
+                    "the JSON key hostname is the configured host name; map the parameter to another key".into(),
+                );
             }
             if let Some(first) = index.insert(field.param.as_bytes().to_vec(), position) {
                 return Err(format!(
@@ -198,7 +206,10 @@ impl Mapping {
             .zip(&values)
             .find(|(field, value)| field.required && value.is_none())
         {
-            return Err(Rejection(format!("the required parameter {} is missing", missing.0.param)));
+            return Err(Rejection(format!(
+                "the required parameter {} is missing",
+                missing.0.param
+            )));
         }
         let start = out.len();
         out.extend_from_slice(b"{\"hostname\":");
@@ -441,7 +452,10 @@ mod tests {
             ("p bool", "unknown type \"bool\": expected string, int, float or date"),
             ("p int scale=2", "scale= is for float fields"),
             ("p float scale=x", "scale=x: not a number"),
-            ("p string optional", "unknown option \"optional\": expected required, scale=N or if-empty=TEXT"),
+            (
+                "p string optional",
+                "unknown option \"optional\": expected required, scale=N or if-empty=TEXT",
+            ),
         ] {
             assert_eq!(Field::parse("t", spec).unwrap_err(), message, "{spec}");
         }

@@ -34,9 +34,19 @@ const PLACES: &[(&str, &str, &str, Unit)] = &[
     ("kafka.batch_size", KAFKA.name, "batch-size", Unit::AsIs),
     ("kafka.batch_deadline", KAFKA.name, "batch-deadline", Unit::AsIs),
     ("monitoring.enable_pprof", MONITORING.name, "enable-pprof", Unit::AsIs),
-    ("monitoring.enable_prometheus", MONITORING.name, "enable-prometheus", Unit::AsIs),
+    (
+        "monitoring.enable_prometheus",
+        MONITORING.name,
+        "enable-prometheus",
+        Unit::AsIs,
+    ),
     ("monitoring.server_bind", MONITORING.name, "server-bind", Unit::AsIs),
-    ("monitoring.prometheus_prefix", MONITORING.name, "prometheus-prefix", Unit::AsIs),
+    (
+        "monitoring.prometheus_prefix",
+        MONITORING.name,
+        "prometheus-prefix",
+        Unit::AsIs,
+    ),
     (
         "monitoring.prometheus_parsing_buckets",
         MONITORING.name,
@@ -49,7 +59,12 @@ const PLACES: &[(&str, &str, &str, Unit)] = &[
         "prometheus-processing-buckets",
         Unit::AsIs,
     ),
-    ("transform_rules.haproxy_format", TRANSFORM.name, "haproxy-format", Unit::AsIs),
+    (
+        "transform_rules.haproxy_format",
+        TRANSFORM.name,
+        "haproxy-format",
+        Unit::AsIs,
+    ),
     ("transform_rules.date_format", TRANSFORM.name, "date-format", Unit::AsIs),
     ("transform_rules.date_tz", TRANSFORM.name, "date-tz", Unit::AsIs),
 ];
@@ -163,7 +178,10 @@ transform_rules:
         assert_eq!(settings.kafka.dlq_topic, "test-dlq");
         assert_eq!(settings.kafka.flush_timeout, std::time::Duration::from_millis(100));
         assert_eq!(settings.kafka.client.get("acks"), Some("all"));
-        assert_eq!(settings.kafka.client.get("queue.buffering.max.messages"), Some("720000"));
+        assert_eq!(
+            settings.kafka.client.get("queue.buffering.max.messages"),
+            Some("720000")
+        );
         assert_eq!(settings.monitoring.bind, "0.0.0.0:1234".parse().unwrap());
         assert_eq!(settings.monitoring.parsing_buckets, vec![1e-5, 1e-4]);
         assert_eq!(settings.mapping.hostname, "test");
@@ -181,14 +199,22 @@ transform_rules:
             errors[0].ends_with(":7: [logs-socket] mode = \"rw-r--r--\": expected an octal file mode like 0622"),
             "{errors:?}"
         );
-        let unknown = RSPEC.replace("  batch_deadline: 100ms\nlogparser", "  batch_deadlin: 100ms\nlogparser");
-        assert_eq!(load_text(&unknown).unwrap_err(), "config.yaml:11: unknown key socket.batch_deadlin");
+        let unknown = RSPEC.replace(
+            "  batch_deadline: 100ms\nlogparser",
+            "  batch_deadlin: 100ms\nlogparser",
+        );
+        assert_eq!(
+            load_text(&unknown).unwrap_err(),
+            "config.yaml:11: unknown key socket.batch_deadlin"
+        );
         let no_brokers = RSPEC.replace("    bootstrap.servers: 127.0.0.1:9092\n", "    bootstrap.servers:\n");
         let config = load_text(&no_brokers).unwrap();
         let report = schema::check(&config, schema::Scope::Of(crate::config::Program::Logs));
         let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
         assert!(
-            errors.iter().any(|error| error.ends_with("bootstrap.servers is not set: the brokers to produce to")),
+            errors
+                .iter()
+                .any(|error| error.ends_with("bootstrap.servers is not set: the brokers to produce to")),
             "{errors:?}"
         );
         let refused = RSPEC.replace("compression.codec: snappy", "compression.codec: brotli");
@@ -196,7 +222,9 @@ transform_rules:
         let report = schema::check(&config, schema::Scope::Of(crate::config::Program::Logs));
         let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
         assert!(
-            errors.iter().any(|error| error.contains("librdkafka refuses it") && error.contains("brotli")),
+            errors
+                .iter()
+                .any(|error| error.contains("librdkafka refuses it") && error.contains("brotli")),
             "{errors:?}"
         );
     }

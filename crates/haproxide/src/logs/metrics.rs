@@ -81,7 +81,10 @@ impl Histogram {
         }
         let count = self.count.load(Ordering::Relaxed);
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+        );
     }
 }
 
@@ -228,7 +231,12 @@ impl Metrics {
             "# HELP {name} Lines dropped because a stage's queue was full, by the queue (a counter).\n# TYPE {name} untyped"
         );
         for stage in Stage::ALL {
-            let _ = writeln!(out, "{name}{{channel=\"{}\"}} {}", stage.channel(), self.dropped_at(stage));
+            let _ = writeln!(
+                out,
+                "{name}{{channel=\"{}\"}} {}",
+                stage.channel(),
+                self.dropped_at(stage)
+            );
         }
         let _ = writeln!(
             out,

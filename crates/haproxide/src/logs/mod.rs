@@ -86,7 +86,9 @@ fn parse(batches: &Receiver<Batch>, producer: &Sender<Encoded>, mapping: &Mappin
             }
         }
         metrics.parsed.fetch_add(encoded.ends.len() as u64, Ordering::Relaxed);
-        metrics.rejected.fetch_add(encoded.rejected.len() as u64, Ordering::Relaxed);
+        metrics
+            .rejected
+            .fetch_add(encoded.rejected.len() as u64, Ordering::Relaxed);
         let count = (encoded.ends.len() + encoded.rejected.len()) as u64;
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = producer.try_send(encoded) {
             metrics.dropped(Stage::Producer, count);
@@ -133,7 +135,10 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("[logs-monitoring] server-bind: cannot listen on {bind}"))?;
-            tracing::info!("metrics on http://{}/metrics, health on /healthz", listener.local_addr()?);
+            tracing::info!(
+                "metrics on http://{}/metrics, health on /healthz",
+                listener.local_addr()?
+            );
             Some(listener)
         }
         false => None,
@@ -205,20 +210,24 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let stop_started = Instant::now();
     metrics.stopping.store(true, Ordering::Relaxed);
     let _ = std::fs::remove_file(&settings.socket.path);
-    let joined = tokio::task::spawn_blocking(move || {
+    // A plain thread waits for the stages: one that hangs must not hold up
+    // the exit (a runtime waits for its blocking tasks).
+    let (drained, joined) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         for thread in threads {
             let _ = thread.join();
         }
         let _ = producer.join();
+        let _ = drained.send(());
     });
-    if tokio::time::timeout(settings.kafka.flush_timeout, joined).await.is_err() {
+    if tokio::time::timeout(settings.kafka.flush_timeout, joined)
+        .await
+        .is_err()
+    {
         tracing::warn!("the stages did not drain within flush-timeout");
     }
     let left = settings.kafka.flush_timeout.saturating_sub(stop_started.elapsed());
-    let kafka_flush = Arc::clone(&kafka);
-    let undelivered = tokio::task::spawn_blocking(move || kafka_flush.flush_within(left))
-        .await
-        .unwrap_or_default();
+    let undelivered = kafka.flush_within(left);
     if let Some(server) = server {
         server.abort();
     }

@@ -85,7 +85,8 @@ pub fn bind(settings: &SocketSettings) -> anyhow::Result<UnixDatagram> {
     }
     // Reads wake up at least this often, to see a stop and flush a batch.
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let granted = nix::sys::socket::getsockopt(&socket, sockopt::RcvBuf).unwrap_or_default();
+    // Linux reports twice what it grants (the rest is its bookkeeping).
+    let granted = nix::sys::socket::getsockopt(&socket, sockopt::RcvBuf).unwrap_or_default() / 2;
     tracing::info!(
         "listening on {} (mode {:04o}, receive buffer {granted} bytes of {} asked)",
         path.display(),
@@ -113,7 +114,8 @@ fn apply_owner(path: &Path, settings: &SocketSettings) -> anyhow::Result<()> {
         None => None,
     };
     if user.is_some() || group.is_some() {
-        chown(path, user, group).with_context(|| format!("cannot change the owner of {} (CAP_CHOWN?)", path.display()))?;
+        chown(path, user, group)
+            .with_context(|| format!("cannot change the owner of {} (CAP_CHOWN?)", path.display()))?;
     }
     Ok(())
 }

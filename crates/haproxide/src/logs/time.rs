@@ -58,7 +58,15 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// A Go time layout, read once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +83,34 @@ impl GoLayout {
     pub fn new(layout: &str) -> Result<GoLayout, String> {
         const ELEMENTS: &[(&str, Token)] = &[
             ("January", Token::MonthLongName),
-            ("Z07:00", Token::Offset { zulu: true, colon: true }),
-            ("-07:00", Token::Offset { zulu: false, colon: true }),
-            ("Z0700", Token::Offset { zulu: true, colon: false }),
-            ("-0700", Token::Offset { zulu: false, colon: false }),
+            (
+                "Z07:00",
+                Token::Offset {
+                    zulu: true,
+                    colon: true,
+                },
+            ),
+            (
+                "-07:00",
+                Token::Offset {
+                    zulu: false,
+                    colon: true,
+                },
+            ),
+            (
+                "Z0700",
+                Token::Offset {
+                    zulu: true,
+                    colon: false,
+                },
+            ),
+            (
+                "-0700",
+                Token::Offset {
+                    zulu: false,
+                    colon: false,
+                },
+            ),
             ("2006", Token::Year),
             ("Jan", Token::MonthName),
             ("Mon", Token::Weekday),
@@ -146,7 +178,11 @@ impl GoLayout {
                         let name = if *token == Token::MonthName { &name[..3] } else { name };
                         rest.starts_with(name.as_bytes())
                     })?;
-                    let length = if *token == Token::MonthName { 3 } else { MONTHS[index].len() };
+                    let length = if *token == Token::MonthName {
+                        3
+                    } else {
+                        MONTHS[index].len()
+                    };
                     rest = &rest[length..];
                     month = small(index as u32 + 1)?;
                 }
@@ -360,7 +396,13 @@ mod tests {
     #[test]
     fn what_does_not_follow_the_layout_is_refused() {
         let utc = conversion("UTC");
-        for bad in ["23/Foo/2024:15:23:41.858", "23/May/2024:15:23:41", "23/May/2024:15:23:41.858x", "-", ""] {
+        for bad in [
+            "23/Foo/2024:15:23:41.858",
+            "23/May/2024:15:23:41",
+            "23/May/2024:15:23:41.858x",
+            "-",
+            "",
+        ] {
             assert_eq!(convert(&utc, bad, None), None, "{bad}");
         }
         assert_eq!(convert(&utc, "31/Feb/2024:15:23:41.858", None), None);
@@ -372,7 +414,10 @@ mod tests {
             GoLayout::new("Jan _2 15:04:05 2006").unwrap_err(),
             "the layout element \"_2\" is not supported"
         );
-        assert_eq!(GoLayout::new("15:04").unwrap_err(), "the layout has no year (2006 or 06)");
+        assert_eq!(
+            GoLayout::new("15:04").unwrap_err(),
+            "the layout has no year (2006 or 06)"
+        );
         let layout = GoLayout::new("2006-01-02 15:04:05-0700").unwrap();
         let (wall, offset) = layout.parse(b"2026-12-03 10:00:00+0530").unwrap();
         assert_eq!(wall, jiff::civil::date(2026, 12, 3).at(10, 0, 0, 0));

@@ -31,7 +31,9 @@ pub fn notify(state: &str) {
 /// watches this process.
 pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Some(pid) = std::env::var("WATCHDOG_PID").ok().and_then(|pid| pid.parse::<u32>().ok())
+    if let Some(pid) = std::env::var("WATCHDOG_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
         && pid != std::process::id()
     {
         return None;
