@@ -48,6 +48,10 @@ impl Setup {
         self.dir.path().join("log.sock")
     }
 
+    fn buffer_dir(&self) -> PathBuf {
+        self.dir.path().join("buffer")
+    }
+
     /// The daemon's INI configuration.
     fn ini(&self) -> PathBuf {
         let path = self.dir.path().join("logs.conf");
@@ -56,11 +60,13 @@ impl Setup {
              [logs-socket]\npath = {}\nbatch-deadline = 20ms\n\n\
              [logs-kafka]\ntopic = {TOPIC}\ndlq-topic = {DLQ}\nflush-timeout = {}s\n\n\
              [logs-rdkafka]\nbootstrap.servers = {}\nacks = all\nqueue.buffering.max.ms = 10\ncompression.codec = zstd\n\n\
-             [logs-monitoring]\nserver-bind = 127.0.0.1:{}\n",
+             [logs-monitoring]\nserver-bind = 127.0.0.1:{}\n\n\
+             [logs-buffer]\ndir = {}\nsegment-size = 1M\n",
             self.socket().display(),
             FLUSH_TIMEOUT.as_secs(),
             self.tansu.address(),
-            self.metrics_port
+            self.metrics_port,
+            self.buffer_dir().display()
         );
         std::fs::write(&path, text).unwrap();
         path
@@ -69,9 +75,15 @@ impl Setup {
     /// Starts the daemon with `command` and waits until it serves.
     fn start(&self, command: &TestCommand) -> Child {
         let child = command.spawn(&self.dir.path().join("logs.log"));
-        wait_for("the log socket and /healthz", Duration::from_secs(20), || {
-            self.socket().exists() && http_get(self.metrics_port, "/healthz").0 == 200
-        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(self.socket().exists() && http_get(self.metrics_port, "/healthz").0 == 200) {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not serve within 20 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         child
     }
 
@@ -458,13 +470,15 @@ fn haproxykafka_reads_its_yaml_file() {
              socket:\n  path: {}\n  mode: '0622'\n  batch_size: 1024\n  batch_deadline: 20ms\n\
              logparser:\n  batch_size: 1024\n  batch_deadline: 100ms\n\
              kafka:\n  topic: {TOPIC}\n  dlq_topic: {DLQ}\n  flush_timeout: 1000\n  batch_size: 1024\n  batch_deadline: 100ms\n\
-             \x20 rdkafka:\n    bootstrap.servers: {}\n    acks: all\n    compression.codec: snappy\n\
+             \x20 rdkafka:\n    bootstrap.servers: {}\n    acks: all\n    compression.codec: zstd\n\
              monitoring:\n  enable_pprof: true\n  enable_prometheus: true\n  server_bind: 127.0.0.1:{}\n  prometheus_prefix: haproxykafka_\n\
              \x20 prometheus_parsing_buckets: [1.0e-05, 0.0001]\n  prometheus_processing_buckets: [1.0e-05, 0.0001]\n\
-             transform_rules:\n  haproxy_format: 02/Jan/2006:15:04:05.000\n  date_format: 2006-01-02T15:04:05Z\n  date_tz: UTC\n",
+             transform_rules:\n  haproxy_format: 02/Jan/2006:15:04:05.000\n  date_format: 2006-01-02T15:04:05Z\n  date_tz: UTC\n\
+             buffer:\n  dir: {}\n",
             setup.socket().display(),
             setup.tansu.address(),
-            setup.metrics_port
+            setup.metrics_port,
+            setup.buffer_dir().display()
         ),
     )
     .unwrap();
@@ -576,4 +590,163 @@ fn the_watchdog_is_pinged_only_while_every_stage_moves() {
         "{}",
         setup.log()
     );
+}
+
+/// The first fixture datagram with `sequence` set to `number`: lines that
+/// can be told apart in the topic.
+fn numbered_datagram(number: u64) -> Vec<u8> {
+    let fixture = include_bytes!("../../../fixtures/haproxy-2.6.12-debian/log_rfc5424_sd_unixdgram.txt");
+    let first = fixture.split(|byte| *byte == b'\n').next().unwrap();
+    std::str::from_utf8(first)
+        .unwrap()
+        .replacen("sequence=\"0\"", &format!("sequence=\"{number}\""), 1)
+        .into_bytes()
+}
+
+/// Sends numbered datagrams from `first` at `rate` per second for `span`
+/// (bounded: it stops by itself); returns the next unused number. A send
+/// that fails (the socket gone at a stop) ends it.
+fn send_at_rate(socket: &Path, rate: u64, span: Duration, first: u64) -> u64 {
+    let sender = UnixDatagram::unbound().unwrap();
+    let started = Instant::now();
+    let mut next = first;
+    while started.elapsed() < span {
+        let due = first + (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        while next < due {
+            if sender.send_to(&numbered_datagram(next), socket).is_err() {
+                return next;
+            }
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    next
+}
+
+/// How many times each sequence number of `0..count` is in `records`.
+fn tally(records: &[Record], count: u64) -> (u64, u64, u64) {
+    let mut seen = vec![0u32; usize::try_from(count).unwrap()];
+    for record in records {
+        let message: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+        let number = message["sequence"].as_u64().unwrap();
+        seen[usize::try_from(number).unwrap()] += 1;
+    }
+    let missing = seen.iter().filter(|times| **times == 0).count() as u64;
+    let twice = seen.iter().map(|times| u64::from(times.saturating_sub(1))).sum();
+    (count - missing, missing, twice)
+}
+
+/// The settings the outage tests add: a small librdkafka queue, so that
+/// the disk buffer is reached within seconds, and `buffer` for the
+/// `[logs-buffer]` lines after `dir`.
+fn small_queue(setup: &Setup, buffer: &str) -> PathBuf {
+    let path = setup.ini();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "[logs-rdkafka]\n",
+            "[logs-rdkafka]\nqueue.buffering.max.messages = 20000\nmessage.timeout.ms = 5000\nreconnect.backoff.max.ms = 500\n",
+        )
+        .replace("segment-size = 1M\n", buffer);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_kafka_outage_of_30_seconds_at_10000_lines_a_second_loses_nothing() {
+    const RATE: u64 = 10_000;
+    let mut setup = Setup::new();
+    let config = small_queue(&setup, "segment-size = 1M\n");
+    let daemon = setup.start(&haproxide().args(&["logs", "-f"]).args(&[&config]));
+    let socket = setup.socket();
+    let before = send_at_rate(&socket, RATE, Duration::from_secs(5), 0);
+    setup.tansu.stop();
+    let during = send_at_rate(&socket, RATE, Duration::from_secs(30), before);
+    assert!(setup.metric("haproxykafka_buffer_bytes") > 0.0, "{}", setup.log());
+    setup.tansu.restart();
+    let sent = send_at_rate(&socket, RATE, Duration::from_secs(5), during);
+    let records = setup.tansu.consume(
+        TOPIC,
+        usize::try_from(sent).unwrap(),
+        Duration::from_secs(2),
+        Duration::from_secs(180),
+    );
+    let (arrived, missing, twice) = tally(&records, sent);
+    let buffered = setup.metric("haproxykafka_buffered_messages_total");
+    let replayed = setup.metric("haproxykafka_replayed_messages_total");
+    eprintln!(
+        "outage: {sent} lines sent ({} while the broker was down), {arrived} arrived, {missing} missing, \
+         {twice} twice; {buffered} went through the disk buffer, {replayed} replayed",
+        during - before
+    );
+    assert_eq!(missing, 0, "{}", setup.log());
+    assert_eq!(setup.metric("haproxykafka_received_datagrams_total"), sent as f64);
+    assert!(buffered > 0.0 && replayed >= buffered, "{buffered} {replayed}");
+    assert_eq!(setup.metric("haproxykafka_buffer_bytes"), 0.0);
+    assert_eq!(
+        setup.metric("haproxykafka_saturation_errors{channel=\"disk-buffer\"}"),
+        0.0
+    );
+    let log = setup.log();
+    assert!(log.contains("keeping them in the disk buffer"), "{log}");
+    assert!(log.contains("replayed "), "{log}");
+    let (status, _) = terminate(daemon);
+    assert!(status.success(), "{status}\n{}", setup.log());
+}
+
+#[test]
+fn with_kafka_down_and_the_disk_buffer_full_drops_are_counted_and_the_daemon_stays_up() {
+    let mut setup = Setup::new();
+    setup.tansu.stop();
+    let config = small_queue(&setup, "max-size = 256K\nsegment-size = 64K\n");
+    let daemon = setup.start(&haproxide().args(&["logs", "-f"]).args(&[&config]));
+    let sent = send_at_rate(&setup.socket(), 20_000, Duration::from_secs(2), 0);
+    wait_for("every line counted", Duration::from_secs(20), || {
+        setup.metric("haproxykafka_buffered_messages_total")
+            + setup.metric("haproxykafka_saturation_errors{channel=\"disk-buffer\"}")
+            + setup.metric("haproxykafka_kafka_queued_messages")
+            == sent as f64
+    });
+    let dropped = setup.metric("haproxykafka_saturation_errors{channel=\"disk-buffer\"}");
+    assert!(dropped > 0.0);
+    assert!(setup.metric("haproxykafka_buffer_bytes") <= 256.0 * 1024.0);
+    assert_eq!(http_get(setup.metrics_port, "/healthz"), (200, "ok\n".to_owned()));
+    let (status, _) = terminate(daemon);
+    assert!(status.success(), "{status}\n{}", setup.log());
+}
+
+#[test]
+fn sigterm_under_load_exits_in_time_and_the_next_start_delivers_the_rest() {
+    let mut setup = Setup::new();
+    let config = small_queue(&setup, "segment-size = 1M\n");
+    let daemon = setup.start(&haproxide().args(&["logs", "-f"]).args(&[&config]));
+    // Kafka slow to answer: the broker paused, so that a stop finds lines
+    // queued in librdkafka and on disk.
+    let before = send_at_rate(&setup.socket(), 10_000, Duration::from_secs(2), 0);
+    setup.tansu.stop();
+    let sent = send_at_rate(&setup.socket(), 10_000, Duration::from_secs(3), before);
+    let (status, elapsed) = terminate(daemon);
+    assert!(status.success(), "{status}\n{}", setup.log());
+    assert!(elapsed < FLUSH_TIMEOUT + Duration::from_secs(1), "{elapsed:?}");
+    let stopped_log = setup.log();
+    assert!(stopped_log.contains("bytes in the disk buffer"), "{stopped_log}");
+    setup.tansu.restart();
+    let daemon = setup.start(&haproxide().args(&["logs", "-f"]).args(&[&config]));
+    let records = setup.tansu.consume(
+        TOPIC,
+        usize::try_from(sent).unwrap(),
+        Duration::from_secs(2),
+        Duration::from_secs(120),
+    );
+    let (arrived, missing, twice) = tally(&records, sent);
+    eprintln!("stop under load: {sent} sent, {arrived} arrived, {missing} missing, {twice} twice");
+    assert_eq!(
+        missing,
+        0,
+        "before the stop:\n{stopped_log}\nafter it:\n{}",
+        setup.log()
+    );
+    assert!(setup.log().contains("replaying them first"), "{}", setup.log());
+    let (status, _) = terminate(daemon);
+    assert!(status.success(), "{status}\n{}", setup.log());
 }

@@ -1,8 +1,11 @@
 //! A real Kafka-protocol broker for the logs tests: tansu 0.6.0 (built once
 //! into the cache by `scripts/tansu.sh`, or `$TANSU_BIN`), keeping topics in
-//! memory, on a loopback port outside the ephemeral range so that it can be
-//! stopped and started again on the same address. Its quirks (tansu 0.6.0):
-//! topics must be created before producing, and its high watermark is wrong
+//! SQLite in a directory of its own, on a loopback port outside the
+//! ephemeral range, so that it can be stopped and started again on the same
+//! address with its records. Its quirks (tansu 0.6.0):
+//! topics must be created before producing; with SQLite storage it cannot
+//! hand back snappy-compressed batches (`UnexpectedType("Snappy")`: zstd,
+//! which the tests use, works); and its high watermark is wrong
 //! for batches of more than one record, so [`Tansu::consume`] counts the
 //! records it reads instead of trusting offsets.
 
@@ -23,7 +26,7 @@ pub fn tansu_binary() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-    cache.join("haproxide/tansu-0.6.0/bin/tansu")
+    cache.join("haproxide/tansu-0.6.0-dynostore-libsql/bin/tansu")
 }
 
 /// One record read back: its value and headers.
@@ -49,7 +52,8 @@ impl Record {
 /// A running broker.
 pub struct Tansu {
     port: u16,
-    log: tempfile::NamedTempFile,
+    /// Its database and log.
+    dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
@@ -58,11 +62,10 @@ impl Tansu {
     pub fn start() -> Tansu {
         let mut tansu = Tansu {
             port: crate::port_outside_ephemeral_range(),
-            log: tempfile::Builder::new()
+            dir: tempfile::Builder::new()
                 .prefix("haproxide-tansu-")
-                .suffix(".log")
-                .tempfile()
-                .expect("tansu log"),
+                .tempdir()
+                .expect("tansu dir"),
             child: None,
         };
         tansu.spawn();
@@ -79,11 +82,17 @@ impl Tansu {
     }
 
     fn spawn(&mut self) {
-        let log = self.log.reopen().expect("tansu log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))
+            .expect("tansu log");
+        // tansu reads the database path relative to its working directory.
         let child = Command::new(tansu_binary())
+            .current_dir(self.dir.path())
             .arg("broker")
             .args(["--listener-url", &self.url(), "--advertised-listener-url", &self.url()])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", "sqlite://tansu.db"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -106,7 +115,7 @@ impl Tansu {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
     }
 
     /// Creates `topic` with one partition (tansu creates none on produce).
@@ -123,15 +132,14 @@ impl Tansu {
         );
     }
 
-    /// Stops the broker (its port then refuses connections; memory storage
-    /// forgets the topics).
+    /// Stops the broker (its port then refuses connections).
     pub fn stop(&mut self) {
         if let Some(child) = self.child.take() {
             crate::process::stop_and_wait(child);
         }
     }
 
-    /// Starts it again on the same port.
+    /// Starts it again on the same port, with the topics and records it had.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();

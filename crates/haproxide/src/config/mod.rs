@@ -92,6 +92,7 @@ pub const SECTIONS: &[&Section] = &[
     &crate::logs::config::SOCKET,
     &crate::logs::config::PARSER,
     &crate::logs::config::KAFKA,
+    &crate::logs::config::BUFFER,
     &crate::logs::config::RDKAFKA,
     &crate::logs::config::MONITORING,
     &crate::logs::config::TRANSFORM,

@@ -276,6 +276,32 @@ fn kafka_problems(config: &Config) -> Vec<ConfigError> {
     problems
 }
 
+pub(super) const BUFFER_DIR: Key<PathBuf> = Key::new(
+    "dir",
+    declare::PATH,
+    DefaultValue::Builtin("/var/lib/haproxykafka/buffer"),
+    "where messages Kafka does not take wait, in segment files, to be replayed oldest first",
+);
+pub(super) const BUFFER_MAX_SIZE: Key<u64> = Key::new(
+    "max-size",
+    declare::SIZE,
+    DefaultValue::Builtin("1G"),
+    "the disk buffer's limit: what finds it full is dropped and counted (`channel=\"disk-buffer\"`)",
+);
+pub(super) const BUFFER_SEGMENT_SIZE: Key<u64> = Key::new(
+    "segment-size",
+    declare::SIZE,
+    DefaultValue::Builtin("16M"),
+    "the size at which a segment file is closed and the next begun; a replayed segment is removed whole",
+);
+
+/// `[logs-buffer]`.
+pub const BUFFER: Section = Section::of(
+    "logs-buffer",
+    "the disk buffer for what Kafka does not take (an outage, a full librdkafka queue, a stop)",
+    &[&BUFFER_DIR, &BUFFER_MAX_SIZE, &BUFFER_SEGMENT_SIZE],
+);
+
 /// `[logs-rdkafka]`: librdkafka's properties, passed as they are.
 pub const RDKAFKA: Section = Section::of_entries(
     "logs-rdkafka",
@@ -412,6 +438,17 @@ pub struct SocketSettings {
     pub batch_deadline: Duration,
 }
 
+/// The disk buffer.
+#[derive(Debug, Clone)]
+pub struct BufferSettings {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its limit, bytes.
+    pub max_bytes: u64,
+    /// Where a segment ends, bytes.
+    pub segment_bytes: u64,
+}
+
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
@@ -423,6 +460,8 @@ pub struct KafkaSettings {
     pub flush_timeout: Duration,
     /// librdkafka's properties.
     pub client: rdkafka::ClientConfig,
+    /// What Kafka does not take waits here.
+    pub buffer: BufferSettings,
 }
 
 /// The metrics endpoint.
@@ -521,6 +560,11 @@ impl Settings {
             dlq_topic: config.get(&KAFKA, &DLQ_TOPIC)?,
             flush_timeout: config.get(&KAFKA, &FLUSH_TIMEOUT)?,
             client: rdkafka_config(config)?,
+            buffer: BufferSettings {
+                dir: config.get(&BUFFER, &BUFFER_DIR)?,
+                max_bytes: config.get(&BUFFER, &BUFFER_MAX_SIZE)?,
+                segment_bytes: config.get(&BUFFER, &BUFFER_SEGMENT_SIZE)?,
+            },
         };
         let monitoring = MonitoringSettings {
             enabled: config.get(&MONITORING, &ENABLE_PROMETHEUS)?,

@@ -7,12 +7,14 @@ use std::path::Path;
 use crate::config::yaml::YamlValue;
 use crate::config::{Config, ConfigError};
 
-use super::config::{FIELDS, KAFKA, MONITORING, PARSER, RDKAFKA, SECTION, SOCKET, TRANSFORM};
+use super::config::{BUFFER, FIELDS, KAFKA, MONITORING, PARSER, RDKAFKA, SECTION, SOCKET, TRANSFORM};
 
 /// The file HAProxyKafka reads when `-c` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/haproxykafka/config.yaml";
 
-/// HAProxyKafka's keys: (YAML key, section, key there, how the value is written).
+/// HAProxyKafka's keys (and the few of haproxide's it lacks, such as
+/// `socket.receive_buffer` and `buffer.*`): (YAML key, section, key there,
+/// how the value is written).
 const PLACES: &[(&str, &str, &str, Unit)] = &[
     ("workers", SECTION.name, "workers", Unit::AsIs),
     ("message_buffer", SECTION.name, "message-buffer", Unit::AsIs),
@@ -67,6 +69,10 @@ const PLACES: &[(&str, &str, &str, Unit)] = &[
     ),
     ("transform_rules.date_format", TRANSFORM.name, "date-format", Unit::AsIs),
     ("transform_rules.date_tz", TRANSFORM.name, "date-tz", Unit::AsIs),
+    // haproxide's own, which HAProxyKafka lacks.
+    ("buffer.dir", BUFFER.name, "dir", Unit::AsIs),
+    ("buffer.max_size", BUFFER.name, "max-size", Unit::AsIs),
+    ("buffer.segment_size", BUFFER.name, "segment-size", Unit::AsIs),
 ];
 
 /// How a YAML value is written in the section.

@@ -18,12 +18,21 @@ pub enum Stage {
     Parser,
     /// Hands messages to librdkafka.
     Producer,
-    /// librdkafka's own queue (`queue.buffering.max.messages`).
+    /// librdkafka's own queue (`queue.buffering.max.messages`): what it
+    /// does not take goes to the disk buffer.
     KafkaQueue,
+    /// The disk buffer, full at `max-size`.
+    DiskBuffer,
 }
 
 impl Stage {
-    const ALL: [Stage; 4] = [Stage::Receiver, Stage::Parser, Stage::Producer, Stage::KafkaQueue];
+    const ALL: [Stage; 5] = [
+        Stage::Receiver,
+        Stage::Parser,
+        Stage::Producer,
+        Stage::KafkaQueue,
+        Stage::DiskBuffer,
+    ];
 
     /// The `channel` label of what is dropped in front of it (`kafka-msg`:
     /// the name the Wikimedia alert uses for the producer hand-off).
@@ -33,6 +42,7 @@ impl Stage {
             Stage::Parser => "parser",
             Stage::Producer => "producer",
             Stage::KafkaQueue => "kafka-msg",
+            Stage::DiskBuffer => "disk-buffer",
         }
     }
 
@@ -113,8 +123,14 @@ pub struct Metrics {
     pub dlq_delivered: AtomicU64,
     /// Messages Kafka failed to take (after librdkafka's retries).
     pub delivery_errors: AtomicU64,
-    dropped: [AtomicU64; 4],
-    beats: [AtomicU64; 4],
+    /// Messages written to the disk buffer.
+    pub buffered: AtomicU64,
+    /// Messages handed to librdkafka again from the disk buffer.
+    pub replayed: AtomicU64,
+    /// Bytes in the disk buffer.
+    pub buffer_bytes: AtomicU64,
+    saturated: [AtomicU64; 5],
+    beats: [AtomicU64; 5],
     /// Per-line parse time.
     pub parsing: Histogram,
     /// Per-line time from the batch's receipt to the hand-over to librdkafka.
@@ -134,21 +150,25 @@ impl Metrics {
             delivered: AtomicU64::new(0),
             dlq_delivered: AtomicU64::new(0),
             delivery_errors: AtomicU64::new(0),
-            dropped: Default::default(),
+            buffered: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            buffer_bytes: AtomicU64::new(0),
+            saturated: Default::default(),
             beats: Default::default(),
             parsing: Histogram::new(parsing_buckets),
             processing: Histogram::new(processing_buckets),
         }
     }
 
-    /// `count` lines dropped because the queue of `stage` was full.
-    pub fn dropped(&self, stage: Stage, count: u64) {
-        self.dropped[stage.index()].fetch_add(count, Ordering::Relaxed);
+    /// `count` lines found the queue of `stage` full: dropped, but for
+    /// librdkafka's queue, whose lines went to the disk buffer.
+    pub fn saturated(&self, stage: Stage, count: u64) {
+        self.saturated[stage.index()].fetch_add(count, Ordering::Relaxed);
     }
 
-    /// Lines dropped in front of `stage` so far.
-    pub fn dropped_at(&self, stage: Stage) -> u64 {
-        self.dropped[stage.index()].load(Ordering::Relaxed)
+    /// Lines that found the queue of `stage` full so far.
+    pub fn saturated_at(&self, stage: Stage) -> u64 {
+        self.saturated[stage.index()].load(Ordering::Relaxed)
     }
 
     /// `stage` is alive (working, or waiting with nothing owed).
@@ -220,22 +240,40 @@ impl Metrics {
         counter(
             &mut out,
             "haproxykafka_delivery_errors_total",
-            "Messages Kafka did not take after librdkafka's retries.",
+            "Messages Kafka did not take after librdkafka's retries (they go to the disk buffer).",
             &self.delivery_errors,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_buffered_messages_total",
+            "Messages written to the disk buffer while Kafka did not take them.",
+            &self.buffered,
+        );
+        counter(
+            &mut out,
+            "haproxykafka_replayed_messages_total",
+            "Messages handed to Kafka again from the disk buffer.",
+            &self.replayed,
+        );
+        let bytes = self.buffer_bytes.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP haproxykafka_buffer_bytes Bytes in the disk buffer.\n\
+             # TYPE haproxykafka_buffer_bytes gauge\nhaproxykafka_buffer_bytes {bytes}"
         );
         // The alerts query this name without `_total`, so it is exposed
         // untyped: a counter must end in `_total` to be a valid one.
         let name = "haproxykafka_saturation_errors";
         let _ = writeln!(
             out,
-            "# HELP {name} Lines dropped because a stage's queue was full, by the queue (a counter).\n# TYPE {name} untyped"
+            "# HELP {name} Lines dropped because a stage's queue was full, by the queue; kafka-msg counts what went to the disk buffer instead (a counter).\n# TYPE {name} untyped"
         );
         for stage in Stage::ALL {
             let _ = writeln!(
                 out,
                 "{name}{{channel=\"{}\"}} {}",
                 stage.channel(),
-                self.dropped_at(stage)
+                self.saturated_at(stage)
             );
         }
         let _ = writeln!(
@@ -271,7 +309,7 @@ mod tests {
     fn the_exposition_has_the_alerts_names_and_cumulative_buckets() {
         let metrics = Metrics::new(&[1e-5, 1e-4], &[1e-3]);
         metrics.delivered.fetch_add(3, Ordering::Relaxed);
-        metrics.dropped(Stage::KafkaQueue, 2);
+        metrics.saturated(Stage::KafkaQueue, 2);
         metrics.parsing.observe(Duration::from_micros(5));
         metrics.parsing.observe(Duration::from_micros(50));
         metrics.parsing.observe(Duration::from_millis(5));

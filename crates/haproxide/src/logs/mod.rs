@@ -8,11 +8,13 @@
 //! object ([`fields`], dates by [`time`]) or a rejection for the dead-letter
 //! topic; the producer ([`kafka`]) hands both to librdkafka. The main thread
 //! serves `/metrics` and `/healthz`, tells systemd when the socket is bound
-//! and pings its watchdog only while every stage beats.
+//! and pings its watchdog only while every stage beats. What Kafka does not
+//! take waits in the disk [`buffer`].
 //!
 //! Sections: [`config`]; HAProxyKafka's YAML lands in the same ones
 //! ([`haproxykafka`]).
 
+pub mod buffer;
 pub mod config;
 pub mod fields;
 pub mod haproxykafka;
@@ -91,7 +93,7 @@ fn parse(batches: &Receiver<Batch>, producer: &Sender<Encoded>, mapping: &Mappin
             .fetch_add(encoded.rejected.len() as u64, Ordering::Relaxed);
         let count = (encoded.ends.len() + encoded.rejected.len()) as u64;
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = producer.try_send(encoded) {
-            metrics.dropped(Stage::Producer, count);
+            metrics.saturated(Stage::Producer, count);
         }
     }
 }
@@ -208,8 +210,10 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     tracing::info!("{signal}: no more reading; draining the queues and flushing to Kafka");
     notify("STOPPING=1");
     let stop_started = Instant::now();
-    metrics.stopping.store(true, Ordering::Relaxed);
+    // The file first: HAProxy's next datagrams fail at once rather than
+    // queue where no one reads; then the reader drains what the kernel holds.
     let _ = std::fs::remove_file(&settings.socket.path);
+    metrics.stopping.store(true, Ordering::Relaxed);
     // A plain thread waits for the stages: one that hangs must not hold up
     // the exit (a runtime waits for its blocking tasks).
     let (drained, joined) = tokio::sync::oneshot::channel();
@@ -227,21 +231,26 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         tracing::warn!("the stages did not drain within flush-timeout");
     }
     let left = settings.kafka.flush_timeout.saturating_sub(stop_started.elapsed());
-    let undelivered = kafka.flush_within(left);
+    let taken_back = kafka.flush_within(left);
     if let Some(server) = server {
         server.abort();
     }
     let counted = |value: &std::sync::atomic::AtomicU64| value.load(Ordering::Relaxed);
     tracing::info!(
-        "stopped: {} datagrams read, {} messages and {} dead letters confirmed by Kafka, {} undelivered, {} dropped",
+        "stopped: {} datagrams read, {} messages and {} dead letters confirmed by Kafka, {} taken back from \
+         librdkafka, {} bytes in the disk buffer, {} dropped",
         counted(&metrics.received),
         counted(&metrics.delivered),
         counted(&metrics.dlq_delivered),
-        undelivered,
-        [Stage::Parser, Stage::Producer, Stage::KafkaQueue]
+        taken_back,
+        kafka.buffer_bytes(),
+        [Stage::Parser, Stage::Producer, Stage::DiskBuffer]
             .iter()
-            .map(|stage| metrics.dropped_at(*stage))
+            .map(|stage| metrics.saturated_at(*stage))
             .sum::<u64>()
     );
-    Ok(ExitCode::SUCCESS)
+    // Everything librdkafka held is in Kafka or in the disk buffer (synced):
+    // exit without its teardown, which waits seconds for its broker threads
+    // when a broker is down, past flush-timeout.
+    std::process::exit(0)
 }

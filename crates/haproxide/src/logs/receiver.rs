@@ -123,8 +123,9 @@ fn apply_owner(path: &Path, settings: &SocketSettings) -> anyhow::Result<()> {
 /// Datagrams asked for per `recvmmsg` call.
 const PER_CALL: usize = 64;
 
-/// Reads `socket` until `metrics` says stop, handing full batches (or
-/// partial ones after `deadline`) to `parsers`.
+/// Reads `socket` until `metrics` says stop and the kernel holds nothing
+/// more, handing full batches (or partial ones after `deadline`) to
+/// `parsers`.
 pub fn read(socket: &UnixDatagram, settings: &SocketSettings, parsers: &Sender<Batch>, metrics: &Arc<Metrics>) {
     let size = settings.max_datagram;
     let mut buffer = vec![0u8; PER_CALL * size];
@@ -135,10 +136,16 @@ pub fn read(socket: &UnixDatagram, settings: &SocketSettings, parsers: &Sender<B
         let count = full.len() as u64;
         match parsers.try_send(full) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => metrics.dropped(Stage::Parser, count),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => metrics.saturated(Stage::Parser, count),
         }
     };
-    while !metrics.stopping.load(Ordering::Relaxed) {
+    // On a stop (the socket's file already removed, so nothing new comes),
+    // what the kernel still holds is read without waiting, then no more.
+    let mut draining = false;
+    loop {
+        if !draining && metrics.stopping.load(Ordering::Relaxed) {
+            draining = true;
+        }
         metrics.beat(Stage::Receiver);
         let mut slices: Vec<[std::io::IoSliceMut<'_>; 1]> = buffer
             .chunks_mut(size)
@@ -148,7 +155,11 @@ pub fn read(socket: &UnixDatagram, settings: &SocketSettings, parsers: &Sender<B
             socket.as_raw_fd(),
             &mut headers,
             slices.iter_mut(),
-            MsgFlags::MSG_WAITFORONE,
+            if draining {
+                MsgFlags::MSG_DONTWAIT
+            } else {
+                MsgFlags::MSG_WAITFORONE
+            },
             None,
         ) {
             Ok(results) => {
@@ -166,6 +177,7 @@ pub fn read(socket: &UnixDatagram, settings: &SocketSettings, parsers: &Sender<B
                 }
                 metrics.received.fetch_add(received, Ordering::Relaxed);
             }
+            Err(nix::errno::Errno::EAGAIN) if draining => break,
             Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
             Err(error) => {
                 tracing::error!("reading the log socket: {error}");
