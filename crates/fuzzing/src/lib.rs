@@ -30,10 +30,46 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("targets_file", targets_file),
     ("agent_reply", agent_reply),
     ("log_line", log_line),
+    ("log_message", log_message),
     ("ini", ini),
     ("manifest", manifest),
     ("health_json", health_json),
 ];
+
+/// Datagrams through Wikimedia's mapping: a message is one JSON object of
+/// `hostname` and the mapping's keys, in order; a rejection leaves the
+/// output as it was.
+pub fn log_message(data: &[u8]) {
+    use haproxide::logs::fields::{Mapping, wikimedia_fields};
+    use haproxide::logs::time::{DateConversion, GoLayout};
+    let (Ok(input), Ok(output)) = (GoLayout::new("02/Jan/2006:15:04:05.000"), GoLayout::new("2006-01-02T15:04:05Z")) else {
+        panic!("the default layouts are valid");
+    };
+    let dates = DateConversion {
+        input,
+        output,
+        zone: jiff::tz::TimeZone::UTC,
+        local: jiff::tz::TimeZone::UTC,
+    };
+    let Ok(mapping) = Mapping::new("haproxykafka@0".into(), "host \"q\"".into(), wikimedia_fields(), dates) else {
+        panic!("Wikimedia's mapping is valid");
+    };
+    let mut out = b"[".to_vec();
+    for datagram in data.split_inclusive(|&byte| byte == b'\n') {
+        let before = out.len();
+        match mapping.encode(datagram, &mut out) {
+            Ok(()) => {
+                let value: serde_json::Value = serde_json::from_slice(&out[before..]).expect("a message is JSON");
+                let keys: Vec<&str> = value.as_object().expect("an object").keys().map(String::as_str).collect();
+                let expected: Vec<&str> = std::iter::once("hostname")
+                    .chain(mapping.fields().iter().map(|field| field.json.as_str()))
+                    .collect();
+                assert_eq!(keys, expected);
+            }
+            Err(_) => assert_eq!(out.len(), before, "a rejection writes nothing"),
+        }
+    }
+}
 
 /// `show stat`, whole: every row, every cell, every cell as an integer.
 pub fn show_stat(data: &[u8]) {

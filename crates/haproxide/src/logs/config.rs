@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::declare::{self, Entries, Parser};
 use crate::config::{Config, ConfigError, DefaultValue, Key, LOGLEVEL, Section, schema};
 
-use super::fields::{Field, Mapping, WIKIMEDIA_FIELDS};
+use super::fields::{Field, Mapping, wikimedia_fields};
 use super::time::{DateConversion, GoLayout};
 
 /// A file mode in octal (`0622`).
@@ -541,10 +541,7 @@ impl Settings {
                     })
                 })
                 .collect::<anyhow::Result<Vec<Field>>>()?,
-            _ => WIKIMEDIA_FIELDS
-                .iter()
-                .map(|(json, spec)| Field::parse(json, spec).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<Field>>>()?,
+            _ => wikimedia_fields(),
         };
         let dates = DateConversion {
             input: config.get(&TRANSFORM, &HAPROXY_FORMAT)?,

@@ -126,6 +126,14 @@ pub const WIKIMEDIA_FIELDS: &[(&str, &str)] = &[
     ("ch_ua_platform_version", "ch_ua_platform_version string"),
 ];
 
+/// [`WIKIMEDIA_FIELDS`], read.
+pub fn wikimedia_fields() -> Vec<Field> {
+    WIKIMEDIA_FIELDS
+        .iter()
+        .filter_map(|(json, spec)| Field::parse(json, spec).ok())
+        .collect()
+}
+
 /// Why a datagram goes to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -344,11 +352,13 @@ mod tests {
     use super::*;
     use crate::logs::time::GoLayout;
 
+    #[test]
+    fn every_wikimedia_field_is_read() {
+        assert_eq!(wikimedia_fields().len(), WIKIMEDIA_FIELDS.len());
+    }
+
     fn wikimedia() -> Mapping {
-        let fields = WIKIMEDIA_FIELDS
-            .iter()
-            .map(|(json, spec)| Field::parse(json, spec).unwrap())
-            .collect();
+        let fields = wikimedia_fields();
         let dates = DateConversion {
             input: GoLayout::new("02/Jan/2006:15:04:05.000").unwrap(),
             output: GoLayout::new("2006-01-02T15:04:05Z").unwrap(),
