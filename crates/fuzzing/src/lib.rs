@@ -42,7 +42,10 @@ pub const TARGETS: &[(&str, Target)] = &[
 pub fn log_message(data: &[u8]) {
     use haproxide::logs::fields::{Mapping, wikimedia_fields};
     use haproxide::logs::time::{DateConversion, GoLayout};
-    let (Ok(input), Ok(output)) = (GoLayout::new("02/Jan/2006:15:04:05.000"), GoLayout::new("2006-01-02T15:04:05Z")) else {
+    let (Ok(input), Ok(output)) = (
+        GoLayout::new("02/Jan/2006:15:04:05.000"),
+        GoLayout::new("2006-01-02T15:04:05Z"),
+    ) else {
         panic!("the default layouts are valid");
     };
     let dates = DateConversion {
@@ -59,8 +62,14 @@ pub fn log_message(data: &[u8]) {
         let before = out.len();
         match mapping.encode(datagram, &mut out) {
             Ok(()) => {
-                let value: serde_json::Value = serde_json::from_slice(&out[before..]).expect("a message is JSON");
-                let keys: Vec<&str> = value.as_object().expect("an object").keys().map(String::as_str).collect();
+                let value: serde_json::Value =
+                    serde_json::from_slice(&out[before..]).unwrap_or_else(|error| panic!("a message is JSON: {error}"));
+                let keys: Vec<&str> = value
+                    .as_object()
+                    .unwrap_or_else(|| panic!("a message is an object"))
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
                 let expected: Vec<&str> = std::iter::once("hostname")
                     .chain(mapping.fields().iter().map(|field| field.json.as_str()))
                     .collect();

@@ -604,7 +604,12 @@ mod tests {
                 path.display()
             );
         }
-        for line in ["Type=notify", "WatchdogSec=30", "CapabilityBoundingSet=CAP_CHOWN", "ProtectSystem=strict"] {
+        for line in [
+            "Type=notify",
+            "WatchdogSec=30",
+            "CapabilityBoundingSet=CAP_CHOWN",
+            "ProtectSystem=strict",
+        ] {
             assert!(unit.lines().any(|got| got == line), "{line}");
         }
     }

@@ -292,6 +292,14 @@ fn digits(rest: &mut &[u8], count: usize) -> Option<u32> {
     Some(value)
 }
 
+/// What the last date converted on this thread became: (wall second,
+/// offset), output layout and zone → text.
+type LastSecond = Option<((DateTime, Option<Offset>), GoLayout, TimeZone, String)>;
+
+thread_local! {
+    static LAST_SECOND: std::cell::RefCell<LastSecond> = const { std::cell::RefCell::new(None) };
+}
+
 /// The `dt` conversion of HAProxyKafka's `transform_rules`.
 #[derive(Debug, Clone)]
 pub struct DateConversion {
@@ -329,11 +337,41 @@ impl DateConversion {
     /// any. `None` when `value` does not follow the input layout.
     pub fn convert(&self, value: &[u8], header: Option<&[u8]>, out: &mut String) -> Option<()> {
         let (wall, offset) = self.input.parse(value)?;
-        let instant = match offset.or_else(|| header.and_then(header_offset)) {
+        let offset = offset.or_else(|| header.and_then(header_offset));
+        // Lines come many a second: when the output has no fraction, the
+        // last second's text serves every line of that second.
+        let whole_seconds = !self
+            .output
+            .tokens
+            .iter()
+            .any(|token| matches!(token, Token::Fraction(_)));
+        let key = (wall.with().subsec_nanosecond(0).build().ok()?, offset);
+        if whole_seconds {
+            let hit = LAST_SECOND.with_borrow(|last| match last {
+                Some((known, layout, zone, text)) if *known == key && *layout == self.output && *zone == self.zone => {
+                    out.push_str(text);
+                    true
+                }
+                _ => false,
+            });
+            if hit {
+                return Some(());
+            }
+        }
+        let instant = match offset {
             Some(offset) => offset.to_timestamp(wall).ok()?,
             None => self.local.to_ambiguous_timestamp(wall).compatible().ok()?,
         };
+        let start = out.len();
         self.output.format(&instant.to_zoned(self.zone.clone()), out);
+        if whole_seconds {
+            LAST_SECOND.set(Some((
+                key,
+                self.output.clone(),
+                self.zone.clone(),
+                out[start..].to_owned(),
+            )));
+        }
         Some(())
     }
 }
