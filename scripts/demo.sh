@@ -173,3 +173,47 @@ wait "$CONTROLLER" || echo "(the controller exited with status $?)"
 cat "$DIR/backends.log"
 sleep 2 # two health checks
 show query -s "$DIR/run/hap2.sock" --format table --columns pxname,svname,addr,weight,status "show stat be_pool 4 -1"
+
+echo; echo "== logs: request logs to Kafka as JSON; Kafka is down here, so nothing is lost to the disk buffer"
+METRICS=$(free_port)
+cat >"$DIR/logs.conf" <<EOF
+[logs]
+hostname = demo.example
+
+[logs-socket]
+path = $DIR/run/log.sock
+
+[logs-kafka]
+topic = webrequest_text
+dlq-topic = webrequest_errors
+
+[logs-rdkafka]
+bootstrap.servers = 127.0.0.1:9
+message.timeout.ms = 1000
+
+[logs-buffer]
+dir = $DIR/logs-buffer
+
+[logs-monitoring]
+server-bind = 127.0.0.1:$METRICS
+EOF
+echo; echo "\$ cat $DIR/logs.conf"; cat "$DIR/logs.conf"
+echo; echo "\$ haproxide logs -f $DIR/logs.conf &"
+"$BIN" logs -f "$DIR/logs.conf" >"$DIR/logs.log" 2>&1 &
+LOGS=$!
+for _ in $(seq 1 50); do [ -S "$DIR/run/log.sock" ] && break; sleep 0.1; done
+echo "\$ (five datagrams HAProxy 2.6 wrote, and one that is not syslog) > $DIR/run/log.sock"
+python3 - "$DIR/run/log.sock" fixtures/haproxy-2.6.12-debian/log_rfc5424_sd_unixdgram.txt <<'PY'
+import socket, sys
+sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for line in open(sys.argv[2], "rb").read().splitlines():
+    sender.sendto(line + b"\n", sys.argv[1])
+sender.sendto(b"not a log line\n", sys.argv[1])
+PY
+sleep 2.5 # librdkafka gives up on each message after message.timeout.ms
+echo; echo "\$ curl -s http://127.0.0.1:$METRICS/metrics | grep -E 'parsed|rejected|valid|buffered|queued'"
+python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$METRICS/metrics').read().decode())" \
+    | grep -E '^haproxykafka_(parsed|rejected|valid|buffered|kafka_queued)'
+kill -TERM "$LOGS"
+wait "$LOGS" || echo "(logs exited with status $?)"
+cat "$DIR/logs.log"

@@ -32,6 +32,26 @@ private_apt() {
         -o Debug::NoLocking=1)
 }
 
+# Fetches Debian package $2 of suite $1 (bookworm, bullseye) once into the
+# cache directory $3 with a private apt, extracts it there with dpkg -x (it is
+# never installed), and checks that $3/$4 runs with argument $5. For peers
+# the tests run that Debian packages but the machine does not have.
+fetch_deb() {
+    local suite=$1 package=$2 cache=$3 binary=$3/$4 probe=$5 deb
+    if [ -x "$binary" ] && "$binary" "$probe" >/dev/null 2>&1; then
+        return
+    fi
+    private_apt "$cache/apt" deb "$suite"
+    echo "== fetching $package (Debian $suite's package)" >&2
+    {
+        apt-get "${APT_OPTIONS[@]}" -qq update &&
+            (cd "$cache/apt" && apt-get "${APT_OPTIONS[@]}" -qq download "$package")
+    } >"$cache/apt.log" 2>&1 || { cat "$cache/apt.log" >&2; echo "$package did not download" >&2; return 1; }
+    deb=$(ls "$cache/apt/${package}"_*.deb | head -1)
+    dpkg -x "$deb" "$cache"
+    "$binary" "$probe" 2>&1 | head -1 >&2
+}
+
 need_cargo() {
     command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
 }

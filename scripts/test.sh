@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Debian's HAProxy and
-# carbon-c-relay, Consul 1.8.7 from Debian bullseye and tansu 0.6.0 built from
-# crates.io into the cache, which the integration tests start on loopback), then runs
+# carbon-c-relay, Consul 1.8.7 from Debian bullseye, promtool from Debian 12 and
+# tansu 0.6.0 built from crates.io into the cache, which the integration tests start on loopback), then runs
 # formatting and lint checks and every test of the workspace, then the
 # integration tests that talk to HAProxy (reload, backends, query, pull,
 # process and the runtime client) once more on HAProxy 3.0, built once from Debian
@@ -20,6 +20,9 @@ export CONSUL_BIN
 # (10 to 16 minutes the first time on 2 cores).
 TANSU_BIN=$(bash scripts/tansu.sh)
 export TANSU_BIN
+# promtool, which checks the logs daemon's /metrics.
+PROMTOOL_BIN=$(bash scripts/promtool.sh)
+export PROMTOOL_BIN
 echo "== $("${HAPROXY_BIN:-/usr/sbin/haproxy}" -v | head -1)"
 
 echo "== cargo fmt --check"

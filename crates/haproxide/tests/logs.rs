@@ -400,6 +400,8 @@ fn requests_through_haproxy_arrive_in_kafka_field_by_field() {
     assert_eq!(setup.metric("haproxykafka_valid_messages_total"), COUNT as f64);
     assert_eq!(setup.metric("haproxykafka_received_datagrams_total"), COUNT as f64);
     assert_eq!(setup.metric("haproxykafka_rejected_messages_total"), 0.0);
+    let (clean, said) = testkit::promtool_check_metrics(&setup.metrics());
+    assert!(clean && said.is_empty(), "promtool check metrics: {said}");
     let (status, elapsed) = terminate(daemon);
     assert!(status.success(), "{status}\n{}", setup.log());
     assert!(elapsed < FLUSH_TIMEOUT + Duration::from_secs(1), "{elapsed:?}");
