@@ -14,13 +14,7 @@ use std::time::{Duration, Instant};
 
 /// The Consul binary: `$CONSUL_BIN`, else the cached one.
 pub fn consul_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CONSUL_BIN") {
-        return PathBuf::from(path);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-    cache.join("haproxide/consul-1.8.7/usr/bin/consul")
+    crate::cached_binary("CONSUL_BIN", "consul-1.8.7/usr/bin/consul")
 }
 
 /// How an instance's health is checked.

@@ -468,6 +468,19 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// A peer's binary: the path in `$variable`, else `relative` under the
+/// cache directory the set-up scripts fill
+/// (`${XDG_CACHE_HOME:-$HOME/.cache}/haproxide/`).
+pub fn cached_binary(variable: &str, relative: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+    cache.join("haproxide").join(relative)
+}
+
 /// A loopback port, free for TCP and UDP a moment ago, below the kernel's
 /// ephemeral range: neither [`free_port`] nor the local end of a connection
 /// ever takes it, so a peer that stops can start again on it later (a

@@ -8,13 +8,7 @@ use std::process::{Command, Stdio};
 
 /// promtool: `$PROMTOOL_BIN`, or where `scripts/promtool.sh` puts it.
 pub fn promtool_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("PROMTOOL_BIN") {
-        return PathBuf::from(path);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-    cache.join("haproxide/prometheus-2.42/usr/bin/promtool")
+    crate::cached_binary("PROMTOOL_BIN", "prometheus-2.42/usr/bin/promtool")
 }
 
 /// Runs `promtool check metrics` over `exposition`: its exit status is

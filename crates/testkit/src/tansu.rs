@@ -20,13 +20,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// The tansu binary: `$TANSU_BIN`, or where `scripts/tansu.sh` builds it.
 pub fn tansu_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TANSU_BIN") {
-        return PathBuf::from(path);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-    cache.join("haproxide/tansu-0.6.0-dynostore-libsql/bin/tansu")
+    crate::cached_binary("TANSU_BIN", "tansu-0.6.0-dynostore-libsql/bin/tansu")
 }
 
 /// One record read back: its value and headers.

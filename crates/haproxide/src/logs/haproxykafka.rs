@@ -168,6 +168,13 @@ transform_rules:
         load(&path).map_err(|error| error.to_string().replace(&path.display().to_string(), "config.yaml"))
     }
 
+    /// What `logs`' checks say of the YAML `text`.
+    fn errors_of(text: &str) -> Vec<String> {
+        let config = load_text(text).unwrap();
+        let report = schema::check(&config, schema::Scope::Of(crate::config::Program::Logs));
+        report.errors.iter().map(ToString::to_string).collect()
+    }
+
     #[test]
     fn the_puppet_rspec_file_is_read_into_typed_settings() {
         let config = load_text(RSPEC).unwrap();
@@ -197,9 +204,7 @@ transform_rules:
     #[test]
     fn bad_values_and_unknown_keys_name_the_line() {
         let bad = RSPEC.replace("  mode: '0622'", "  mode: rw-r--r--");
-        let config = load_text(&bad).unwrap();
-        let report = schema::check(&config, schema::Scope::Of(crate::config::Program::Logs));
-        let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        let errors = errors_of(&bad);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].ends_with(":7: [logs-socket] mode = \"rw-r--r--\": expected an octal file mode like 0622"),
@@ -214,9 +219,7 @@ transform_rules:
             "config.yaml:11: unknown key socket.batch_deadlin"
         );
         let no_brokers = RSPEC.replace("    bootstrap.servers: 127.0.0.1:9092\n", "    bootstrap.servers:\n");
-        let config = load_text(&no_brokers).unwrap();
-        let report = schema::check(&config, schema::Scope::Of(crate::config::Program::Logs));
-        let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        let errors = errors_of(&no_brokers);
         assert!(
             errors
                 .iter()
@@ -224,9 +227,7 @@ transform_rules:
             "{errors:?}"
         );
         let refused = RSPEC.replace("compression.codec: snappy", "compression.codec: brotli");
-        let config = load_text(&refused).unwrap();
-        let report = schema::check(&config, schema::Scope::Of(crate::config::Program::Logs));
-        let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        let errors = errors_of(&refused);
         assert!(
             errors
                 .iter()
