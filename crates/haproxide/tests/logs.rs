@@ -95,6 +95,16 @@ impl Setup {
         http_get(self.metrics_port, "/metrics").1
     }
 
+    /// Waits (at most 10 s) until the sample `name` is `value`: a delivery
+    /// report can come after a consumer has read the record.
+    fn wait_metric(&self, name: &str, value: f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.metric(name) != value && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(self.metric(name), value, "{name}");
+    }
+
     /// The value of the sample `name` (with its labels) in `/metrics`.
     fn metric(&self, name: &str) -> f64 {
         let text = self.metrics();
@@ -397,7 +407,7 @@ fn requests_through_haproxy_arrive_in_kafka_field_by_field() {
         (0..COUNT as u64).collect::<Vec<_>>(),
         "%rt counts this process's requests"
     );
-    assert_eq!(setup.metric("haproxykafka_valid_messages_total"), COUNT as f64);
+    setup.wait_metric("haproxykafka_valid_messages_total", COUNT as f64);
     assert_eq!(setup.metric("haproxykafka_received_datagrams_total"), COUNT as f64);
     assert_eq!(setup.metric("haproxykafka_rejected_messages_total"), 0.0);
     let (clean, said) = testkit::promtool_check_metrics(&setup.metrics());
@@ -455,8 +465,8 @@ fn what_the_mapping_refuses_lands_in_the_dead_letter_topic_as_it_came() {
         .consume(TOPIC, 1, Duration::from_millis(500), Duration::from_secs(30));
     assert_eq!(valid_records.len(), 1);
     assert_eq!(setup.metric("haproxykafka_rejected_messages_total"), 3.0);
-    assert_eq!(setup.metric("haproxykafka_dlq_messages_total"), 3.0);
-    assert_eq!(setup.metric("haproxykafka_valid_messages_total"), 1.0);
+    setup.wait_metric("haproxykafka_dlq_messages_total", 3.0);
+    setup.wait_metric("haproxykafka_valid_messages_total", 1.0);
     let (status, _) = terminate(daemon);
     assert!(status.success(), "{status}\n{}", setup.log());
 }

@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// The Consul binary: `$CONSUL_BIN`, else the cached one.
@@ -58,33 +58,26 @@ impl Consul {
 
     fn spawn(&mut self) {
         let [http, dns, serf_lan, serf_wan, server, grpc] = self.ports;
-        let log = std::fs::File::create(self.dir.path().join("consul.log")).expect("consul log");
-        let child = Command::new(consul_binary())
-            .args([
-                "agent",
-                "-dev",
-                "-node=testnode",
-                "-bind=127.0.0.1",
-                "-client=127.0.0.1",
-                "-log-level=warn",
-            ])
-            .arg(format!("-http-port={http}"))
-            .arg(format!("-dns-port={dns}"))
-            .arg(format!("-serf-lan-port={serf_lan}"))
-            .arg(format!("-serf-wan-port={serf_wan}"))
-            .arg(format!("-server-port={server}"))
-            .arg(format!("-grpc-port={grpc}"))
-            .arg(format!("-data-dir={}", self.dir.path().join("data").display()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot run {}: {error} (bash scripts/consul.sh fetches it)",
-                    consul_binary().display()
-                )
-            });
+        let child = crate::spawn_peer(
+            Command::new(consul_binary())
+                .args([
+                    "agent",
+                    "-dev",
+                    "-node=testnode",
+                    "-bind=127.0.0.1",
+                    "-client=127.0.0.1",
+                    "-log-level=warn",
+                ])
+                .arg(format!("-http-port={http}"))
+                .arg(format!("-dns-port={dns}"))
+                .arg(format!("-serf-lan-port={serf_lan}"))
+                .arg(format!("-serf-wan-port={serf_wan}"))
+                .arg(format!("-server-port={server}"))
+                .arg(format!("-grpc-port={grpc}"))
+                .arg(format!("-data-dir={}", self.dir.path().join("data").display())),
+            &self.dir.path().join("consul.log"),
+            "scripts/consul.sh",
+        );
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {

@@ -481,6 +481,27 @@ pub fn cached_binary(variable: &str, relative: &str) -> PathBuf {
     cache.join("haproxide").join(relative)
 }
 
+/// Starts a peer's `command` with its output appended to `log`; a binary
+/// that cannot run is a panic saying which `script` provides it.
+pub(crate) fn spawn_peer(command: &mut Command, log: &Path, script: &str) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("peer log");
+    command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot run {}: {error} (bash {script} provides it)",
+                command.get_program().to_string_lossy()
+            )
+        })
+}
+
 /// A loopback port, free for TCP and UDP a moment ago, below the kernel's
 /// ephemeral range: neither [`free_port`] nor the local end of a connection
 /// ever takes it, so a peer that stops can start again on it later (a

@@ -11,7 +11,7 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -76,27 +76,16 @@ impl Tansu {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("tansu.log"))
-            .expect("tansu log");
         // tansu reads the database path relative to its working directory.
-        let child = Command::new(tansu_binary())
-            .current_dir(self.dir.path())
-            .arg("broker")
-            .args(["--listener-url", &self.url(), "--advertised-listener-url", &self.url()])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot run {}: {error} (bash scripts/tansu.sh builds it)",
-                    tansu_binary().display()
-                )
-            });
+        let child = crate::spawn_peer(
+            Command::new(tansu_binary())
+                .current_dir(self.dir.path())
+                .arg("broker")
+                .args(["--listener-url", &self.url(), "--advertised-listener-url", &self.url()])
+                .args(["--storage-engine", "sqlite://tansu.db"]),
+            &self.dir.path().join("tansu.log"),
+            "scripts/tansu.sh",
+        );
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
