@@ -87,6 +87,18 @@ pub fn bind(settings: &SocketSettings) -> anyhow::Result<UnixDatagram> {
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     // Linux reports twice what it grants (the rest is its bookkeeping).
     let granted = nix::sys::socket::getsockopt(&socket, sockopt::RcvBuf).unwrap_or_default() / 2;
+    // Whatever the buffer, the kernel queues at most this many datagrams on
+    // a unix socket; HAProxy drops the next ones (its DroppedLogs).
+    if let Some(queue) = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .filter(|queue| *queue < 512)
+    {
+        tracing::warn!(
+            "net.unix.max_dgram_qlen is {queue}: the kernel holds no more datagrams than that while the reader \
+             is busy, and HAProxy drops the rest; raise it (sysctl -w net.unix.max_dgram_qlen=4096)"
+        );
+    }
     tracing::info!(
         "listening on {} (mode {:04o}, receive buffer {granted} bytes of {} asked)",
         path.display(),
