@@ -48,12 +48,7 @@ pub fn log_message(data: &[u8]) {
     ) else {
         panic!("the default layouts are valid");
     };
-    let dates = DateConversion {
-        input,
-        output,
-        zone: jiff::tz::TimeZone::UTC,
-        local: jiff::tz::TimeZone::UTC,
-    };
+    let dates = DateConversion::new(input, output, jiff::tz::TimeZone::UTC, jiff::tz::TimeZone::UTC);
     let Ok(mapping) = Mapping::new("haproxykafka@0".into(), "host \"q\"".into(), wikimedia_fields(), dates) else {
         panic!("Wikimedia's mapping is valid");
     };

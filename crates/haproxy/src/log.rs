@@ -100,6 +100,17 @@ pub struct LogError {
 const MAX_SD_NAME: usize = 32;
 /// The highest PRI: facility 23 (local7), severity 7 (debug).
 const MAX_PRIORITY: u16 = 191;
+/// The bytes an SD-NAME is made of: printable ASCII but `=`, `]` and `"`
+/// (a table: a line has some 300 of them).
+const SD_NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 33;
+    while byte <= 126 {
+        table[byte] = !matches!(byte as u8, b'=' | b']' | b'"');
+        byte += 1;
+    }
+    table
+};
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -342,10 +353,13 @@ impl<'a> Cursor<'a> {
     /// SD-NAME: 1 to 32 printable ASCII characters but `=`, space, `]` and `"`.
     fn sd_name(&mut self, reason: &'static str) -> Result<&'a [u8], LogError> {
         let rest = self.rest();
-        let length = rest
+        // A name ends at `=` (or at a space or `]` after an SD-ID), so the
+        // byte after a name of the longest length is as far as to look.
+        let window = &rest[..rest.len().min(MAX_SD_NAME + 1)];
+        let length = window
             .iter()
-            .take_while(|&&byte| (33..=126).contains(&byte) && !matches!(byte, b'=' | b']' | b'"'))
-            .count();
+            .position(|&byte| !SD_NAME_BYTES[usize::from(byte)])
+            .unwrap_or(window.len());
         if length == 0 || length > MAX_SD_NAME {
             return Err(self.error(reason));
         }

@@ -543,12 +543,12 @@ impl Settings {
                 .collect::<anyhow::Result<Vec<Field>>>()?,
             _ => wikimedia_fields(),
         };
-        let dates = DateConversion {
-            input: config.get(&TRANSFORM, &HAPROXY_FORMAT)?,
-            output: config.get(&TRANSFORM, &DATE_FORMAT)?,
-            zone: config.get(&TRANSFORM, &DATE_TZ)?,
-            local: jiff::tz::TimeZone::system(),
-        };
+        let dates = DateConversion::new(
+            config.get(&TRANSFORM, &HAPROXY_FORMAT)?,
+            config.get(&TRANSFORM, &DATE_FORMAT)?,
+            config.get(&TRANSFORM, &DATE_TZ)?,
+            jiff::tz::TimeZone::system(),
+        );
         let hostname = config.get_opt(&SECTION, &HOSTNAME)?.unwrap_or_else(system_hostname);
         let mapping = Mapping::new(config.get(&SECTION, &SDID)?, hostname, fields, dates)
             .map_err(|message| anyhow::anyhow!("[{}]: {message}", FIELDS.name))?;

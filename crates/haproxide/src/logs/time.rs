@@ -292,25 +292,33 @@ fn digits(rest: &mut &[u8], count: usize) -> Option<u32> {
     Some(value)
 }
 
-/// What the last date converted on this thread became: (wall second,
-/// offset), output layout and zone → text.
-type LastSecond = Option<((DateTime, Option<Offset>), GoLayout, TimeZone, String)>;
+/// What the last date converted on this thread became: the conversion's
+/// [`DateConversion::id`], (wall second, offset) → text.
+type LastSecond = Option<(u64, (DateTime, Option<Offset>), String)>;
 
 thread_local! {
     static LAST_SECOND: std::cell::RefCell<LastSecond> = const { std::cell::RefCell::new(None) };
 }
 
+/// Numbers conversions for [`LAST_SECOND`]: two conversions never share one.
+static CONVERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The `dt` conversion of HAProxyKafka's `transform_rules`.
 #[derive(Debug, Clone)]
 pub struct DateConversion {
     /// How HAProxy writes the date (`haproxy_format`).
-    pub input: GoLayout,
+    input: GoLayout,
     /// How the message carries it (`date_format`).
-    pub output: GoLayout,
+    output: GoLayout,
     /// The zone the message's date is written in (`date_tz`).
-    pub zone: TimeZone,
+    zone: TimeZone,
     /// The zone of HAProxy's wall time when the datagram does not say.
-    pub local: TimeZone,
+    local: TimeZone,
+    /// Whether the output has no fraction of a second, so that one text
+    /// serves a whole second's lines.
+    whole_seconds: bool,
+    /// This conversion's number, shared by its clones (same settings).
+    id: u64,
 }
 
 /// RFC 5424's timestamp (`2026-11-20T23:06:42.286880+00:00`).
@@ -333,44 +341,52 @@ fn header_offset(timestamp: &[u8]) -> Option<Offset> {
 }
 
 impl DateConversion {
-    /// Converts `value`; `header` is the datagram's RFC 5424 timestamp, if
-    /// any. `None` when `value` does not follow the input layout.
-    pub fn convert(&self, value: &[u8], header: Option<&[u8]>, out: &mut String) -> Option<()> {
+    /// Reads dates written as `input` (HAProxy's wall time; `local` is its
+    /// zone when neither the date nor the datagram says) and writes them as
+    /// `output` in `zone`.
+    pub fn new(input: GoLayout, output: GoLayout, zone: TimeZone, local: TimeZone) -> DateConversion {
+        let whole_seconds = !output.tokens.iter().any(|token| matches!(token, Token::Fraction(_)));
+        DateConversion {
+            input,
+            output,
+            zone,
+            local,
+            whole_seconds,
+            id: CONVERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Converts `value` and gives the text to `write`; `header` is the
+    /// datagram's RFC 5424 timestamp, if any. `None` when `value` does not
+    /// follow the input layout.
+    pub fn convert(&self, value: &[u8], header: Option<&[u8]>, write: impl FnOnce(&str)) -> Option<()> {
         let (wall, offset) = self.input.parse(value)?;
         let offset = offset.or_else(|| header.and_then(header_offset));
         // Lines come many a second: when the output has no fraction, the
         // last second's text serves every line of that second.
-        let whole_seconds = !self
-            .output
-            .tokens
-            .iter()
-            .any(|token| matches!(token, Token::Fraction(_)));
         let key = (wall.with().subsec_nanosecond(0).build().ok()?, offset);
-        if whole_seconds {
-            let hit = LAST_SECOND.with_borrow(|last| match last {
-                Some((known, layout, zone, text)) if *known == key && *layout == self.output && *zone == self.zone => {
-                    out.push_str(text);
-                    true
+        let write = match self.whole_seconds {
+            true => LAST_SECOND.with_borrow(|last| match last {
+                Some((id, known, text)) if *id == self.id && *known == key => {
+                    write(text);
+                    None
                 }
-                _ => false,
-            });
-            if hit {
-                return Some(());
-            }
-        }
+                _ => Some(write),
+            }),
+            false => Some(write),
+        };
+        let Some(write) = write else {
+            return Some(());
+        };
         let instant = match offset {
             Some(offset) => offset.to_timestamp(wall).ok()?,
             None => self.local.to_ambiguous_timestamp(wall).compatible().ok()?,
         };
-        let start = out.len();
-        self.output.format(&instant.to_zoned(self.zone.clone()), out);
-        if whole_seconds {
-            LAST_SECOND.set(Some((
-                key,
-                self.output.clone(),
-                self.zone.clone(),
-                out[start..].to_owned(),
-            )));
+        let mut text = String::new();
+        self.output.format(&instant.to_zoned(self.zone.clone()), &mut text);
+        write(&text);
+        if self.whole_seconds {
+            LAST_SECOND.set(Some((self.id, key, text)));
         }
         Some(())
     }
@@ -383,17 +399,17 @@ mod tests {
     use super::*;
 
     fn conversion(zone: &str) -> DateConversion {
-        DateConversion {
-            input: GoLayout::new("02/Jan/2006:15:04:05.000").unwrap(),
-            output: GoLayout::new("2006-01-02T15:04:05Z").unwrap(),
-            zone: TimeZone::get(zone).unwrap(),
-            local: TimeZone::UTC,
-        }
+        DateConversion::new(
+            GoLayout::new("02/Jan/2006:15:04:05.000").unwrap(),
+            GoLayout::new("2006-01-02T15:04:05Z").unwrap(),
+            TimeZone::get(zone).unwrap(),
+            TimeZone::UTC,
+        )
     }
 
     fn convert(conversion: &DateConversion, value: &str, header: Option<&str>) -> Option<String> {
         let mut out = String::new();
-        conversion.convert(value.as_bytes(), header.map(str::as_bytes), &mut out)?;
+        conversion.convert(value.as_bytes(), header.map(str::as_bytes), |text| out.push_str(text))?;
         Some(out)
     }
 
