@@ -12,7 +12,7 @@
 //! of a segment replayed partly before a crash are sent again.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// Which topic a buffered message is for.
@@ -162,29 +162,35 @@ impl DiskBuffer {
         Ok(())
     }
 
-    /// The oldest segment's messages (closing it first when it is the one
-    /// being written), and its number for [`DiskBuffer::remove`].
-    pub fn oldest(&mut self) -> io::Result<Option<(u64, Vec<Buffered>)>> {
+    /// The oldest segment, read back (closing it first when it is the one
+    /// being written); [`DiskBuffer::remove`] it once its records are handed
+    /// on.
+    pub fn oldest(&mut self) -> io::Result<Option<Segment>> {
         let Some(&number) = self.segments.first() else {
             return Ok(None);
         };
         if self.writer.as_ref().is_some_and(|(open, _)| *open == number) {
             self.writer = None;
         }
-        let mut bytes = Vec::new();
-        File::open(self.path(number))?.read_to_end(&mut bytes)?;
-        let mut messages = Vec::new();
-        let mut rest = bytes.as_slice();
-        while !rest.is_empty() {
-            let Some(record) = read_record(rest) else {
-                self.torn += 1;
-                break;
-            };
-            let (message, length) = record;
-            messages.push(message);
-            rest = &rest[length..];
+        // Read at its size: a growing buffer would hold up to twice it.
+        let mut bytes = fs::read(self.path(number))?;
+        // Where the whole records end: what follows was cut by a crash.
+        let mut end = 0;
+        while end < bytes.len() {
+            match read_record(&bytes[end..]) {
+                Some((_, length)) => end += length,
+                None => {
+                    self.torn += 1;
+                    break;
+                }
+            }
         }
-        Ok(Some((number, messages)))
+        bytes.truncate(end);
+        Ok(Some(Segment {
+            number,
+            bytes,
+            handed: 0,
+        }))
     }
 
     /// Removes segment `number`, all of whose messages were handed on.
@@ -198,9 +204,53 @@ impl DiskBuffer {
     }
 }
 
+/// A segment read back: its bytes as they are on disk (no copy per
+/// record), and how far its records were handed on.
+#[derive(Debug)]
+pub struct Segment {
+    /// Its number, for [`DiskBuffer::remove`].
+    pub number: u64,
+    bytes: Vec<u8>,
+    handed: usize,
+}
+
+/// One record of a [`Segment`], borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Its topic.
+    pub kind: Kind,
+    /// The reason, for a dead letter.
+    pub reason: &'a [u8],
+    /// The message's bytes.
+    pub payload: &'a [u8],
+}
+
+impl Segment {
+    /// The records not handed on yet, in order, each with where it ends
+    /// (for [`Segment::handed_to`]).
+    pub fn rest(&self) -> impl Iterator<Item = (Record<'_>, usize)> {
+        let mut at = self.handed;
+        std::iter::from_fn(move || {
+            let (record, length) = read_record(&self.bytes[at..])?;
+            at += length;
+            Some((record, at))
+        })
+    }
+
+    /// Notes that the records up to `end` were handed on.
+    pub fn handed_to(&mut self, end: usize) {
+        self.handed = end.min(self.bytes.len());
+    }
+
+    /// Whether every record was handed on.
+    pub fn done(&self) -> bool {
+        self.handed == self.bytes.len()
+    }
+}
+
 /// One record from the front of `bytes`, and its length; `None` when it is
 /// cut short or malformed.
-fn read_record(bytes: &[u8]) -> Option<(Buffered, usize)> {
+fn read_record(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
     let length = usize::try_from(u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?)).ok()?;
     let record = bytes.get(..length)?;
     let kind = match record.get(4)? {
@@ -210,14 +260,8 @@ fn read_record(bytes: &[u8]) -> Option<(Buffered, usize)> {
     };
     let reason_length = usize::from(u16::from_le_bytes(record.get(5..7)?.try_into().ok()?));
     let reason = record.get(HEADER..HEADER + reason_length)?;
-    Some((
-        Buffered {
-            kind,
-            reason: String::from_utf8_lossy(reason).into_owned(),
-            payload: record[HEADER + reason_length..].to_vec(),
-        },
-        length,
-    ))
+    let payload = &record[HEADER + reason_length..];
+    Some((Record { kind, reason, payload }, length))
 }
 
 #[cfg(test)]
@@ -225,6 +269,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    impl Record<'_> {
+        fn to_owned(self) -> Buffered {
+            Buffered {
+                kind: self.kind,
+                reason: String::from_utf8_lossy(self.reason).into_owned(),
+                payload: self.payload.to_vec(),
+            }
+        }
+    }
 
     #[test]
     fn messages_come_back_oldest_first_across_segments_and_restarts() {
@@ -244,9 +298,18 @@ mod tests {
         let mut buffer = DiskBuffer::open(dir.path(), 1 << 20, 4096).unwrap();
         assert_eq!(buffer.bytes(), 100 * 107 + 16);
         let mut read = Vec::new();
-        while let Some((number, messages)) = buffer.oldest().unwrap() {
-            read.extend(messages);
-            buffer.remove(number).unwrap();
+        while let Some(mut segment) = buffer.oldest().unwrap() {
+            // Handed on in two goes, as a replay stopped by a full queue is.
+            for go in [10, usize::MAX] {
+                let mut end = None;
+                for (record, at) in segment.rest().take(go) {
+                    read.push(record.to_owned());
+                    end = Some(at);
+                }
+                segment.handed_to(end.unwrap());
+                assert_eq!(segment.done(), go == usize::MAX);
+            }
+            buffer.remove(segment.number).unwrap();
         }
         assert!(buffer.is_empty());
         assert_eq!(read.len(), 101);
@@ -279,7 +342,7 @@ mod tests {
         file.write_all(&[50, 0, 0, 0, 0, 0]).unwrap();
         drop(file);
         let mut buffer = DiskBuffer::open(dir.path(), 1000, 1 << 20).unwrap();
-        let (_, messages) = buffer.oldest().unwrap().unwrap();
-        assert_eq!((messages.len(), buffer.torn), (10, 1));
+        let segment = buffer.oldest().unwrap().unwrap();
+        assert_eq!((segment.rest().count(), buffer.torn), (10, 1));
     }
 }

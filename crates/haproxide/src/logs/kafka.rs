@@ -19,7 +19,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 use rdkafka::{ClientContext, Message};
 
-use super::buffer::{Buffered, DiskBuffer, Kind};
+use super::buffer::{Buffered, DiskBuffer, Kind, Segment};
 use super::config::KafkaSettings;
 use super::metrics::{Metrics, Stage};
 
@@ -169,14 +169,6 @@ pub struct Kafka {
     hostname: String,
 }
 
-/// A segment of the disk buffer being replayed: its number, its messages,
-/// and how many were handed to librdkafka so far.
-struct Replay {
-    segment: u64,
-    messages: Vec<Buffered>,
-    sent: usize,
-}
-
 impl Kafka {
     /// Opens the disk buffer and creates the producer (librdkafka connects
     /// in the background).
@@ -229,7 +221,7 @@ impl Kafka {
     /// Produces every batch `encoded` brings until the parsers are gone,
     /// replaying the disk buffer whenever it holds something.
     pub fn run(&self, encoded: &Receiver<Encoded>) {
-        let mut replay: Option<Replay> = None;
+        let mut replay: Option<Segment> = None;
         loop {
             self.spill.metrics.beat(Stage::Producer);
             self.spill.store_failed();
@@ -243,10 +235,14 @@ impl Kafka {
                 Duration::from_millis(100)
             };
             match encoded.recv_timeout(wait) {
-                // Behind buffered messages, new ones wait their turn on disk.
+                // Behind buffered messages, new ones wait their turn on disk:
+                // every batch waiting goes in one append, so one sync serves
+                // them all and the producer keeps up with the parsers.
                 Ok(batch) if buffered => {
-                    let records: Vec<_> = self
-                        .records(&batch)
+                    let batches: Vec<Encoded> = std::iter::once(batch).chain(encoded.try_iter()).collect();
+                    let records: Vec<_> = batches
+                        .iter()
+                        .flat_map(|batch| self.records(batch))
                         .map(|(kind, reason, payload, _)| (kind, reason, payload))
                         .collect();
                     self.spill.store(&records);
@@ -260,15 +256,11 @@ impl Kafka {
 
     /// Hands buffered messages to librdkafka until its queue is full;
     /// returns where it stopped.
-    fn replay(&self, replay: Option<Replay>) -> Option<Replay> {
+    fn replay(&self, replay: Option<Segment>) -> Option<Segment> {
         let mut replay = match replay {
             Some(replay) => replay,
             None => match self.buffer().oldest() {
-                Ok(Some((segment, messages))) => Replay {
-                    segment,
-                    messages,
-                    sent: 0,
-                },
+                Ok(Some(segment)) => segment,
                 Ok(None) => return None,
                 Err(error) => {
                     tracing::error!("cannot read the disk buffer: {error}");
@@ -276,26 +268,30 @@ impl Kafka {
                 }
             },
         };
-        while let Some(message) = replay.messages.get(replay.sent) {
-            let (topic, headers) = match message.kind {
+        let mut handed = None;
+        for (record, end) in replay.rest() {
+            let (topic, headers) = match record.kind {
                 Kind::Valid => (&self.settings.topic, None),
-                Kind::DeadLetter => (
-                    &self.settings.dlq_topic,
-                    Some(self.dead_letter_headers(&message.reason)),
-                ),
+                Kind::DeadLetter => (&self.settings.dlq_topic, Some(self.dead_letter_headers(record.reason))),
             };
-            let mut record = BaseRecord::<(), [u8]>::to(topic).payload(message.payload.as_slice());
+            let mut message = BaseRecord::<(), [u8]>::to(topic).payload(record.payload);
             if let Some(headers) = headers {
-                record = record.headers(headers);
+                message = message.headers(headers);
             }
-            if self.producer.send(record).is_err() {
-                return Some(replay);
+            if self.producer.send(message).is_err() {
+                break;
             }
-            replay.sent += 1;
+            handed = Some(end);
             self.spill.metrics.replayed.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(end) = handed {
+            replay.handed_to(end);
+        }
+        if !replay.done() {
+            return Some(replay);
+        }
         let mut buffer = self.buffer();
-        if let Err(error) = buffer.remove(replay.segment) {
+        if let Err(error) = buffer.remove(replay.number) {
             tracing::error!("cannot remove a replayed segment of the disk buffer: {error}");
         }
         self.spill.metrics.buffer_bytes.store(buffer.bytes(), Ordering::Relaxed);
@@ -314,11 +310,11 @@ impl Kafka {
         None
     }
 
-    fn dead_letter_headers(&self, reason: &str) -> OwnedHeaders {
+    fn dead_letter_headers(&self, reason: &[u8]) -> OwnedHeaders {
         OwnedHeaders::new()
             .insert(Header {
                 key: "error",
-                value: Some(reason.as_bytes()),
+                value: Some(reason),
             })
             .insert(Header {
                 key: "hostname",
@@ -347,7 +343,7 @@ impl Kafka {
         for (kind, reason, payload, topic) in records.by_ref() {
             let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
             if kind == Kind::DeadLetter {
-                record = record.headers(self.dead_letter_headers(reason));
+                record = record.headers(self.dead_letter_headers(reason.as_bytes()));
             }
             if self.send(record).is_err() {
                 // This one and the rest of the batch wait on disk.
