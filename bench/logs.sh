@@ -60,6 +60,8 @@ compression.codec = zstd
 linger.ms = 20
 [logs-buffer]
 dir = $run/buffer
+# A broker that falls behind at the highest rates fills the default 1G.
+max-size = 4G
 [logs-monitoring]
 server-bind = 127.0.0.1:$METRICS
 CONF

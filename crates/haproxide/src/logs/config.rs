@@ -228,17 +228,23 @@ pub const KAFKA: Section = Section::of(
         &IGNORED_BATCH_DEADLINE,
     ],
 )
-.with_rules(|config| {
-    // Only a configuration whose files have `logs` sections is held to them.
-    let configured = config.ini().section_names().any(|name| {
+.with_rules(|config| match has_logs_sections(config) {
+    true => kafka_problems(config),
+    false => Vec::new(),
+});
+
+/// Whether the configuration's files have `logs` sections: only such a
+/// configuration is held to them by `check-config` (a `pull` host's file
+/// has none); `logs` itself checks the others when it starts.
+fn has_logs_sections(config: &Config) -> bool {
+    config.ini().section_names().any(|name| {
         name.starts_with("logs")
             && config
                 .ini()
                 .section(name)
                 .is_some_and(|section| section.origin.is_some())
-    });
-    if configured { kafka_problems(config) } else { Vec::new() }
-});
+    })
+}
 
 /// What `[logs-kafka]` and `[logs-rdkafka]` must have: brokers, both topics,
 /// and properties librdkafka takes.
@@ -291,8 +297,8 @@ pub(super) const BUFFER_MAX_SIZE: Key<u64> = Key::new(
 pub(super) const BUFFER_SEGMENT_SIZE: Key<u64> = Key::new(
     "segment-size",
     declare::SIZE,
-    DefaultValue::Builtin("16M"),
-    "the size at which a segment file is closed and the next begun; a replayed segment is removed whole",
+    DefaultValue::Builtin("4M"),
+    "the size at which a segment file is closed and the next begun; a replayed segment is removed whole, and is in memory while it is replayed",
 );
 
 /// `[logs-buffer]`.
@@ -307,7 +313,10 @@ pub const RDKAFKA: Section = Section::of_entries(
     "logs-rdkafka",
     "librdkafka's producer properties, passed as they are (HAProxyKafka's kafka.rdkafka)",
     Entries {
-        doc: "a librdkafka property (`bootstrap.servers`, `acks`, `compression.codec`, …) = its value",
+        doc: "a librdkafka property (`bootstrap.servers`, `acks`, `compression.codec`, …) = its value; \
+              unless given, `queue.buffering.max.messages = 20000` and `queue.buffering.max.kbytes = 8192` \
+              (librdkafka's own 100,000 and 1 GB cost memory; beyond them messages wait in the disk buffer; \
+              a broker slow to acknowledge needs more)",
         check_key: |key| {
             if key.is_empty()
                 || !key
@@ -494,8 +503,22 @@ pub struct Settings {
     pub monitoring: MonitoringSettings,
 }
 
+/// librdkafka properties set unless `[logs-rdkafka]` sets them: librdkafka's
+/// own queue (100,000 messages or 1 GB) lets a slow broker cost hundreds of
+/// MB, while past this one messages wait in the disk buffer, which costs no
+/// memory (8 MB of queue cost some 25 MB of RSS at 50,000 lines/s in
+/// `bench/logs.sh`, 16 MB some 45 MB). A broker slow to acknowledge needs a
+/// larger one to keep up without the buffer.
+pub const RDKAFKA_DEFAULTS: &[(&str, &str)] = &[
+    ("queue.buffering.max.messages", "20000"),
+    ("queue.buffering.max.kbytes", "8192"),
+];
+
 fn rdkafka_config(config: &Config) -> Result<rdkafka::ClientConfig, ConfigError> {
     let mut client = rdkafka::ClientConfig::new();
+    for (key, value) in RDKAFKA_DEFAULTS {
+        client.set(*key, *value);
+    }
     if let Some(section) = config.ini().section(RDKAFKA.name) {
         for entry in &section.entries {
             let value = config.string(RDKAFKA.name, &entry.key)?.unwrap_or_default();
@@ -514,7 +537,10 @@ fn system_hostname() -> String {
 impl Settings {
     /// Reads the sections of `logs`.
     pub fn from_config(config: &Config) -> anyhow::Result<Settings> {
-        if let Some(problem) = kafka_problems(config).into_iter().next() {
+        // A file with `logs` sections had these checked with the rest.
+        if !has_logs_sections(config)
+            && let Some(problem) = kafka_problems(config).into_iter().next()
+        {
             return Err(problem.into());
         }
         let size = |section: &Section, key: &Key<u64>| -> anyhow::Result<usize> {
@@ -582,7 +608,28 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    #[test]
+    fn librdkafkas_queue_is_bounded_unless_the_file_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("logs.conf");
+        std::fs::write(
+            &file,
+            "[logs-rdkafka]\nqueue.buffering.max.messages = 500\nacks = all\n",
+        )
+        .unwrap();
+        let client = rdkafka_config(&Config::load(Some(&file), None).unwrap()).unwrap();
+        assert_eq!(client.get("queue.buffering.max.messages"), Some("500"));
+        assert_eq!(client.get("queue.buffering.max.kbytes"), Some("8192"));
+        assert_eq!(client.get("acks"), Some("all"));
+        let client = rdkafka_config(&Config::builtin()).unwrap();
+        for (key, value) in RDKAFKA_DEFAULTS {
+            assert_eq!(client.get(key), Some(*value), "{key}");
+        }
+    }
 
     /// The unit under dist/ lets the daemon write where its defaults are.
     #[test]
