@@ -35,14 +35,17 @@ impl Stage {
     ];
 
     /// The `channel` label of what is dropped in front of it (`kafka-msg`:
-    /// the name the Wikimedia alert uses for the producer hand-off).
-    fn channel(self) -> &'static str {
+    /// the name the Wikimedia alert uses for the producer hand-off). The
+    /// receiver has none: what finds the socket's buffer full is dropped by
+    /// the kernel at HAProxy's end, and HAProxy counts it (`DroppedLogs` in
+    /// `show info`).
+    fn channel(self) -> Option<&'static str> {
         match self {
-            Stage::Receiver => "socket",
-            Stage::Parser => "parser",
-            Stage::Producer => "producer",
-            Stage::KafkaQueue => "kafka-msg",
-            Stage::DiskBuffer => "disk-buffer",
+            Stage::Receiver => None,
+            Stage::Parser => Some("parser"),
+            Stage::Producer => Some("producer"),
+            Stage::KafkaQueue => Some("kafka-msg"),
+            Stage::DiskBuffer => Some("disk-buffer"),
         }
     }
 
@@ -269,12 +272,9 @@ impl Metrics {
             "# HELP {name} Lines dropped because a stage's queue was full, by the queue; kafka-msg counts what went to the disk buffer instead (a counter).\n# TYPE {name} untyped"
         );
         for stage in Stage::ALL {
-            let _ = writeln!(
-                out,
-                "{name}{{channel=\"{}\"}} {}",
-                stage.channel(),
-                self.saturated_at(stage)
-            );
+            if let Some(channel) = stage.channel() {
+                let _ = writeln!(out, "{name}{{channel=\"{channel}\"}} {}", self.saturated_at(stage));
+            }
         }
         let _ = writeln!(
             out,
@@ -318,6 +318,8 @@ mod tests {
             "haproxykafka_valid_messages_total 3",
             "haproxykafka_saturation_errors{channel=\"kafka-msg\"} 2",
             "haproxykafka_saturation_errors{channel=\"parser\"} 0",
+            "haproxykafka_saturation_errors{channel=\"producer\"} 0",
+            "haproxykafka_saturation_errors{channel=\"disk-buffer\"} 0",
             "haproxykafka_kafka_queued_messages 7",
             "haproxykafka_parsing_duration_seconds_bucket{le=\"0.00001\"} 1",
             "haproxykafka_parsing_duration_seconds_bucket{le=\"0.0001\"} 2",
@@ -327,6 +329,10 @@ mod tests {
         ] {
             assert!(text.lines().any(|got| got == line), "{line} not in\n{text}");
         }
+        let channels = text
+            .lines()
+            .filter(|line| line.starts_with("haproxykafka_saturation_errors{"));
+        assert_eq!(channels.count(), 4, "{text}");
     }
 
     #[test]
