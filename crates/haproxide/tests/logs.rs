@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use testkit::{Record, Tansu, TestCommand, free_port, terminate, wait_for};
+use testkit::{Record, Signal, Tansu, TestCommand, free_port, stop_with, terminate, wait_for};
 
 const TOPIC: &str = "webrequest_text";
 const DLQ: &str = "webrequest_errors";
@@ -705,8 +705,11 @@ fn a_kafka_outage_of_30_seconds_at_10000_lines_a_second_loses_nothing() {
     let log = setup.log();
     assert!(log.contains("keeping them in the disk buffer"), "{log}");
     assert!(log.contains("replayed "), "{log}");
-    let (status, _) = terminate(daemon);
+    // SIGINT (a Ctrl-C) stops it as SIGTERM does.
+    let (status, elapsed) = stop_with(daemon, Signal::SIGINT);
     assert!(status.success(), "{status}\n{}", setup.log());
+    assert!(elapsed < FLUSH_TIMEOUT + Duration::from_secs(1), "{elapsed:?}");
+    assert!(setup.log().contains("SIGINT: no more reading"), "{}", setup.log());
 }
 
 #[test]
@@ -726,8 +729,12 @@ fn with_kafka_down_and_the_disk_buffer_full_drops_are_counted_and_the_daemon_sta
     assert!(dropped > 0.0);
     assert!(setup.metric("haproxykafka_buffer_bytes") <= 256.0 * 1024.0);
     assert_eq!(http_get(setup.metrics_port, "/healthz"), (200, "ok\n".to_owned()));
-    let (status, _) = terminate(daemon);
+    // SIGHUP stops it too (a closed terminal), with Kafka still down: what
+    // librdkafka held goes to a buffer with no room, and is counted.
+    let (status, elapsed) = stop_with(daemon, Signal::SIGHUP);
     assert!(status.success(), "{status}\n{}", setup.log());
+    assert!(elapsed < FLUSH_TIMEOUT + Duration::from_secs(1), "{elapsed:?}");
+    assert!(setup.log().contains("SIGHUP: no more reading"), "{}", setup.log());
 }
 
 #[test]
