@@ -145,20 +145,26 @@ pub struct Mapping {
     /// The `hostname` key every message starts with.
     pub hostname: String,
     fields: Vec<Field>,
-    /// What each field's value follows in the JSON (`,"key":`), and the
-    /// message's start (`{"hostname":"…"`): written once, copied per line.
-    keys: Vec<Vec<u8>>,
+    /// What each field's JSON needs, beside it in `fields`' order.
+    written: Vec<Written>,
+    /// The message's start (`{"hostname":"…"`): written once, copied per line.
     opening: Vec<u8>,
-    /// Each field's [`Scale`] (used by float fields only).
-    scales: Vec<Scale>,
     /// Parameter name → index into `fields`.
     index: ParamIndex,
     dates: DateConversion,
 }
 
-/// A line's values by field, on the stack for up to 32 fields (Wikimedia's
-/// mapping has 30).
-type Values<'a> = smallvec::SmallVec<[Option<&'a [u8]>; 32]>;
+/// How a field is written, worked out once: what its value follows in the
+/// JSON (`,"key":`), copied per line, and its [`Scale`] (float fields only).
+#[derive(Debug, Clone)]
+struct Written {
+    key: Vec<u8>,
+    scale: Scale,
+}
+
+/// How many fields' values a line keeps on the stack (Wikimedia's mapping
+/// has 30); a mapping of more keeps them on the heap.
+const STACK_FIELDS: usize = 32;
 
 impl Mapping {
     /// A mapping of `fields` (JSON key order); an SD parameter maps to one field.
@@ -186,25 +192,26 @@ impl Mapping {
                 }
             }
         }
-        let keys = fields
+        let written = fields
             .iter()
             .map(|field| {
                 let mut key = vec![b','];
                 write_json_string(&mut key, field.json.as_bytes());
                 key.push(b':');
-                key
+                Written {
+                    key,
+                    scale: Scale::of(field),
+                }
             })
             .collect();
-        let scales = fields.iter().map(Scale::of).collect();
         let mut opening = b"{\"hostname\":".to_vec();
         write_json_string(&mut opening, hostname.as_bytes());
         Ok(Mapping {
             sdid,
             hostname,
             fields,
-            keys,
+            written,
             opening,
-            scales,
             index,
             dates,
         })
@@ -234,7 +241,14 @@ impl Mapping {
                 }));
             }
         };
-        let mut values: Values<'_> = smallvec::smallvec![None; self.fields.len()];
+        let (mut stack, mut heap) = ([None; STACK_FIELDS], Vec::new());
+        let values: &mut [Option<&[u8]>] = match stack.get_mut(..self.fields.len()) {
+            Some(values) => values,
+            None => {
+                heap.resize(self.fields.len(), None);
+                &mut heap
+            }
+        };
         for param in &element.params {
             if let Some(position) = self.index.get(param.name) {
                 values[position].get_or_insert(&param.value);
@@ -243,7 +257,7 @@ impl Mapping {
         if let Some(missing) = self
             .fields
             .iter()
-            .zip(&values)
+            .zip(values.iter())
             .find(|(field, value)| field.required && value.is_none())
         {
             return Err(Rejection(format!(
@@ -253,7 +267,7 @@ impl Mapping {
         }
         let start = out.len();
         out.extend_from_slice(&self.opening);
-        for (((field, key), scale), value) in self.fields.iter().zip(&self.keys).zip(&self.scales).zip(values) {
+        for ((field, Written { key, scale }), value) in self.fields.iter().zip(&self.written).zip(values.iter().copied()) {
             out.extend_from_slice(key);
             let value = value.unwrap_or_default();
             let value = match (&field.if_empty, value.is_empty()) {
@@ -387,22 +401,14 @@ struct Name {
 
 impl Name {
     fn new(bytes: &[u8]) -> Option<Name> {
-        if bytes.len() > MAX_SD_NAME {
-            return None;
-        }
+        // One copy into a padded array, then whole words: no byte loop.
+        let mut padded = [0; MAX_SD_NAME];
+        padded.get_mut(..bytes.len())?.copy_from_slice(bytes);
         let mut words = [0; 4];
-        let mut chunks = bytes.chunks_exact(8);
-        let mut filled = 0;
-        for (word, chunk) in words.iter_mut().zip(chunks.by_ref()) {
-            let mut eight = [0; 8];
-            eight.copy_from_slice(chunk);
-            *word = u64::from_le_bytes(eight);
-            filled += 1;
-        }
-        if let Some(word) = words.get_mut(filled) {
-            for (shift, &byte) in chunks.remainder().iter().enumerate() {
-                *word |= u64::from(byte) << (8 * shift);
-            }
+        for (word, eight) in words.iter_mut().zip(padded.chunks_exact(8)) {
+            let mut chunk = [0; 8];
+            chunk.copy_from_slice(eight);
+            *word = u64::from_le_bytes(chunk);
         }
         Some(Name {
             words,
@@ -764,11 +770,11 @@ mod tests {
 
     #[test]
     fn the_parameter_index_finds_every_name_and_no_other() {
-        // Names of every length up to 32, alike but for one byte in each
-        // word, so that a word compared wrongly shows.
+        // Names of every length up to 32, alike but for one byte at every
+        // third place, so that a word compared wrongly shows.
         let names: Vec<Vec<u8>> = (1..=32)
             .flat_map(|length| {
-                (0..length).step_by(7).map(move |changed| {
+                (0..length).step_by(3).map(move |changed| {
                     let mut name = vec![b'n'; length];
                     name[changed] = b'x';
                     name
