@@ -16,7 +16,8 @@
 //!   `server-state-file` in HAProxy's own configuration.
 //! - [`AgentReply`] is what an agent answers an `agent-check`, parsed and rendered.
 //! - [`LogLine`] reads one of HAProxy's log datagrams (RFC 5424 with its
-//!   structured data, RFC 3164, `local`), as bytes.
+//!   structured data, RFC 3164, `local`), as bytes; [`scan`] is how it finds
+//!   the ends of their short fields, eight bytes at a time.
 //!
 //! ```
 //! use haproxy::{ObjectType, ShowStat};
@@ -38,6 +39,7 @@ mod endpoint;
 mod info;
 mod log;
 mod master;
+pub mod scan;
 mod servers_state;
 mod stat;
 

@@ -24,6 +24,8 @@
 
 use std::borrow::Cow;
 
+use crate::scan;
+
 /// Which syslog header a datagram has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -253,7 +255,7 @@ impl<'a> Cursor<'a> {
     /// The bytes up to the next space or the end.
     fn word(&mut self) -> &'a [u8] {
         let rest = self.rest();
-        let length = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let length = scan::first(rest, |word| scan::equal(word, b' '), |byte| byte == b' ');
         self.position += length;
         &rest[..length]
     }
@@ -323,8 +325,9 @@ impl<'a> Cursor<'a> {
         while self.peek() == Some(b'[') {
             self.position += 1;
             let id = self.sd_name("an SD-ID")?;
-            // HAProxyKafka's element has 23: one allocation, not five.
-            let mut params = Vec::with_capacity(32);
+            // HAProxyKafka's element has 23: one allocation, not five,
+            // and of at most 1,032 bytes, which glibc's thread cache serves.
+            let mut params = Vec::with_capacity(24);
             loop {
                 match self.peek() {
                     Some(b']') => {
@@ -356,7 +359,7 @@ impl<'a> Cursor<'a> {
         // A name ends at `=` (or at a space or `]` after an SD-ID), so the
         // byte after a name of the longest length is as far as to look.
         let window = &rest[..rest.len().min(MAX_SD_NAME + 1)];
-        let length = first_in_words(window, not_name_bytes, |byte| !SD_NAME_BYTES[usize::from(byte)]);
+        let length = scan::first(window, not_name_bytes, |byte| !SD_NAME_BYTES[usize::from(byte)]);
         if length == 0 || length > MAX_SD_NAME {
             return Err(self.error(reason));
         }
@@ -373,9 +376,10 @@ impl<'a> Cursor<'a> {
         let mut unescaped: Option<(Vec<u8>, usize)> = None;
         let mut index = 0;
         loop {
-            let at = index + first_in_words(&rest[index..], quotes_or_backslashes, |byte| {
-                byte == b'"' || byte == b'\\'
-            });
+            let at = index
+                + scan::first(&rest[index..], quotes_or_backslashes, |byte| {
+                    byte == b'"' || byte == b'\\'
+                });
             if at == rest.len() {
                 break;
             }
@@ -405,53 +409,21 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Where the first byte of `bytes` that `flagged` says is, or its length:
-/// eight bytes at a time while eight remain (names and values are short,
-/// and a call of `memchr` costs more than the scan), then byte by byte.
-/// `flags` gives the high bit of every flagged byte of a word, exact for
-/// the lowest one at least.
-#[inline(always)]
-fn first_in_words(bytes: &[u8], flags: impl Fn(u64) -> u64, flagged: impl Fn(u8) -> bool) -> usize {
-    let mut at = 0;
-    while let Some(eight) = bytes.get(at..at + 8).and_then(|chunk| <[u8; 8]>::try_from(chunk).ok()) {
-        let found = flags(u64::from_le_bytes(eight));
-        if found != 0 {
-            return at + (found.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    at + bytes[at..]
-        .iter()
-        .position(|&byte| flagged(byte))
-        .unwrap_or(bytes.len() - at)
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of `word` equal to `byte`; a byte above the
-/// first such may be flagged wrongly (the borrow), never one below it.
-const fn bytes_equal(word: u64, byte: u8) -> u64 {
-    let zeroed = word ^ (ONES * byte as u64);
-    zeroed.wrapping_sub(ONES) & !zeroed & HIGH
-}
-
 /// [`SD_NAME_BYTES`]' complement, a word at a time: below `!`, above `~`,
 /// `=`, `]` and `"`.
 #[inline(always)]
 fn not_name_bytes(word: u64) -> u64 {
-    (word & HIGH)
-        | (word.wrapping_sub(ONES * 0x21) & !word & HIGH)
-        | bytes_equal(word, 0x7f)
-        | bytes_equal(word, b'=')
-        | bytes_equal(word, b']')
-        | bytes_equal(word, b'"')
+    scan::below_or_high(word, 0x21)
+        | scan::equal(word, 0x7f)
+        | scan::equal(word, b'=')
+        | scan::equal(word, b']')
+        | scan::equal(word, b'"')
 }
 
-/// What ends a stretch of a value: `"` and `\`.
+/// What ends a stretch of a value: `"` and `\\`.
 #[inline(always)]
 fn quotes_or_backslashes(word: u64) -> u64 {
-    bytes_equal(word, b'"') | bytes_equal(word, b'\\')
+    scan::equal(word, b'"') | scan::equal(word, b'\\')
 }
 
 #[cfg(test)]
@@ -465,33 +437,11 @@ mod tests {
         element.param(name.as_bytes()).unwrap()
     }
 
-    /// The word-at-a-time scans find what a byte-by-byte scan finds, for
-    /// every byte at every place of a word, behind any other byte.
+    /// The word-at-a-time tests find what the byte-by-byte ones find.
     #[test]
     fn scans_a_word_at_a_time_agree_with_byte_by_byte() {
-        let scans: [(fn(u64) -> u64, fn(u8) -> bool); 2] = [
-            (not_name_bytes, |byte| !SD_NAME_BYTES[usize::from(byte)]),
-            (quotes_or_backslashes, |byte| byte == b'"' || byte == b'\\'),
-        ];
-        for (flags, flagged) in scans {
-            for byte in 0..=255u8 {
-                for before in [b'a', b'=', 0x20, 0x80, 0xff, b'"'] {
-                    for at in 0..20 {
-                        let mut bytes = vec![b'a'; 20];
-                        bytes[at] = byte;
-                        if at > 0 {
-                            bytes[at - 1] = before;
-                        }
-                        let expected = bytes.iter().position(|&byte| flagged(byte)).unwrap_or(bytes.len());
-                        assert_eq!(
-                            first_in_words(&bytes, flags, flagged),
-                            expected,
-                            "{byte:#x} at {at} after {before:#x}"
-                        );
-                    }
-                }
-            }
-        }
+        scan::assert_agrees_with_a_byte_loop((not_name_bytes, |byte| !SD_NAME_BYTES[usize::from(byte)]));
+        scan::assert_agrees_with_a_byte_loop((quotes_or_backslashes, |byte| byte == b'"' || byte == b'\\'));
     }
 
     /// Whether `name`'s value was borrowed from the datagram.

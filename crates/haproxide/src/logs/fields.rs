@@ -8,7 +8,7 @@
 //! to JSON as `\u00XX`, one escape per such byte (its Latin-1 reading), so
 //! the line is never lost and the JSON stays valid.
 
-use haproxy::LogLine;
+use haproxy::{LogLine, scan};
 
 use super::time::DateConversion;
 
@@ -267,7 +267,9 @@ impl Mapping {
         }
         let start = out.len();
         out.extend_from_slice(&self.opening);
-        for ((field, Written { key, scale }), value) in self.fields.iter().zip(&self.written).zip(values.iter().copied()) {
+        for ((field, Written { key, scale }), value) in
+            self.fields.iter().zip(&self.written).zip(values.iter().copied())
+        {
             out.extend_from_slice(key);
             let value = value.unwrap_or_default();
             let value = match (&field.if_empty, value.is_empty()) {
@@ -401,19 +403,45 @@ struct Name {
 
 impl Name {
     fn new(bytes: &[u8]) -> Option<Name> {
-        // One copy into a padded array, then whole words: no byte loop.
-        let mut padded = [0; MAX_SD_NAME];
-        padded.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        let mut words = [0; 4];
-        for (word, eight) in words.iter_mut().zip(padded.chunks_exact(8)) {
-            let mut chunk = [0; 8];
-            chunk.copy_from_slice(eight);
-            *word = u64::from_le_bytes(chunk);
+        let length = bytes.len();
+        if length > MAX_SD_NAME {
+            return None;
         }
-        Some(Name {
-            words,
-            length: bytes.len(),
-        })
+        // Whole words are loaded as they are; the last, partial one from
+        // the name's last eight bytes shifted down; a name under eight
+        // bytes by overlapping smaller loads (OR-ing a byte onto itself
+        // changes nothing). No byte loop, no copy.
+        let load = |at: usize| {
+            let mut eight = [0; 8];
+            eight.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(eight)
+        };
+        let short = || match length {
+            0 => 0,
+            1..=3 => {
+                let byte = |at: usize| u64::from(bytes[at]) << (8 * at);
+                byte(0) | byte(length / 2) | byte(length - 1)
+            }
+            _ => {
+                let half = |at: usize| {
+                    let mut four = [0; 4];
+                    four.copy_from_slice(&bytes[at..at + 4]);
+                    u64::from(u32::from_le_bytes(four)) << (8 * at)
+                };
+                half(0) | half(length - 4)
+            }
+        };
+        let mut words = [0; 4];
+        for (index, word) in words.iter_mut().enumerate() {
+            let start = index * 8;
+            *word = match length.checked_sub(start) {
+                Some(8..) => load(start),
+                Some(0) | None => 0,
+                Some(_) if length >= 8 => load(length - 8) >> (8 * (start + 8 - length)),
+                Some(_) => short(),
+            };
+        }
+        Some(Name { words, length })
     }
 
     fn hash(&self) -> usize {
@@ -475,12 +503,26 @@ impl ParamIndex {
 /// characters escaped), every byte that is not UTF-8 as `\u00XX`.
 ///
 /// Clean ASCII is found eight bytes at a time and copied in runs: a line
-/// is mostly such text, and this is where most of its JSON time goes.
+/// is mostly such text, and this is where most of its JSON time goes. A
+/// value with nothing to escape (most of them) is copied in one go.
+#[inline]
 pub fn write_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    let special = next_special(bytes);
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    if special == bytes.len() {
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(out, bytes, special);
+    }
+    out.push(b'"');
+}
+
+/// The rest of [`write_json_string`] from the first byte to escape, `at`.
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], mut at: usize) {
     let mut copied = 0;
-    while let Some(at) = next_special(bytes, copied) {
+    while at < bytes.len() {
         out.extend_from_slice(&bytes[copied..at]);
         let byte = bytes[at];
         let escape: &[u8] = match byte {
@@ -502,40 +544,26 @@ pub fn write_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
         } else {
             write_unicode_escape(out, byte);
         }
+        at = copied + next_special(&bytes[copied..]);
     }
     out.extend_from_slice(&bytes[copied..]);
-    out.push(b'"');
 }
 
-/// Where the first byte from `from` on is one that a JSON string cannot
-/// take as it is: `"`, `\\`, a control character, DEL or a byte above ASCII.
-fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each zero byte of `word`; bytes above the first such
-    // may be flagged wrongly (the borrow), so only the lowest counts.
-    let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
-    let rest = &bytes[from..];
-    let mut chunks = rest.chunks_exact(8);
-    for (index, chunk) in chunks.by_ref().enumerate() {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let special = (word & HIGH)
-            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
-            | zero_bytes(word ^ (ONES * u64::from(b'"')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
-            | zero_bytes(word ^ (ONES * 0x7f));
-        if special != 0 {
-            return Some(from + index * 8 + (special.trailing_zeros() / 8) as usize);
-        }
-    }
-    let tail = rest.len() - chunks.remainder().len();
-    chunks
-        .remainder()
-        .iter()
-        .position(|&byte| !(0x20..0x7f).contains(&byte) || byte == b'"' || byte == b'\\')
-        .map(|position| from + tail + position)
+/// Where the first byte of `bytes` is one that a JSON string cannot take as
+/// it is (`"`, `\\`, a control character, DEL or a byte above ASCII), or
+/// `bytes.len()`.
+#[inline(always)]
+fn next_special(bytes: &[u8]) -> usize {
+    scan::first(
+        bytes,
+        |word| {
+            scan::below_or_high(word, 0x20)
+                | scan::equal(word, b'"')
+                | scan::equal(word, b'\\')
+                | scan::equal(word, 0x7f)
+        },
+        |byte| !(0x20..0x7f).contains(&byte) || byte == b'"' || byte == b'\\',
+    )
 }
 
 /// The UTF-8 character `bytes` starts with, when it starts with one.
