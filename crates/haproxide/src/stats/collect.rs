@@ -539,9 +539,7 @@ async fn fetch_target(
 }
 
 async fn fetch_one(client: &RuntimeClient, command: &str, path: &Path, expected_start: &str) -> Result<u64, String> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+    let mut file = create_in_round(path).map_err(|error| format!("cannot create {}: {error}", path.display()))?;
     let transfer: Transfer = client
         .send_to(command, &mut file)
         .await
@@ -567,10 +565,17 @@ fn remove_target_files(directory: &Path, name: &str) {
     }
 }
 
+/// Creates a file in the staged round on the runtime's own thread, not in
+/// the blocking pool as `tokio::fs::File::create` would: a cancelled round
+/// removes its directory when it is dropped, and a create still pending in
+/// the pool could land after that removal and leave the directory behind in
+/// `tmp-dst-dir`. Later writes go to the open file and add no entry.
+fn create_in_round(path: &Path) -> std::io::Result<tokio::fs::File> {
+    std::fs::File::create(path).map(tokio::fs::File::from_std)
+}
+
 async fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = create_in_round(path).with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(bytes).await?;
     file.sync_all().await?;
     Ok(())
