@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Debian's HAProxy and
-# carbon-c-relay, Consul 1.8.7 from Debian bullseye, promtool from Debian 12 and
+# carbon-c-relay, Consul 1.8.7 from Debian bullseye, moto_server from PyPI, promtool from Debian 12 and
 # tansu 0.6.0 built from crates.io into the cache, which the integration tests start on loopback), then runs
 # formatting and lint checks and every test of the workspace, then the
 # integration tests that talk to HAProxy (reload, backends, query, pull,
@@ -16,6 +16,10 @@ need_cargo
 # A real Consul for the backends tests, fetched once into the cache.
 CONSUL_BIN=$(bash scripts/consul.sh)
 export CONSUL_BIN
+# moto_server, the AWS API the backends tests' Auto Scaling groups live in,
+# installed once into a virtualenv in the cache.
+MOTO_BIN=$(bash scripts/moto.sh)
+export MOTO_BIN
 # A real Kafka-protocol broker for the logs tests, built once into the cache
 # (10 to 16 minutes the first time on 2 cores).
 TANSU_BIN=$(bash scripts/tansu.sh)

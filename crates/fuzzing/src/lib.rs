@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("show_proc", show_proc),
     ("reload_answer", reload_answer),
     ("consul_health", consul_health),
+    ("aws_xml", aws_xml),
     ("targets_file", targets_file),
     ("agent_reply", agent_reply),
     ("log_line", log_line),
@@ -198,6 +199,33 @@ pub fn reload_answer(data: &[u8]) {
     };
     assert_eq!(answer.success.is_some(), text.contains("Success="));
     assert!(answer.startup_log.iter().all(|line| line != "--"));
+}
+
+/// AWS's Auto Scaling and EC2 XML answers: what is read of a page is what
+/// the page holds (every instance with its ID, a group for every group
+/// instance), and an error answer has a code.
+pub fn aws_xml(data: &[u8]) {
+    use haproxide::backends::sources::aws::xml;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(page) = xml::groups_page(text) {
+        assert!(
+            page.instances
+                .iter()
+                .all(|instance| !instance.id.is_empty() && page.groups.contains(&instance.group))
+        );
+    }
+    if let Ok(page) = xml::instances_page(text) {
+        assert!(
+            page.instances
+                .iter()
+                .all(|instance| !instance.id.is_empty() && !instance.state.is_empty())
+        );
+    }
+    if let Some((code, _)) = xml::error(text) {
+        assert!(!code.is_empty());
+    }
 }
 
 /// Consul's `/v1/health/service` JSON: every instance read has an IP

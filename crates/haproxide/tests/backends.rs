@@ -11,7 +11,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use haproxy::ShowStat;
-use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, ReloadLab, TestCommand, terminate};
+use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, Moto, ReloadLab, TestCommand, terminate};
 
 /// Requests per second of the load (the issue asks for at least 500).
 const LOAD_RATE: u32 = 600;
@@ -496,4 +496,593 @@ fn a_second_controller_is_refused_by_the_lock() {
         "{stderr}"
     );
     setup.stop();
+}
+
+/// The addresses of `backend`'s servers as `show servers state` lists them, sorted.
+fn state_addresses(lab: &ReloadLab, backend: &str) -> Vec<String> {
+    let state = haproxy::ServersState::parse(&lab.command(&format!("show servers state {backend}"))).unwrap();
+    let mut addresses: Vec<String> = state
+        .rows()
+        .iter()
+        .filter_map(|row| state.get(row, "srv_addr").map(str::to_owned))
+        .collect();
+    addresses.sort();
+    addresses
+}
+
+/// The private addresses of group `name`'s instances that are InService and Healthy.
+fn serving_instances(moto: &Moto, name: &str) -> Vec<String> {
+    let ids: Vec<String> = moto
+        .members(name)
+        .into_iter()
+        .filter(|member| member.lifecycle == "InService" && member.health == "Healthy")
+        .map(|member| member.id)
+        .collect();
+    moto.private_addresses(&ids)
+}
+
+/// Waits until `backend`'s servers are at `addresses`; how long it took.
+fn wait_for_addresses(lab: &ReloadLab, backend: &str, addresses: &[String]) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now = state_addresses(lab, backend);
+        if now == addresses {
+            return started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let log = std::fs::read_to_string(lab.dir().join(CONTROLLER_LOG)).unwrap_or_default();
+            panic!("{backend} has {now:?}, not {addresses:?}, after 15 s\ncontroller log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn aws_section(lab: &ReloadLab, moto: &Moto, groups: &str, extra: &str) -> String {
+    // The instances' addresses are moto's and unroutable: no checks.
+    format!(
+        "[backend:be_dyn]\nsource = aws\naws-groups = {groups}\naws-region = us-east-1\naws-endpoint = {}\n\
+         aws-access-key-id = test\naws-secret-access-key = test\nport = 8080\npoll-interval = 0.2\n\
+         sockets = {}\ndrain-timeout = 1\n{extra}",
+        moto.endpoint(),
+        lab.stats_socket().display()
+    )
+}
+
+#[test]
+fn aws_groups_scale_3_5_2_0_3_with_only_in_service_healthy_instances_as_servers() {
+    let moto = Moto::start();
+    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
+    // More groups than one DescribeAutoScalingGroups page (100): the groups
+    // with instances come last, on the second page.
+    let mut groups: Vec<String> = (0..101).map(|index| format!("pad{index:03}")).collect();
+    for group in &groups {
+        moto.create_group(group, 0);
+    }
+    // `mixed`: one instance in Standby (the group launches a replacement)
+    // and one Unhealthy, neither a server. moto never shows Pending or
+    // Terminating; they fail the same InService + Healthy test.
+    moto.create_group("mixed", 2);
+    let members = moto.members("mixed");
+    moto.enter_standby("mixed", &members[0].id);
+    moto.set_unhealthy(&members[1].id);
+    let members = moto.members("mixed");
+    let states: Vec<(&str, &str)> = members
+        .iter()
+        .map(|member| (member.lifecycle.as_str(), member.health.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("Standby", "Healthy"),
+            ("InService", "Unhealthy"),
+            ("InService", "Healthy")
+        ]
+    );
+    let mixed = serving_instances(&moto, "mixed");
+    assert_eq!(mixed.len(), 1);
+    moto.create_group("web", 3);
+    groups.extend(["mixed".to_owned(), "web".to_owned()]);
+    let expected = |web: usize| {
+        let mut addresses = serving_instances(&moto, "web");
+        assert_eq!(addresses.len(), web);
+        addresses.extend(mixed.iter().cloned());
+        addresses.sort();
+        addresses
+    };
+    let config = controller_config(&lab, &aws_section(&lab, &moto, &groups.join(","), ""));
+    let controller = start_controller(&config);
+    let took = wait_for_addresses(&lab, "be_dyn", &expected(3));
+    eprintln!("3 + 1 instances in HAProxy {took:?} after the controller started");
+    for web in [5, 2] {
+        moto.set_desired_capacity("web", web as u32);
+        let took = wait_for_addresses(&lab, "be_dyn", &expected(web));
+        eprintln!("web scaled to {web}: HAProxy followed in {took:?}");
+    }
+
+    // Zero with min-servers = 1 (the default): the last servers stay.
+    stop_controller(controller, &config);
+    let before = state_addresses(&lab, "be_dyn");
+    moto.set_desired_capacity("web", 0);
+    let config = controller_config(&lab, &aws_section(&lab, &moto, "web", ""));
+    let controller = start_controller(&config);
+    let log_path = lab.dir().join(CONTROLLER_LOG);
+    let held = Instant::now();
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("discovery names 0 servers, fewer than min-servers = 1")
+    {
+        assert!(
+            held.elapsed() < Duration::from_secs(15),
+            "the controller did not hold back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(state_addresses(&lab, "be_dyn"), before);
+    stop_controller(controller, &config);
+
+    // With min-servers = 0 the group's zero empties the backend.
+    let config = controller_config(&lab, &aws_section(&lab, &moto, "web", "min-servers = 0\n"));
+    let controller = start_controller(&config);
+    wait_for_addresses(&lab, "be_dyn", &[]);
+    eprintln!("web scaled to 0 with min-servers = 0: be_dyn is empty");
+    moto.set_desired_capacity("web", 3);
+    let three = serving_instances(&moto, "web");
+    assert_eq!(three.len(), 3);
+    let took = wait_for_addresses(&lab, "be_dyn", &three);
+    eprintln!("web scaled to 3: HAProxy followed in {took:?}");
+    let log = stop_controller(controller, &config);
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[test]
+fn aws_credentials_come_from_the_instance_role_by_imdsv2_when_none_are_given() {
+    let moto = Moto::start();
+    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
+    moto.create_group("web", 2);
+    let section =
+        aws_section(&lab, &moto, "web", "").replace("aws-access-key-id = test\naws-secret-access-key = test\n", "");
+    let config = controller_config(&lab, &section);
+    let nowhere = lab.dir().join("no-such-aws-file");
+    // moto_server answers the instance metadata service's paths too.
+    let controller = haproxide()
+        .args(&["backends", "-f", config.to_str().unwrap()])
+        .env("AWS_ACCESS_KEY_ID", "")
+        .env("AWS_SECRET_ACCESS_KEY", "")
+        .env("AWS_PROFILE", "")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", moto.endpoint())
+        .spawn(&config.with_file_name(CONTROLLER_LOG));
+    wait_for_addresses(&lab, "be_dyn", &serving_instances(&moto, "web"));
+    let log = stop_controller(controller, &config);
+    assert!(
+        log.contains("AWS credentials test-key from instance role default-role"),
+        "{log}"
+    );
+}
+
+/// The master's reload count.
+fn reloads(lab: &ReloadLab) -> u32 {
+    haproxy::ShowProc::parse(&lab.master_command("show proc"))
+        .unwrap()
+        .master()
+        .reloads
+}
+
+/// `be_tpl`'s servers, by name, with their `address:port`.
+fn tpl_servers(lab: &ReloadLab) -> Vec<(String, String)> {
+    serving(lab, "be_tpl")
+        .into_iter()
+        .map(|(name, _, address)| (name, address))
+        .collect()
+}
+
+/// A lab whose `be_tpl` (last in the file, behind `fe_tpl`) is written
+/// from a template of the lab's own configuration, a targets file, and the
+/// controller's configuration with `[template]` and `[reload]`.
+struct TemplateLab {
+    lab: ReloadLab,
+    frontend: u16,
+    template: PathBuf,
+    targets: PathBuf,
+    config: PathBuf,
+}
+
+/// The `server` lines of `be_tpl`, as a new template writes them.
+const SERVER_LOOP: &str =
+    "{% for s in servers %}    server {{ s.name }} {{ s.address }}:{{ s.port }} {{ s.options }}\n{% endfor %}";
+
+impl TemplateLab {
+    fn start() -> TemplateLab {
+        let lab = ReloadLab::start_with(Launch::MasterWorker, 1, |ports| {
+            format!(
+                "\nfrontend fe_tpl\n    bind 127.0.0.1:{}\n    default_backend be_tpl\n\nbackend be_tpl\n    balance roundrobin\n",
+                ports[0]
+            )
+        });
+        let frontend = lab.extra_ports()[0];
+        let template = lab.dir().join("haproxy.cfg.j2");
+        let targets = lab.dir().join("targets");
+        let config = controller_config(
+            &lab,
+            &format!(
+                "[backend:be_tpl]\nsource = file\nfile = {}\nmode = template\nserver-options = check inter 500ms\n\
+                 sockets = {}\n\n[template]\ntemplate = {}\ntarget = {}\nsettle = 0.3\nretry = 1\n\n\
+                 [reload]\nmethod = master\nhaproxy = {}\nconfig = {}\nmaster-socket = {}\npid-file = {}\nstats-socket = {}\n",
+                targets.display(),
+                lab.stats_socket().display(),
+                template.display(),
+                lab.config_path().display(),
+                testkit::haproxy_binary().display(),
+                lab.config_path().display(),
+                lab.master_socket().display(),
+                lab.pid_file().display(),
+                lab.stats_socket().display(),
+            ),
+        );
+        let setup = TemplateLab {
+            lab,
+            frontend,
+            template,
+            targets,
+            config,
+        };
+        setup.write_template(SERVER_LOOP);
+        setup
+    }
+
+    /// The template: the lab's configuration, then `servers` in `be_tpl`.
+    fn write_template(&self, servers: &str) {
+        let base = std::fs::read_to_string(self.lab.config_path()).unwrap();
+        let base = base.split("\nfrontend fe_tpl").next().unwrap();
+        let text = format!(
+            "{base}\nfrontend fe_tpl\n    bind 127.0.0.1:{}\n    default_backend be_tpl\n\nbackend be_tpl\n    balance roundrobin\n{servers}",
+            self.frontend
+        );
+        let staged = self.template.with_extension("new");
+        std::fs::write(&staged, text).unwrap();
+        std::fs::rename(&staged, &self.template).unwrap();
+    }
+
+    /// The targets file names `servers`, written whole (renamed into place).
+    fn write_targets(&self, servers: &[HttpServer]) {
+        let text: String = servers
+            .iter()
+            .map(|server| format!("127.0.0.1:{}\n", server.port()))
+            .collect();
+        let staged = self.targets.with_extension("new");
+        std::fs::write(&staged, text).unwrap();
+        std::fs::rename(&staged, &self.targets).unwrap();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.lab.dir().join(CONTROLLER_LOG)).unwrap_or_default()
+    }
+
+    /// Waits until the controller's log says `text` `count` times.
+    fn wait_for_log(&self, text: &str, count: usize) {
+        let started = Instant::now();
+        while self.log().matches(text).count() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{text:?} not {count} times in the log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn the_template_path_scales_3_10_2_under_load_with_one_reload_per_burst() {
+    let setup = TemplateLab::start();
+    let lab = &setup.lab;
+    let servers: Vec<HttpServer> = (0..10).map(|index| HttpServer::start(&format!("tpl{index}"))).collect();
+    let ports = |count: usize| -> Vec<u16> { servers[..count].iter().map(HttpServer::port).collect() };
+    let reloads_at_start = reloads(lab);
+    setup.write_targets(&servers[..3]);
+    let controller = start_controller(&setup.config);
+    wait_for_ports(lab, "be_tpl", &ports(3));
+    let three = tpl_servers(lab);
+    assert_eq!(reloads(lab), reloads_at_start + 1);
+
+    let load = HttpLoad::start(setup.frontend, LOAD_RATE, 3);
+    // A burst: 3 → 5 → 7 → 10 within 300 ms is one render and one reload.
+    for count in [5, 7, 10] {
+        setup.write_targets(&servers[..count]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for_ports(lab, "be_tpl", &ports(10));
+    let ten = tpl_servers(lab);
+    assert_eq!(reloads(lab), reloads_at_start + 2, "one reload for the burst");
+    // 10 → 2 in one step.
+    setup.write_targets(&servers[..2]);
+    wait_for_ports(lab, "be_tpl", &ports(2));
+    let two = tpl_servers(lab);
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop();
+    eprintln!(
+        "template path: {} reloads for 3 changes (3 → 10 in a burst of 3 writes, 10 → 2)",
+        reloads(lab) - reloads_at_start
+    );
+    report.assert_no_failure(500.0);
+    assert_eq!(reloads(lab), reloads_at_start + 3);
+
+    // The servers that stayed kept their names.
+    for server in &two {
+        assert!(three.contains(server) && ten.contains(server), "{server:?} renamed");
+    }
+    assert!(three.iter().all(|server| ten.contains(server)));
+    let mut names: Vec<String> = ports(2).iter().map(|port| format!("srv_127.0.0.1_{port}")).collect();
+    names.sort();
+    assert_eq!(two.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(), names);
+    let log = stop_controller(controller, &setup.config);
+    assert_eq!(log.matches("rendered into").count(), 3, "{log}");
+}
+
+#[test]
+fn runtime_first_changes_haproxy_without_a_reload_and_the_file_keeps_the_servers_for_the_next() {
+    let setup = TemplateLab::start();
+    let lab = &setup.lab;
+    std::fs::write(
+        &setup.config,
+        std::fs::read_to_string(&setup.config)
+            .unwrap()
+            .replace("retry = 1\n", "retry = 1\nruntime-first = true\n"),
+    )
+    .unwrap();
+    let servers: Vec<HttpServer> = (0..3).map(|index| HttpServer::start(&format!("tpl{index}"))).collect();
+    let ports: Vec<u16> = servers.iter().map(HttpServer::port).collect();
+    let reloads_before = reloads(lab);
+    setup.write_targets(&servers);
+    let controller = start_controller(&setup.config);
+    wait_for_ports(lab, "be_tpl", &ports);
+    setup.wait_for_log("applied at run time; no reload", 1);
+    assert_eq!(reloads(lab), reloads_before, "runtime first: no reload");
+    let at_run_time = tpl_servers(lab);
+    let file = std::fs::read_to_string(lab.config_path()).unwrap();
+    for (name, address) in &at_run_time {
+        assert!(
+            file.contains(&format!("    server {name} {address} check inter 500ms\n")),
+            "{file}"
+        );
+    }
+    // The next reload, whoever makes it, starts with the same servers.
+    let old = lab.serving_pid();
+    lab.master_command("reload");
+    lab.wait_for_new_worker(old);
+    wait_for_ports(lab, "be_tpl", &ports);
+    assert_eq!(tpl_servers(lab), at_run_time);
+    let log = stop_controller(controller, &setup.config);
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[test]
+fn a_template_haproxy_refuses_or_a_failed_reload_leaves_the_old_file_serving() {
+    let setup = TemplateLab::start();
+    let lab = &setup.lab;
+    let servers: Vec<HttpServer> = (0..4).map(|index| HttpServer::start(&format!("tpl{index}"))).collect();
+    let ports = |range: std::ops::Range<usize>| -> Vec<u16> { servers[range].iter().map(HttpServer::port).collect() };
+    setup.write_targets(&servers[..2]);
+    let controller = start_controller(&setup.config);
+    wait_for_ports(lab, "be_tpl", &ports(0..2));
+    let good = std::fs::read_to_string(lab.config_path()).unwrap();
+    let reloads_before = reloads(lab);
+
+    // A misspelt keyword: HAProxy's `-c` refuses the rendered file.
+    setup.write_template(&SERVER_LOOP.replace("    server ", "    sever "));
+    setup.write_targets(&servers[..3]);
+    setup.wait_for_log("renders a configuration HAProxy refuses", 1);
+    let log = setup.log();
+    let template = setup.template.display().to_string();
+    let target = lab.config_path().display().to_string();
+    assert!(
+        log.contains(&format!(
+            "template {template} renders a configuration HAProxy refuses; {target} is unchanged"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("parsing [{target}:")),
+        "HAProxy's line, said of the target: {log}"
+    );
+    assert!(
+        log.contains("rendered line ") && log.contains(&format!("    sever srv_127.0.0.1_{} ", servers[0].port())),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(lab.config_path()).unwrap(), good);
+    assert_eq!(reloads(lab), reloads_before);
+    wait_for_ports(lab, "be_tpl", &ports(0..2));
+
+    // Valid for `-c`, but the new worker cannot bind: the reload fails and
+    // the previous file is put back.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    setup.write_template(&format!(
+        "{SERVER_LOOP}\nfrontend fe_busy\n    bind 127.0.0.1:{busy_port}\n"
+    ));
+    setup.write_targets(&servers[..4]);
+    setup.wait_for_log("is back", 1);
+    let log = setup.log();
+    assert!(log.contains(&format!("the previous {target} is back")), "{log}");
+    assert_eq!(std::fs::read_to_string(lab.config_path()).unwrap(), good);
+    wait_for_ports(lab, "be_tpl", &ports(0..2));
+
+    // Fixed: the next try renders and reloads.
+    setup.write_template(SERVER_LOOP);
+    wait_for_ports(lab, "be_tpl", &ports(0..4));
+    setup.wait_for_log("rendered again", 1);
+    stop_controller(controller, &setup.config);
+    drop(busy);
+}
+
+/// An EP2 configuration for `lab`'s stats socket: `[haproxy]` with
+/// `haproxy` lines added, then the orchestrator's section.
+fn ep2_config(lab: &ReloadLab, port: u16, haproxy: &str, orchestrator: &str) -> PathBuf {
+    let config = lab.dir().join("ep2.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[haproxy]\nbackend_name = haproxynode\nbackend_port = {port}\nhaproxy_socket_file = {}\n\
+             lock_dir = {}\nlog_file =\n{haproxy}\n{orchestrator}",
+            lab.stats_socket().display(),
+            lab.dir().display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Runs `ep2 -f config` (a symlink to the binary) in the background.
+fn start_ep2(lab: &ReloadLab, config: &Path) -> Child {
+    let ep2 = lab.dir().join("ep2");
+    if !ep2.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_haproxide"), &ep2).unwrap();
+    }
+    TestCommand::new(&ep2)
+        .args(&["-f", config.to_str().unwrap()])
+        .spawn(&lab.dir().join(CONTROLLER_LOG))
+}
+
+/// A standalone HAProxy (`start_by = binary` reloads it with `-sf`) whose
+/// `haproxynode` backend, behind `fe_ep2`, is EP2's template's
+/// `{{nodes}}`; the template, in the lab's directory, is the lab's
+/// configuration with that backend.
+fn ep2_template_lab() -> (ReloadLab, u16, PathBuf) {
+    let lab = ReloadLab::start_with(Launch::Standalone, 1, |ports| {
+        format!(
+            "\nfrontend fe_ep2\n    bind 127.0.0.1:{}\n    default_backend haproxynode\n\nbackend haproxynode\n    balance roundrobin\n",
+            ports[0]
+        )
+    });
+    let frontend = lab.extra_ports()[0];
+    let template = lab.dir().join("ep2.template");
+    std::fs::write(
+        &template,
+        format!("{}{{{{nodes}}}}", std::fs::read_to_string(lab.config_path()).unwrap()),
+    )
+    .unwrap();
+    (lab, frontend, template)
+}
+
+fn ep2_by_config(lab: &ReloadLab, template: &Path) -> String {
+    format!(
+        "update_type = update_by_config\nstart_by = binary\nhaproxy_binary = {}\nhaproxy_config_file = {}\n\
+         template_file = {}\npid_file = {}\ncheck_interval = 500\nbackend_maxconn = 50\n",
+        testkit::haproxy_binary().display(),
+        lab.config_path().display(),
+        template.display(),
+        lab.pid_file().display(),
+    )
+}
+
+#[test]
+fn ep2_update_by_config_renders_ep2_s_template_from_consul_and_reloads() {
+    let consul = Consul::start();
+    let (lab, frontend, template) = ep2_template_lab();
+    let servers: Vec<HttpServer> = (0..3).map(|index| HttpServer::start(&format!("ep2-{index}"))).collect();
+    // EP2 puts every server on backend_port: the instance's port.
+    let port = servers[0].port();
+    let config = ep2_config(
+        &lab,
+        port,
+        &format!("{}orchestrator = consul\n", ep2_by_config(&lab, &template)),
+        &format!(
+            "[consul]\nservice_name = web\nconsul_port = {}\n",
+            consul.address().rsplit(':').next().unwrap()
+        ),
+    );
+    consul.register("web0", "web", port, Check::Ttl);
+    let old_pid = lab.serving_pid();
+    let controller = start_ep2(&lab, &config);
+    wait_for_ports(&lab, "haproxynode", &[port]);
+    assert_ne!(lab.serving_pid(), old_pid, "reloaded by a new -sf process");
+    let rendered = std::fs::read_to_string(lab.config_path()).unwrap();
+    assert!(
+        rendered.ends_with(&format!(
+            "    server node_127.0.0.1_{port} 127.0.0.1:{port} check inter 500 maxconn 50\n"
+        )),
+        "{rendered}"
+    );
+    let load = HttpLoad::start(frontend, LOAD_RATE, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = terminate(controller);
+    assert_eq!(status.code(), Some(0));
+    load.stop().assert_no_failure(500.0);
+}
+
+#[test]
+fn ep2_with_aws_follows_the_groups_in_both_update_types() {
+    let moto = Moto::start();
+    moto.create_group("web", 3);
+    let aws = format!(
+        "[aws]\nasg_name = web\nregion_name = us-east-1\nip_type = private\naws_access_key_id = test\n\
+         aws_secret_access_key = test\nendpoint_url = {}\n",
+        moto.endpoint()
+    );
+
+    // update_by_config: EP2's template, rendered and reloaded.
+    let (lab, _, template) = ep2_template_lab();
+    let config = ep2_config(
+        &lab,
+        8080,
+        &format!(
+            "{}orchestrator = aws\nsleep_before_next_run = 1\n",
+            ep2_by_config(&lab, &template)
+        ),
+        &aws,
+    );
+    let controller = start_ep2(&lab, &config);
+    wait_for_addresses(&lab, "haproxynode", &serving_instances(&moto, "web"));
+    moto.set_desired_capacity("web", 5);
+    wait_for_addresses(&lab, "haproxynode", &serving_instances(&moto, "web"));
+    let (status, _) = terminate(controller);
+    assert_eq!(status.code(), Some(0));
+    drop(lab);
+
+    // update_by_runtime: EP2's slots re-addressed.
+    let lab = ReloadLab::start_with(Launch::MasterWorker, 1, |ports| {
+        format!(
+            "\nfrontend fe_ep2\n    bind 127.0.0.1:{}\n    default_backend haproxynode\n\n\
+             backend haproxynode\n    balance roundrobin\n\
+             \x20   server-template node 8 10.0.0.1:8080 disabled\n",
+            ports[0]
+        )
+    });
+    let config = ep2_config(
+        &lab,
+        8080,
+        "update_type = update_by_runtime\norchestrator = aws\nsleep_before_next_run = 1\n",
+        &aws,
+    );
+    let controller = start_ep2(&lab, &config);
+    let serving_slots = |lab: &ReloadLab| -> Vec<String> {
+        let mut addresses: Vec<String> = serving(lab, "haproxynode")
+            .into_iter()
+            .filter_map(|(_, _, address)| address.rsplit_once(':').map(|(host, _)| host.to_owned()))
+            .collect();
+        addresses.sort();
+        addresses
+    };
+    let started = Instant::now();
+    while serving_slots(&lab) != serving_instances(&moto, "web") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "slots {:?}",
+            serving_slots(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    moto.set_desired_capacity("web", 2);
+    let started = Instant::now();
+    while serving_slots(&lab) != serving_instances(&moto, "web") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "slots {:?}",
+            serving_slots(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _) = terminate(controller);
+    assert_eq!(status.code(), Some(0));
 }

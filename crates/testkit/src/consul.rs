@@ -6,8 +6,6 @@
 //!
 //! [`HttpServer`]: crate::HttpServer
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -158,26 +156,7 @@ impl Consul {
     }
 
     fn try_request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.ports[0]))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        // HTTP/1.0: the answer is never chunked.
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: consul\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer)?;
-        let status = answer
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0);
-        let content = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, content)| content.to_owned())
-            .unwrap_or_default();
-        Ok((status, content))
+        crate::http::loopback_request(self.ports[0], method, path, "", body)
     }
 }
 

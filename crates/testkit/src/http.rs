@@ -167,3 +167,33 @@ pub(crate) fn get_status(port: u16, path: &str) -> u16 {
         .and_then(|code| code.parse().ok())
         .unwrap_or(0)
 }
+
+/// One HTTP/1.0 request to a loopback `port` (the answer is never chunked),
+/// `headers` being extra `Name: value\r\n` lines; the status and the body.
+pub(crate) fn loopback_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let content = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, content)| content.to_owned())
+        .unwrap_or_default();
+    Ok((status, content))
+}

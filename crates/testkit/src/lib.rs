@@ -13,7 +13,8 @@
 //! [`ReloadLab`] is a HAProxy set up for hitless reloads (state file,
 //! `expose-fd listeners`, master-worker or standalone), and [`HttpLoad`] the
 //! bounded loopback traffic that shows whether a reload lost a request.
-//! [`Consul`] and [`Tansu`] (a Kafka-protocol broker) are the other peers.
+//! [`Consul`], [`Moto`] (AWS's APIs) and [`Tansu`] (a Kafka-protocol broker)
+//! are the other peers.
 
 // A harness reports broken set-ups by panicking: that is how a test fails.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -22,6 +23,7 @@ mod command;
 mod consul;
 mod http;
 mod load;
+mod moto;
 mod process;
 mod promtool;
 mod relay;
@@ -41,6 +43,7 @@ pub use command::{TestCommand, Workspace, running_as_root};
 pub use consul::{Check, Consul, consul_binary};
 pub use http::HttpServer;
 pub use load::{HttpLoad, LoadReport};
+pub use moto::{GroupMember, Moto, moto_binary};
 pub use nix::sys::signal::Signal;
 pub use process::{stop_with, terminate, wait_for};
 pub use promtool::{promtool_binary, promtool_check_metrics};

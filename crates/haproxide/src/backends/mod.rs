@@ -15,6 +15,7 @@ pub mod ep2;
 pub mod haproxy;
 pub mod plan;
 pub mod sources;
+pub mod template;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -64,19 +65,64 @@ pub const SECTION: Section = Section::of(
     &[&LOCK_FILE, &HAPROXY_POLL, &TIMEOUT],
 );
 
+// ------------------------------------------------------------ [template]
+
+/// `[template] template`.
+pub const TEMPLATE: Key<PathBuf> = Key::new(
+    "template",
+    declare::PATH,
+    DefaultValue::Unset("needed when a backend has mode = template"),
+    "the Jinja template of HAProxy's configuration; it sees `nodes` (EP2's server lines), `servers` and `backends`",
+);
+/// `[template] target`.
+pub const TARGET: Key<PathBuf> = Key::new(
+    "target",
+    declare::PATH,
+    DefaultValue::Unset("needed when a backend has mode = template"),
+    "the configuration file written from the template: one of [reload] config",
+);
+/// `[template] settle`.
+pub const SETTLE: Key<Duration> = Key::new(
+    "settle",
+    declare::SECONDS,
+    DefaultValue::Builtin("0.5"),
+    "seconds the sources must be quiet before a render: a burst of changes gives one render and one reload (at most four times this in all)",
+);
+/// `[template] retry`.
+pub const RETRY: Key<Duration> = Key::new(
+    "retry",
+    declare::POSITIVE_SECONDS,
+    DefaultValue::Builtin("10"),
+    "seconds before a failed render or reload is tried again without a change",
+);
+/// `[template] runtime-first`.
+pub const RUNTIME_FIRST: Key<bool> = Key::new(
+    "runtime-first",
+    declare::BOOL,
+    DefaultValue::Builtin("false"),
+    "change the template backends at run time first (dynamic servers, the same names) and write the file without a reload, for the next one",
+);
+
+/// `[template]`: the configuration file the template backends are written to.
+pub const TEMPLATE_SECTION: Section = Section::of(
+    "template",
+    "the template path: backends with mode = template are rendered into HAProxy's configuration and HAProxy is reloaded by [reload]",
+    &[&TEMPLATE, &TARGET, &SETTLE, &RETRY, &RUNTIME_FIRST],
+);
+
 // ------------------------------------------------------- [backend:NAME]
 
 /// `source`.
 pub const SOURCE: Key<usize> = Key::new(
     "source",
     Parser {
-        kind: "consul or file",
+        kind: "consul, file or aws",
         parse: |text| declare::choice(text, SOURCES),
     },
     DefaultValue::Builtin("consul"),
-    "where the servers come from",
+    "where the servers come from: a Consul service, a targets file or AWS Auto Scaling groups",
 );
-const SOURCES: &[&str] = &["consul", "file"];
+const SOURCES: &[&str] = &["consul", "file", "aws"];
 /// `backend`.
 pub const BACKEND: Key<String> = Key::new(
     "backend",
@@ -109,13 +155,13 @@ pub const MASTER_SOCKET: Key<PathBuf> = Key::new(
 pub const MODE: Key<usize> = Key::new(
     "mode",
     Parser {
-        kind: "auto, dynamic or slots",
+        kind: "auto, dynamic, slots or template",
         parse: |text| declare::choice(text, MODES),
     },
     DefaultValue::Builtin("auto"),
-    "`dynamic`: add server / del server (HAProxy 2.6+, a dynamic balance algorithm); `slots`: re-address server-template slots; `auto`: slots when the backend has servers named slot-prefix, else dynamic",
+    "`dynamic`: add server / del server (HAProxy 2.6+, a dynamic balance algorithm); `slots`: re-address server-template slots; `auto`: slots when the backend has servers named slot-prefix, else dynamic; `template`: rendered into the configuration from [template] and reloaded",
 );
-const MODES: &[&str] = &["auto", "dynamic", "slots"];
+const MODES: &[&str] = &["auto", "dynamic", "slots", "template"];
 /// `server-prefix`.
 pub const SERVER_PREFIX: Key<String> = Key::new(
     "server-prefix",
@@ -226,7 +272,7 @@ pub const POLL_INTERVAL: Key<Duration> = Key::new(
     "poll-interval",
     declare::POSITIVE_SECONDS,
     DefaultValue::Builtin("5"),
-    "seconds between Consul queries when consul-wait is 0",
+    "seconds between queries of AWS, and of Consul when consul-wait is 0",
 );
 /// `file`.
 pub const FILE: Key<PathBuf> = Key::new(
@@ -234,6 +280,88 @@ pub const FILE: Key<PathBuf> = Key::new(
     declare::PATH,
     DefaultValue::Unset("needed with source = file"),
     "the targets file: `address:port [weight]` lines or a JSON list, watched with inotify",
+);
+
+/// `aws-groups`.
+pub const AWS_GROUPS: Key<Vec<String>> = Key::new(
+    "aws-groups",
+    Parser {
+        kind: "group names",
+        parse: |text| {
+            let groups: Vec<String> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|group| !group.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if groups.is_empty() {
+                return Err("must name at least one Auto Scaling group".into());
+            }
+            Ok(groups)
+        },
+    },
+    DefaultValue::Unset("NAME, from the section's name"),
+    "comma-separated Auto Scaling groups whose InService, Healthy instances are the servers",
+);
+/// `aws-region`.
+pub const AWS_REGION: Key<String> = Key::new(
+    "aws-region",
+    declare::TEXT,
+    DefaultValue::Unset("$AWS_REGION, else $AWS_DEFAULT_REGION"),
+    "the groups' region",
+);
+/// `aws-ip-type`.
+pub const AWS_IP_TYPE: Key<usize> = Key::new(
+    "aws-ip-type",
+    Parser {
+        kind: "private or public",
+        parse: |text| declare::choice(text, &["private", "public"]),
+    },
+    DefaultValue::Builtin("private"),
+    "which address of an instance HAProxy gets",
+);
+/// `aws-endpoint`.
+pub const AWS_ENDPOINT: Key<String> = Key::new(
+    "aws-endpoint",
+    Parser {
+        kind: "URL",
+        parse: |text| {
+            if !(text.starts_with("https://") || text.starts_with("http://")) {
+                return Err("must be an https:// (or http://) URL".into());
+            }
+            Ok(text.to_owned())
+        },
+    },
+    DefaultValue::Builtin("https://{service}.{region}.amazonaws.com"),
+    "where the Auto Scaling and EC2 APIs are; `{service}` (autoscaling, ec2) and `{region}` are replaced (a VPC endpoint, a test server)",
+);
+/// `aws-access-key-id`.
+pub const AWS_ACCESS_KEY_ID: Key<String> = Key::new(
+    "aws-access-key-id",
+    declare::TEXT,
+    DefaultValue::Unset("$AWS_ACCESS_KEY_ID, the shared files' profile, else the instance role"),
+    "the access key, with aws-secret-access-key",
+);
+/// `aws-secret-access-key`.
+pub const AWS_SECRET_ACCESS_KEY: Key<String> = Key::new(
+    "aws-secret-access-key",
+    declare::TEXT,
+    DefaultValue::Unset("see aws-access-key-id"),
+    "the secret key, with aws-access-key-id",
+);
+/// `aws-profile`.
+pub const AWS_PROFILE: Key<String> = Key::new(
+    "aws-profile",
+    declare::TEXT,
+    DefaultValue::Unset("$AWS_PROFILE, else default"),
+    "the profile of ~/.aws/credentials and ~/.aws/config ($AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE)",
+);
+/// `aws-imds-endpoint`.
+pub const AWS_IMDS_ENDPOINT: Key<String> = Key::new(
+    "aws-imds-endpoint",
+    declare::HTTP_URL,
+    DefaultValue::Builtin(sources::aws::credentials::DEFAULT_IMDS_ENDPOINT),
+    "the instance metadata service, asked (IMDSv2) for the instance role's keys when no others are found; $AWS_EC2_METADATA_SERVICE_ENDPOINT overrides the default",
 );
 
 /// A HAProxy proxy or server name: letters, digits, `-`, `_`, `.`, `:`.
@@ -292,6 +420,14 @@ pub const BACKEND_SECTIONS: Section = Section::of(
         &CONSUL_WAIT,
         &POLL_INTERVAL,
         &FILE,
+        &AWS_GROUPS,
+        &AWS_REGION,
+        &AWS_IP_TYPE,
+        &AWS_ENDPOINT,
+        &AWS_ACCESS_KEY_ID,
+        &AWS_SECRET_ACCESS_KEY,
+        &AWS_PROFILE,
+        &AWS_IMDS_ENDPOINT,
     ],
 )
 .with_rules(backend_rules);
@@ -321,11 +457,36 @@ fn backend_rules(config: &Config) -> Vec<ConfigError> {
                 "set exactly one of sockets, socket-dir and master-socket ({ways} are set)"
             )));
         }
-        if config.get_in(&name, &SOURCE).ok() == Some(1) && !set(FILE.name) {
+        let source = config.get_in(&name, &SOURCE).ok();
+        if source == Some(1) && !set(FILE.name) {
             errors.push(problem("source = file needs `file`".into()));
+        }
+        if source == Some(2) {
+            if !set(PORT.name) {
+                errors.push(problem(
+                    "source = aws needs `port`: instances have no port of their own".into(),
+                ));
+            }
+            if set(AWS_ACCESS_KEY_ID.name) != set(AWS_SECRET_ACCESS_KEY.name) {
+                errors.push(problem(
+                    "set both aws-access-key-id and aws-secret-access-key, or neither".into(),
+                ));
+            }
+            if !set(AWS_REGION.name) && region_from_environment().is_none() {
+                errors.push(problem(
+                    "source = aws needs `aws-region` (or AWS_REGION in the environment)".into(),
+                ));
+            }
         }
     }
     errors
+}
+
+/// `AWS_REGION`, else `AWS_DEFAULT_REGION`, as the AWS SDKs read them.
+fn region_from_environment() -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
 }
 
 // ------------------------------------------------------------- settings
@@ -341,6 +502,8 @@ pub struct BackendSettings {
     pub sockets: Sockets,
     /// `None`: auto.
     pub mode: Option<Mode>,
+    /// Rendered into the configuration (`mode = template`).
+    pub template: bool,
     /// Dynamic servers' prefix.
     pub server_prefix: String,
     /// Slots' prefix.
@@ -359,6 +522,9 @@ pub struct BackendSettings {
     pub state_file: Option<PathBuf>,
     /// The source, as configured.
     pub source: SourceSettings,
+    /// What follows the address in EP2's `nodes` lines (`check inter X
+    /// maxconn Y`), for `ep2 -f`; else the server options.
+    pub ep2_nodes_options: Option<String>,
 }
 
 /// A source, typed.
@@ -368,6 +534,8 @@ pub enum SourceSettings {
     Consul(sources::consul::ConsulQuery),
     /// A file.
     File(PathBuf),
+    /// AWS Auto Scaling groups.
+    Aws(sources::aws::AwsQuery),
 }
 
 impl SourceSettings {
@@ -375,6 +543,7 @@ impl SourceSettings {
         Ok(match self {
             SourceSettings::Consul(query) => Box::new(sources::consul::ConsulSource::new(query.clone())?),
             SourceSettings::File(path) => Box::new(sources::file::FileSource::new(path.clone())),
+            SourceSettings::Aws(query) => Box::new(sources::aws::AwsSource::new(query.clone())?),
         })
     }
 }
@@ -390,6 +559,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// The backends.
     pub backends: Vec<BackendSettings>,
+    /// The template path, when a backend takes it.
+    pub template: Option<template::TemplateSettings>,
 }
 
 impl Settings {
@@ -415,6 +586,7 @@ impl Settings {
             };
             let source = match config.get_in(&name, &SOURCE)? {
                 1 => SourceSettings::File(config.get_in(&name, &FILE)?),
+                2 => SourceSettings::Aws(aws_query(config, &name, &own, timeout)?),
                 _ => SourceSettings::Consul(sources::consul::ConsulQuery {
                     address: config.get_in(&name, &CONSUL_ADDRESS)?,
                     service: get_text(&CONSUL_SERVICE)?.unwrap_or_else(|| own.clone()),
@@ -439,10 +611,11 @@ impl Settings {
                 backend: get_text(&BACKEND)?.unwrap_or_else(|| own.clone()),
                 sockets,
                 mode: match config.get_in(&name, &MODE)? {
-                    1 => Some(Mode::Dynamic),
+                    1 | 3 => Some(Mode::Dynamic),
                     2 => Some(Mode::Slots),
                     _ => None,
                 },
+                template: config.get_in(&name, &MODE)? == 3,
                 server_prefix: config.get_in(&name, &SERVER_PREFIX)?,
                 slot_prefix: config.get_in(&name, &SLOT_PREFIX)?,
                 server_options: config.get_in(&name, &SERVER_OPTIONS)?,
@@ -452,16 +625,95 @@ impl Settings {
                 drain_timeout: config.get_in(&name, &DRAIN_TIMEOUT)?,
                 state_file: config.get_opt_in(&name, &STATE_FILE)?,
                 source,
+                ep2_nodes_options: None,
                 section: name,
             });
         }
+        let template = if backends.iter().any(|backend| backend.template) {
+            Some(template_settings(config)?)
+        } else {
+            None
+        };
         Ok(Settings {
             lock_file: config.get(&SECTION, &LOCK_FILE)?,
             haproxy_poll: config.get(&SECTION, &HAPROXY_POLL)?,
             timeout,
             backends,
+            template,
         })
     }
+}
+
+/// `[template]` and `[reload]`; the target must be one of the files the
+/// reload validates, so that the rendered file is what is validated.
+fn template_settings(config: &Config) -> Result<template::TemplateSettings, ConfigError> {
+    let reload = crate::reload::Settings::from_config(config)?;
+    let target = config.get(&TEMPLATE_SECTION, &TARGET)?;
+    if !reload.config.contains(&target) {
+        return Err(ConfigError::Section {
+            location: section_location(config, TEMPLATE_SECTION.name),
+            section: TEMPLATE_SECTION.name.to_owned(),
+            message: format!(
+                "target {} is not one of [reload] config ({}): the reload would not validate what is rendered",
+                target.display(),
+                declare::quote_paths(reload.config.iter().map(|path| path.to_str().unwrap_or_default()))
+            ),
+        });
+    }
+    Ok(template::TemplateSettings {
+        template: config.get(&TEMPLATE_SECTION, &TEMPLATE)?,
+        target,
+        settle: config.get(&TEMPLATE_SECTION, &SETTLE)?,
+        retry: config.get(&TEMPLATE_SECTION, &RETRY)?,
+        runtime_first: config.get(&TEMPLATE_SECTION, &RUNTIME_FIRST)?,
+        reload,
+    })
+}
+
+/// The AWS source of section `name` (`own`: its NAME).
+fn aws_query(config: &Config, name: &str, own: &str, timeout: Duration) -> Result<sources::aws::AwsQuery, ConfigError> {
+    let region = match config.get_opt_in(name, &AWS_REGION)? {
+        Some(region) => region,
+        None => region_from_environment().ok_or_else(|| ConfigError::Section {
+            location: section_location(config, name),
+            section: name.to_owned(),
+            message: "source = aws needs `aws-region` (or AWS_REGION in the environment)".into(),
+        })?,
+    };
+    let configured = match (
+        config.get_opt_in(name, &AWS_ACCESS_KEY_ID)?,
+        config.get_opt_in(name, &AWS_SECRET_ACCESS_KEY)?,
+    ) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        _ => None,
+    };
+    // The variable overrides the built-in default, not a value in the file.
+    let set_here = config
+        .ini()
+        .section(name)
+        .is_some_and(|own| own.entry(AWS_IMDS_ENDPOINT.name).is_some());
+    let imds_endpoint = match std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
+        Ok(endpoint) if !set_here && !endpoint.is_empty() => endpoint,
+        _ => config.get_in(name, &AWS_IMDS_ENDPOINT)?,
+    };
+    Ok(sources::aws::AwsQuery {
+        groups: config
+            .get_opt_in(name, &AWS_GROUPS)?
+            .unwrap_or_else(|| vec![own.to_owned()]),
+        region,
+        endpoint: config.get_in(name, &AWS_ENDPOINT)?,
+        ip_type: match config.get_in(name, &AWS_IP_TYPE)? {
+            1 => sources::aws::IpType::Public,
+            _ => sources::aws::IpType::Private,
+        },
+        credentials: sources::aws::credentials::CredentialSettings {
+            configured,
+            profile: config.get_opt_in(name, &AWS_PROFILE)?,
+            imds_endpoint,
+        },
+        poll_interval: config.get_in(name, &POLL_INTERVAL)?,
+        timeout,
+    })
 }
 
 // ------------------------------------------------------------- running
@@ -499,6 +751,7 @@ pub async fn serve(settings: Settings, run: Run) -> anyhow::Result<ExitCode> {
         .with_context(|| "another `haproxide backends` is running, or the lock file cannot be taken")?;
     let mut shutdown = Shutdown::listen()?;
     let mut controllers = tokio::task::JoinSet::new();
+    let mut rendered = Vec::new();
     for backend in settings.backends.iter().cloned() {
         let source = backend.source.build()?;
         let (publish, found) = watch::channel(None);
@@ -509,8 +762,20 @@ pub async fn serve(settings: Settings, run: Run) -> anyhow::Result<ExitCode> {
             source.describe()
         );
         tokio::spawn(source.run(publish));
-        let controller = Controller::new(backend, &settings);
-        controllers.spawn(controller.run(found, run));
+        let runtime_first = settings
+            .template
+            .as_ref()
+            .is_some_and(|template| template.runtime_first);
+        if backend.template {
+            rendered.push((template_backend(&backend), found.clone()));
+        }
+        if !backend.template || runtime_first {
+            let controller = Controller::new(backend, &settings);
+            controllers.spawn(controller.run(found, run));
+        }
+    }
+    if let Some(template) = settings.template.clone() {
+        controllers.spawn(template::run(template, rendered, run));
     }
     let outcome = tokio::select! {
         signal = shutdown.requested() => {
@@ -527,6 +792,22 @@ pub async fn serve(settings: Settings, run: Run) -> anyhow::Result<ExitCode> {
     };
     controllers.abort_all();
     outcome
+}
+
+/// What the template writer needs of a `mode = template` backend.
+fn template_backend(backend: &BackendSettings) -> template::TemplateBackend {
+    template::TemplateBackend {
+        section: backend.section.clone(),
+        backend: backend.backend.clone(),
+        prefix: backend.server_prefix.clone(),
+        port: backend.port,
+        min_servers: backend.min_servers,
+        options: backend.server_options.clone(),
+        nodes_options: backend
+            .ep2_nodes_options
+            .clone()
+            .unwrap_or_else(|| backend.server_options.clone()),
+    }
 }
 
 /// What the controller remembers of one HAProxy process.

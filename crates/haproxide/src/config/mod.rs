@@ -86,8 +86,10 @@ pub const SECTIONS: &[&Section] = &[
     &crate::reload::SECTION,
     &crate::backends::SECTION,
     &crate::backends::BACKEND_SECTIONS,
+    &crate::backends::TEMPLATE_SECTION,
     &crate::backends::ep2::HAPROXY,
     &crate::backends::ep2::CONSUL,
+    &crate::backends::ep2::AWS,
     &crate::logs::config::SECTION,
     &crate::logs::config::SOCKET,
     &crate::logs::config::PARSER,
@@ -142,8 +144,19 @@ impl Program {
             ],
             Program::Agent => &[&DEFAULT, &crate::agent::SECTION, &crate::agent::URLS],
             Program::Reload => &[&DEFAULT, &crate::reload::SECTION],
-            Program::Backends => &[&DEFAULT, &crate::backends::SECTION, &crate::backends::BACKEND_SECTIONS],
-            Program::Ep2 => &[&DEFAULT, &crate::backends::ep2::HAPROXY, &crate::backends::ep2::CONSUL],
+            Program::Backends => &[
+                &DEFAULT,
+                &crate::backends::SECTION,
+                &crate::backends::BACKEND_SECTIONS,
+                &crate::backends::TEMPLATE_SECTION,
+                &crate::reload::SECTION,
+            ],
+            Program::Ep2 => &[
+                &DEFAULT,
+                &crate::backends::ep2::HAPROXY,
+                &crate::backends::ep2::CONSUL,
+                &crate::backends::ep2::AWS,
+            ],
             Program::Logs => {
                 use crate::logs::config::{FIELDS, KAFKA, MONITORING, PARSER, RDKAFKA, SECTION, SOCKET, TRANSFORM};
                 &[

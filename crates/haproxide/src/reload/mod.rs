@@ -268,7 +268,8 @@ impl Outcome {
         }
     }
 
-    fn summary(&self) -> String {
+    /// One sentence saying how it ended.
+    pub fn summary(&self) -> String {
         match self {
             Outcome::Valid => "the configuration is valid".into(),
             Outcome::Reloaded { new, leaving } => format!(

@@ -11,7 +11,7 @@
 //! is reset to 0, one that is not above 0 is taken as 1, and queries are
 //! spaced at least [`MIN_SPACING`] apart. After an error the next query does
 //! not block: a restarted Consul starts its index again from the beginning. With `wait = 0` it polls every
-//! `poll-interval`. Errors back off from 1 s to 30 s and keep the last list.
+//! `poll-interval`. Errors back off from 1 s to 30 s ([`super::Health`]) and keep the last list.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -20,14 +20,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Found, Published, Source, publish_if_changed};
-use crate::runtime::{ProblemChange, note_problem};
+use super::{Found, Health, Published, Source, describe_http_error, publish_if_changed};
 
 /// The shortest time between two queries, so a flapping service cannot
 /// turn the loop into a busy one.
 pub const MIN_SPACING: Duration = Duration::from_millis(50);
-/// The longest pause after failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What to ask Consul.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,17 +117,6 @@ impl ConsulSource {
     }
 }
 
-fn describe_http_error(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The next index, as Consul advises: backwards resets to 0, 0 becomes 1.
 pub fn next_index(previous: u64, answered: u64) -> u64 {
     if answered < previous { 0 } else { answered.max(1) }
@@ -144,16 +130,12 @@ impl Source for ConsulSource {
     fn run(self: Box<Self>, publish: Published) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
             let mut index = 0;
-            let mut problem = None;
-            let mut backoff = Duration::from_secs(1);
+            let mut health = Health::default();
             while !publish.is_closed() {
                 let started = tokio::time::Instant::now();
                 match self.fetch(index).await {
                     Ok((found, answered)) => {
-                        if note_problem(&mut problem, None) == ProblemChange::Ended {
-                            tracing::info!("{}: answers again", self.describe());
-                        }
-                        backoff = Duration::from_secs(1);
+                        health.answered(&self.describe());
                         index = next_index(index, answered);
                         if publish_if_changed(&publish, found) {
                             tracing::debug!("{}: new list at index {index}", self.describe());
@@ -170,15 +152,7 @@ impl Source for ConsulSource {
                         // blocking query at the old index would wait out `wait` for
                         // nothing, so the next query does not block.
                         index = 0;
-                        if note_problem(&mut problem, Some(error.clone())) == ProblemChange::Began {
-                            tracing::error!(
-                                "{}: {error}; keeping the last list, trying again in {} s and backing off",
-                                self.describe(),
-                                backoff.as_secs()
-                            );
-                        }
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        tokio::time::sleep(health.failed(&self.describe(), error)).await;
                     }
                 }
             }
