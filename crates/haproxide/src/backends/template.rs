@@ -542,7 +542,7 @@ mod tests {
         let source = "{% for name, list in backends|items %}backend {{ name }}\n{% for s in list %}    server {{ s.name }} {{ s.address }}:{{ s.port }} {{ s.options }}\n{% endfor %}{% endfor %}{{ servers|length }}";
         assert_eq!(
             render("t", source, &[(&web, &web_servers), (&api, &api_servers)]).unwrap(),
-            "backend be_api\n    server api_10.0.0.9_5555 10.0.0.9:5555 check\nbackend haproxynode\n    server node_10.0.0.2_5555 10.0.0.2:5555 check\n    server node_--1_5555 ::1:5555 check\n3"
+            "backend be_api\n    server api_10.0.0.9_5555 10.0.0.9:5555 check\nbackend haproxynode\n    server node_10.0.0.2_5555 10.0.0.2:5555 check\n    server node_--1_5555 ::1:5555 check\n3\n"
         );
     }
 
