@@ -230,7 +230,11 @@ fn compat(stats: Stats, argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
 fn ep2(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let cli = Ep2Cli::parse_from(argv);
     let mut config = config::Config::load(Some(&cli.file), None)?;
-    for section in [backends::ep2::HAPROXY.name, backends::ep2::CONSUL.name] {
+    for section in [
+        backends::ep2::HAPROXY.name,
+        backends::ep2::CONSUL.name,
+        backends::ep2::AWS.name,
+    ] {
         config.forget_empty_values(section);
     }
     let config = config::check_loaded(config, Program::Ep2)?;

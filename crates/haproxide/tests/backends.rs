@@ -305,9 +305,11 @@ fn consul_down_for_ten_seconds_changes_nothing_then_it_converges() {
     std::thread::sleep(Duration::from_secs(10));
     assert_eq!(serving(&setup.lab, "be_dyn"), before, "servers stay as they were");
     setup.consul.restart();
-    // The agent restores its own registrations from its data directory.
+    // The agent restores its registrations from its data directory, but a
+    // restored check may stay critical for a while (seen once in CI: web1's
+    // for over 10 s): registering the instances again gives fresh checks.
     setup.consul.deregister("web0");
-    setup.register(3..5);
+    setup.register(1..5);
     let converged = try_wait_for_ports(&setup.lab, "be_dyn", &ports(&setup.servers, &[1, 2, 3, 4]));
     let log = setup.stop();
     assert!(converged.is_ok(), "{converged:?}\n{log}");

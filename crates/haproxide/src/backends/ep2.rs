@@ -452,3 +452,65 @@ fn template_settings(config: &Config, sockets: &[haproxy::Endpoint]) -> Result<T
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_of(text: &str) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ep2.conf");
+        std::fs::write(&path, text).unwrap();
+        let mut config = Config::load(Some(&path), None).unwrap();
+        for section in [HAPROXY.name, CONSUL.name, AWS.name] {
+            config.forget_empty_values(section);
+        }
+        settings(&config).unwrap()
+    }
+
+    #[test]
+    fn update_by_config_with_systemd_reloads_the_unit_and_renders_ep2_s_lines() {
+        // systemd cannot run here: the mapping onto `systemctl reload UNIT`
+        // is what can be checked (reload/method.rs checks the vector).
+        let settings = settings_of(
+            "[haproxy]\nupdate_type = update_by_config\nstart_by = systemd\nservice_name = haproxy-edge\n\
+             haproxy_config_file = /etc/haproxy/edge.cfg\ntemplate_file = /etc/ep2/haproxy.cfg.template\n\
+             check_interval = 2s\nbackend_maxconn =\norchestrator = consul\n\n[consul]\nservice_name = web\n",
+        );
+        let template = settings.template.unwrap();
+        assert_eq!(template.reload.method, Method::Systemd);
+        assert_eq!(template.reload.unit, "haproxy-edge");
+        assert_eq!(template.target, PathBuf::from("/etc/haproxy/edge.cfg"));
+        assert_eq!(template.reload.config, [PathBuf::from("/etc/haproxy/edge.cfg")]);
+        assert_eq!(template.template, PathBuf::from("/etc/ep2/haproxy.cfg.template"));
+        let backend = &settings.backends[0];
+        assert!(backend.template);
+        assert_eq!(backend.ep2_nodes_options.as_deref(), Some("check inter 2s "));
+        assert_eq!(backend.port, Some(6003));
+    }
+
+    #[test]
+    fn aws_reads_ep2_s_section_and_its_ip_type_rule() {
+        let settings = settings_of(
+            "[haproxy]\norchestrator = aws\nhaproxy_socket_file = /run/a.sock, /run/b.sock\n\n\
+             [aws]\nasg_name = web-a, web-b\nregion_name = eu-west-1\nip_type = private\n\
+             aws_access_key_id =\naws_secret_access_key =\n",
+        );
+        let SourceSettings::Aws(query) = &settings.backends[0].source else {
+            panic!("not the AWS source");
+        };
+        assert_eq!(query.groups, ["web-a", "web-b"]);
+        assert_eq!(query.region, "eu-west-1");
+        assert_eq!(query.ip_type, IpType::Private);
+        assert_eq!(query.credentials.configured, None, "empty keys count as unset");
+        assert_eq!(query.endpoint, "https://{service}.{region}.amazonaws.com");
+        assert!(settings.template.is_none(), "update_by_runtime by default");
+        let settings = settings_of(
+            "[haproxy]\norchestrator = aws\n\n[aws]\nasg_name = web\nregion_name = eu-west-1\nip_type = Private\n",
+        );
+        let SourceSettings::Aws(query) = &settings.backends[0].source else {
+            panic!("not the AWS source");
+        };
+        assert_eq!(query.ip_type, IpType::Public, "EP2: anything but `private` is public");
+    }
+}
