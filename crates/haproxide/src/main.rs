@@ -65,11 +65,11 @@ enum Command {
                       SIGTERM, SIGHUP or SIGINT stops waiting and exits 1; a reload already sent to HAProxy is not undone."
     )]
     Reload(ReloadArgs),
-    /// Keep HAProxy backends' servers in line with Consul or a file, at run time.
+    /// Keep HAProxy backends' servers in line with Consul, AWS Auto Scaling or a file, at run time or through a template and a reload.
     #[command(
         display_name = "haproxide",
-        after_help = "Reads the sections [DEFAULT], [backends] and every [backend:NAME].\n\
-                      SIGTERM, SIGHUP or SIGINT stops it at once, between changes; HAProxy keeps its servers."
+        after_help = "Reads the sections [DEFAULT], [backends], every [backend:NAME], [template] and [reload].\n\
+                      SIGTERM, SIGHUP or SIGINT stops it at once, between changes (a render being reloaded is not undone); HAProxy keeps its servers."
     )]
     Backends(BackendsArgs),
     /// Send HAProxy's request logs from a unix datagram socket to Kafka as JSON (haproxykafka).

@@ -909,6 +909,13 @@ fn a_template_haproxy_refuses_or_a_failed_reload_leaves_the_old_file_serving() {
     assert!(log.contains(&format!("the previous {target} is back")), "{log}");
     assert_eq!(std::fs::read_to_string(lab.config_path()).unwrap(), good);
     wait_for_ports(lab, "be_tpl", &ports(0..2));
+    for line in log.lines().filter(|line| {
+        ["refuses", "rendered line", "[ALERT]", "is back"]
+            .iter()
+            .any(|word| line.contains(word))
+    }) {
+        eprintln!("{line}");
+    }
 
     // Fixed: the next try renders and reloads.
     setup.write_template(SERVER_LOOP);
