@@ -6,8 +6,9 @@
 # process`, which aggregates the rounds into the local store, and finally
 # `haproxide reload` of the master-worker instance while traffic runs
 # through it: a good reload, a broken file that changes nothing, JSON steps;
-# last `haproxide backends`, which fills an empty backend from a targets file
-# and follows the file's edits.
+# then `haproxide backends`, which fills an empty backend from a targets file
+# and follows the file's edits, at run time and then through a template
+# rendered into the configuration and reloaded; last `haproxide logs`.
 # Everything it starts is stopped and removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -172,6 +173,38 @@ kill -TERM "$CONTROLLER"
 wait "$CONTROLLER" || echo "(the controller exited with status $?)"
 cat "$DIR/backends.log"
 sleep 2 # two health checks
+show query -s "$DIR/run/hap2.sock" --format table --columns pxname,svname,addr,weight,status "show stat be_pool 4 -1"
+
+echo; echo "== backends, template path: be_pool's servers written into hap2.cfg from a template, validated, reloaded"
+awk '{ print } /^backend be_pool$/ { getline; print
+    print "{% for s in servers %}    server {{ s.name }} {{ s.address }}:{{ s.port }} {{ s.options }}{% if s.weight %} weight {{ s.weight }}{% endif %}"
+    print "{% endfor %}" }' "$DIR/hap2.cfg" >"$DIR/hap2.cfg.j2"
+cat >"$DIR/template.conf" <<EOF
+[backends]
+lock-file = $DIR/backends.lock
+
+[backend:be_pool]
+source = file
+file = $DIR/targets
+mode = template
+sockets = $DIR/run/hap2.sock
+server-options = check inter 1s
+
+[template]
+template = $DIR/hap2.cfg.j2
+target = $DIR/hap2.cfg
+
+[reload]
+config = $DIR/hap2.cfg
+master-socket = $DIR/master.sock
+pid-file = $DIR/hap2.pid
+haproxy = $HAPROXY
+EOF
+echo; echo "\$ grep -A3 'backend be_pool' $DIR/hap2.cfg.j2"; grep -A3 'backend be_pool' "$DIR/hap2.cfg.j2"
+show backends -f "$DIR/template.conf" --once
+echo; echo "\$ grep -A3 'backend be_pool' $DIR/hap2.cfg    # rendered, validated, renamed into place, reloaded"
+grep -A3 'backend be_pool' "$DIR/hap2.cfg"
+sleep 2 # two health checks of the new worker
 show query -s "$DIR/run/hap2.sock" --format table --columns pxname,svname,addr,weight,status "show stat be_pool 4 -1"
 
 echo; echo "== logs: request logs to Kafka as JSON; Kafka is down here, so nothing is lost to the disk buffer"
