@@ -5,8 +5,9 @@
 //! - [`stats`]: the stats pipeline, `pull` → spool → `process` → sinks.
 //! - [`agent`]: an agent-check server.
 //! - [`reload`]: a validated, verified, hitless HAProxy reload.
-//! - [`backends`]: HAProxy's servers follow Consul or a file at run time.
+//! - [`backends`]: HAProxy's servers follow Consul, AWS or a file, at run time or by template.
 //! - [`logs`]: HAProxy's request logs from a unix socket to Kafka as JSON.
+//! - [`kafka`]: librdkafka's client properties, for `logs` and `process`'s Kafka sink.
 //! - [`config`]: the INI configuration (and other programs' YAML files),
 //!   each section declared once by the component that reads it.
 //! - [`runtime`]: logging, stop signals, systemd notifications and the
@@ -18,6 +19,7 @@
 pub mod agent;
 pub mod backends;
 pub mod config;
+pub mod kafka;
 pub mod logs;
 pub mod query;
 pub mod reload;

@@ -11,7 +11,7 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{CarbonRelay, Lab, Signal, TestCommand, Workspace, stop_with, terminate, wait_for};
+use testkit::{CarbonRelay, Lab, Signal, Tansu, TestCommand, Workspace, stop_with, terminate, wait_for};
 
 /// `[graphite]` keys for a sink that reconnects every 0.1 to 0.2 s.
 const QUICK_RECONNECT: &str = "retries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n";
@@ -54,6 +54,20 @@ impl Setup {
         });
         fs::create_dir_all(space.path().join("incoming")).unwrap();
         Setup { space }
+    }
+
+    /// Local-store and the Kafka sink to `tansu`'s `topic` in `format`.
+    fn kafka(tansu: &Tansu, topic: &str, format: &str) -> Setup {
+        let setup = Setup::new("");
+        let config = setup.space.config().to_owned();
+        let mut text = fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[kafka]\nenabled = true\nbrokers = {}\ntopic = {topic}\nformat = {format}\nmessage-bytes = 4K\n\
+             rdkafka.message.timeout.ms = 3000\nrdkafka.acks = all\n",
+            tansu.address()
+        ));
+        fs::write(&config, text).unwrap();
+        setup
     }
 
     fn src(&self) -> PathBuf {
@@ -852,4 +866,111 @@ fn the_sink_reaches_the_relay_by_host_name_and_by_ipv6_address() {
         eprintln!("{server}: {} lines at the relay", expected.len());
         received = lines.len();
     }
+}
+
+#[test]
+fn the_kafka_sink_carries_local_store_s_lines_and_json_objects_of_every_round() {
+    let tansu = Tansu::start();
+    for (topic, format) in [("metrics-graphite", "graphite"), ("metrics-json", "json")] {
+        tansu.create_topic(topic);
+        let setup = Setup::kafka(&tansu, topic, format);
+        setup.add_round("1700000200");
+        setup.add_round("1700000210");
+        setup.command(&["process", "--once"]).expect_success();
+        assert_eq!(
+            Setup::entries(&setup.src()),
+            Vec::<String>::new(),
+            "both rounds confirmed"
+        );
+        let stored: String = ["1700000200", "1700000210"]
+            .iter()
+            .map(|round| fs::read_to_string(setup.store().join(round).join("stats")).unwrap())
+            .collect();
+        let lines = stored.lines().count();
+        match format {
+            "graphite" => {
+                // Whole lines in messages of at most 4 KiB, in round order.
+                let records = tansu.consume(topic, 1, Duration::from_secs(1), Duration::from_secs(30));
+                assert!(records.len() > 2, "{} messages", records.len());
+                assert!(
+                    records
+                        .iter()
+                        .all(|record| record.value.len() <= 4096 && record.value.ends_with(b"\n"))
+                );
+                let carried: Vec<u8> = records.iter().flat_map(|record| record.value.clone()).collect();
+                assert_eq!(String::from_utf8(carried).unwrap(), stored);
+                eprintln!(
+                    "graphite: {} lines of 2 rounds in {} messages, equal to local-store's",
+                    lines,
+                    records.len()
+                );
+            }
+            _ => {
+                // One object a metric: each is the line local-store wrote for it.
+                let records = tansu.consume(topic, lines, Duration::from_secs(1), Duration::from_secs(30));
+                assert_eq!(records.len(), lines);
+                let mut from_json = String::new();
+                for record in &records {
+                    let object: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+                    let name = |key: &str| {
+                        haproxide::stats::sinks::plaintext::sanitize(object[key].as_str().unwrap()).into_owned()
+                    };
+                    let path = match object["kind"].as_str().unwrap() {
+                        "pipeline" => "haproxystats".to_owned(),
+                        "daemon" => "daemon".to_owned(),
+                        "process" => format!("daemon.process.{}", name("process")),
+                        "frontend" => format!("frontend.{}", name("proxy")),
+                        "backend" => format!("backend.{}", name("proxy")),
+                        "server" => format!("backend.{}.server.{}", name("proxy"), name("server")),
+                        "server-across-backends" => format!("server.{}", name("server")),
+                        other => panic!("kind {other}"),
+                    };
+                    let prefix = stored.split(".haproxy.").next().unwrap();
+                    from_json.push_str(&format!(
+                        "{prefix}.haproxy.{path}.{} {} {}\n",
+                        object["field"].as_str().unwrap(),
+                        object["value"],
+                        object["timestamp"]
+                    ));
+                }
+                assert_eq!(from_json, stored);
+                eprintln!(
+                    "json: {} objects of 2 rounds, each equal to local-store's line",
+                    records.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_round_kafka_does_not_take_stays_in_the_spool() {
+    let mut tansu = Tansu::start();
+    tansu.create_topic("metrics");
+    let setup = Setup::kafka(&tansu, "metrics", "graphite");
+    tansu.stop();
+    setup.add_round("1700000200");
+    let failed = setup.run(&["process", "--once"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("round 1700000200: kafka failed"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(
+        Setup::entries(&setup.src()),
+        ["1700000200"],
+        "the round stays in src-dir"
+    );
+    tansu.restart();
+    setup.command(&["process", "--once"]).expect_success();
+    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    let stored = fs::read_to_string(setup.store().join("1700000200").join("stats")).unwrap();
+    let records = tansu.consume("metrics", 1, Duration::from_secs(1), Duration::from_secs(30));
+    let carried: Vec<u8> = records.iter().flat_map(|record| record.value.clone()).collect();
+    assert_eq!(
+        String::from_utf8(carried).unwrap(),
+        stored,
+        "delivered once Kafka is back"
+    );
 }

@@ -85,7 +85,8 @@ fn check_section(config: &Config, section: &Section, name: &str, report: &mut Re
         }
     }
     if let (Some(entries), Some(own)) = (section.entries, config.ini().section(name)) {
-        for entry in &own.entries {
+        // A section may have declared keys and free-form entries both.
+        for entry in own.entries.iter().filter(|entry| section.key(&entry.key).is_none()) {
             let checked = (entries.check_key)(&entry.key)
                 .map_err(|message| format!("the name {:?} {message}", entry.key))
                 .map_err(|message| config.bad_value(name, &entry.key, entry.value.clone(), message));

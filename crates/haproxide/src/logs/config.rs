@@ -267,17 +267,9 @@ fn kafka_problems(config: &Config) -> Vec<ConfigError> {
             problems.push(problem);
         }
     }
-    if let Err(problem) = rdkafka_config(config).and_then(|client| {
-        client
-            .create_native_config()
-            .map(drop)
-            .map_err(|error| ConfigError::Section {
-                location: schema::section_location(config, RDKAFKA.name),
-                section: RDKAFKA.name.to_owned(),
-                message: format!("librdkafka refuses it: {error}"),
-            })
-    }) {
-        problems.push(problem);
+    match rdkafka_config(config) {
+        Ok(client) => problems.extend(crate::kafka::refusal(config, RDKAFKA.name, &client)),
+        Err(problem) => problems.push(problem),
     }
     problems
 }
@@ -317,16 +309,7 @@ pub const RDKAFKA: Section = Section::of_entries(
               unless given, `queue.buffering.max.messages = 20000` and `queue.buffering.max.kbytes = 8192` \
               (librdkafka's own 100,000 and 1 GB cost memory; beyond them messages wait in the disk buffer; \
               a broker slow to acknowledge needs more)",
-        check_key: |key| {
-            if key.is_empty()
-                || !key
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte))
-            {
-                return Err("a librdkafka property name is letters, digits, `.`, `_` and `-`".into());
-            }
-            Ok(())
-        },
+        check_key: crate::kafka::check_property_name,
         check: |_| Ok(()),
     },
 );
@@ -515,17 +498,7 @@ pub const RDKAFKA_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 fn rdkafka_config(config: &Config) -> Result<rdkafka::ClientConfig, ConfigError> {
-    let mut client = rdkafka::ClientConfig::new();
-    for (key, value) in RDKAFKA_DEFAULTS {
-        client.set(*key, *value);
-    }
-    if let Some(section) = config.ini().section(RDKAFKA.name) {
-        for entry in &section.entries {
-            let value = config.string(RDKAFKA.name, &entry.key)?.unwrap_or_default();
-            client.set(entry.key.clone(), value);
-        }
-    }
-    Ok(client)
+    crate::kafka::client_config(config, RDKAFKA.name, "", RDKAFKA_DEFAULTS)
 }
 
 fn system_hostname() -> String {

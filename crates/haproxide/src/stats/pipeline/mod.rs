@@ -43,6 +43,7 @@ use crate::stats::metric_names::{
 use crate::stats::metrics::Batch;
 use crate::stats::round::read_round;
 use crate::stats::sinks::graphite::{self, Graphite, GraphiteSettings};
+use crate::stats::sinks::kafka::{KafkaSink, KafkaSinkSettings};
 use crate::stats::sinks::local_store::{self, LocalStore};
 use crate::stats::sinks::plaintext::{self, Plaintext, sanitize};
 use crate::stats::sinks::{Sink, Snapshot};
@@ -296,8 +297,13 @@ impl Settings {
         if let Some(graphite) = GraphiteSettings::from_config(config)? {
             sinks.push(Box::new(Graphite::new(graphite, Arc::clone(&plaintext))));
         }
+        if let Some(kafka) = KafkaSinkSettings::from_config(config)? {
+            sinks.push(Box::new(KafkaSink::new(kafka, Arc::clone(&plaintext))));
+        }
         if sinks.is_empty() {
-            bail!("no destination for the metrics: [graphite] enabled = false and no [local-store] section");
+            bail!(
+                "no destination for the metrics: [graphite] enabled = false, no [local-store] section and [kafka] not enabled"
+            );
         }
         Ok(Settings {
             src_dir,

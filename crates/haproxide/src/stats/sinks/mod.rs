@@ -2,14 +2,15 @@
 //!
 //! A sink receives one round's typed metrics ([`Batch`]), encodes them its
 //! own way (off the async runtime: encoding is CPU work), and returns once
-//! they are safely handed over. `graphite` and `local-store` both write
-//! Graphite's [`plaintext`] lines. `process` deletes a snapshot's
+//! they are safely handed over. `graphite`, `local-store` and `kafka`
+//! (with `format = graphite`) write Graphite's [`plaintext`] lines. `process` deletes a snapshot's
 //! directory only after every enabled sink returned `Ok`, so a failing sink
 //! keeps the directory in the spool for a retry; [`Sink::recovered`] says when
 //! to retry. Each sink gets the snapshots in round order, one at a time, from a
 //! queue of its own: one sink being slow or down does not hold the others back.
 
 pub mod graphite;
+pub mod kafka;
 pub mod local_store;
 pub mod plaintext;
 
