@@ -42,7 +42,7 @@ enum Command {
     /// Aggregate spooled statistics and ship them (haproxystats-process).
     #[command(
         display_name = "haproxide",
-        after_help = "Reads the sections [DEFAULT], [paths], [process], [graphite], [local-store], \
+        after_help = "Reads the sections [DEFAULT], [paths], [process], [graphite], [local-store], [kafka], \
                       [frontend-groups], [backend-groups] and [server-groups].\n\
                       SIGTERM, SIGHUP or SIGINT starts no new round, gives the sinks shutdown-timeout \
                       to deliver what they hold, and exits 0, with or without --once.",

@@ -133,6 +133,12 @@ fn one_round_of_four_instances_matches_direct_queries() {
     expected.sort();
     assert_eq!(files(round), expected);
     assert_eq!(failed(round), Vec::<String>::new());
+    let system = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(
+        manifest(round)["host"],
+        system.as_str(),
+        "the system's host name by default"
+    );
     for instance in lab.instances() {
         let name = format!("hap{}.sock", instance.index());
         let stat = ShowStat::parse(fs::read_to_string(round.join(format!("{name}_stat"))).unwrap()).unwrap();
@@ -430,4 +436,14 @@ fn a_dangling_symlink_is_skipped_and_reported_once() {
         .filter(|line| line.contains("moved.sock (skipped): dangling symlink"))
         .count();
     assert_eq!(warnings, 1, "{log}");
+}
+
+#[test]
+fn the_manifest_records_the_host_name_pull_is_given() {
+    let lab = Lab::builder().start();
+    let setup = Setup::new(&lab, "hostname = lb1\n");
+    let (status, stderr) = setup.once();
+    assert!(status.success(), "{stderr}");
+    let rounds = setup.rounds();
+    assert_eq!(manifest(&rounds[0])["host"], "lb1");
 }

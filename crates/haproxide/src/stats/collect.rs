@@ -136,6 +136,14 @@ const MIN_FREE_SPACE: Key<u64> = Key::new(
     "rounds are skipped while the filesystem of `dst-dir` has less free space (`K`, `M`, `G`, `T` suffixes; `0`: no floor)",
 );
 
+/// `[pull] hostname`.
+const HOSTNAME: Key<String> = Key::new(
+    "hostname",
+    declare::TEXT,
+    DefaultValue::Unset("the system's host name"),
+    "the load balancer's name each round's manifest records (for hosts whose name is not the one dashboards use)",
+);
+
 /// `[pull]`, haproxystats-pull's section.
 pub const SECTION: Section = Section::of(
     "pull",
@@ -155,6 +163,7 @@ pub const SECTION: Section = Section::of(
         &QUEUE_SIZE,
         &MIN_FREE_SPACE,
         &BUFFER_LIMIT,
+        &HOSTNAME,
     ],
 );
 
@@ -171,6 +180,7 @@ pub struct Settings {
     queue_size: usize,
     min_free_space: u64,
     workers: usize,
+    hostname: String,
 }
 
 impl Settings {
@@ -193,6 +203,10 @@ impl Settings {
             queue_size: config.get(&SECTION, &QUEUE_SIZE)?,
             min_free_space: config.get(&SECTION, &MIN_FREE_SPACE)?,
             workers: config.get(&SECTION, &WORKERS)?,
+            hostname: match config.get_opt(&SECTION, &HOSTNAME)? {
+                Some(name) => name.trim().to_owned(),
+                None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
+            },
         };
         if settings.socket_dir.is_none() && settings.servers.is_empty() {
             bail!("[pull] names no target: set socket-dir, servers, or both");
@@ -435,6 +449,7 @@ impl Puller {
         } else {
             let manifest = Manifest {
                 round: staged.name().to_owned(),
+                host: self.settings.hostname.clone(),
                 epoch,
                 targets: entries,
                 failed: failed.clone(),

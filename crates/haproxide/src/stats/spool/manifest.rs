@@ -12,6 +12,10 @@ pub struct Manifest {
     /// The round's name (`1700000000`, `1700000000.1`).
     #[serde(default)]
     pub round: String,
+    /// The load balancer's host name (`[pull] hostname`, else the
+    /// system's); empty in the manifests of pulls before it was recorded.
+    #[serde(default)]
+    pub host: String,
     /// The epoch second the round started.
     #[serde(default)]
     pub epoch: u64,
@@ -62,6 +66,7 @@ mod tests {
     fn written_as_before_and_read_back() {
         let manifest = Manifest {
             round: "1700000000.1".into(),
+            host: "lb1.example".into(),
             epoch: 1_700_000_000,
             targets: vec![
                 TargetOutcome {
@@ -85,6 +90,7 @@ mod tests {
             text,
             r#"{
   "round": "1700000000.1",
+  "host": "lb1.example",
   "epoch": 1700000000,
   "targets": [
     {
@@ -118,6 +124,9 @@ mod tests {
         };
         std::fs::write(&path, large.to_text()).unwrap();
         assert_eq!(Manifest::read(&path).unwrap(), large);
+        // A manifest of a pull that did not record the host reads with none.
+        std::fs::write(&path, r#"{"round": "1700000000", "failed": []}"#).unwrap();
+        assert_eq!(Manifest::read(&path).unwrap().host, "");
         std::fs::write(&path, r#"{"round": 3}"#).unwrap();
         assert!(Manifest::read(&path).unwrap_err().starts_with("not a pull manifest: "));
     }
