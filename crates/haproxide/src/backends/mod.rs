@@ -135,7 +135,7 @@ pub const SOCKETS: Key<Vec<::haproxy::Endpoint>> = Key::new(
     "sockets",
     declare::SOCKETS,
     DefaultValue::Unset("see socket-dir and master-socket; one of the three is needed"),
-    "admin stats sockets of every HAProxy process to change (comma-separated)",
+    "admin stats sockets of every HAProxy process to change (comma-separated); a mode = template backend without runtime-first needs none",
 );
 /// `socket-dir`.
 pub const SOCKET_DIR: Key<PathBuf> = Key::new(
@@ -452,7 +452,10 @@ fn backend_rules(config: &Config) -> Vec<ConfigError> {
             section: name.clone(),
             message,
         };
-        if ways != 1 {
+        // A template backend changed only by reloads needs no socket.
+        let rendered_only = config.get_in(&name, &MODE).ok() == Some(3)
+            && !config.get(&TEMPLATE_SECTION, &RUNTIME_FIRST).unwrap_or(false);
+        if ways > 1 || (ways == 0 && !rendered_only) {
             errors.push(problem(format!(
                 "set exactly one of sockets, socket-dir and master-socket ({ways} are set)"
             )));
@@ -581,8 +584,11 @@ impl Settings {
                 Sockets::List(list)
             } else if let Some(dir) = config.get_opt_in(&name, &SOCKET_DIR)? {
                 Sockets::Dir(dir)
+            } else if let Some(master) = config.get_opt_in(&name, &MASTER_SOCKET)? {
+                Sockets::Master(master)
             } else {
-                Sockets::Master(config.get_in(&name, &MASTER_SOCKET)?)
+                // mode = template without runtime-first: HAProxy is only reloaded.
+                Sockets::List(Vec::new())
             };
             let source = match config.get_in(&name, &SOURCE)? {
                 1 => SourceSettings::File(config.get_in(&name, &FILE)?),
@@ -1119,6 +1125,31 @@ pub fn commands(backend: &str, server: &str, change: &Change, mode: Mode, option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(text: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backends.conf");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(Some(&path), None).unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn a_template_backend_changed_only_by_reloads_needs_no_socket() {
+        let text = "[backend:be]\nsource = file\nfile = /t\nmode = template\n\n[template]\ntemplate = /t.j2\n\
+                    target = /etc/haproxy/haproxy.cfg\n\n[reload]\nconfig = /etc/haproxy/haproxy.cfg\n";
+        let (_dir, config) = load(text);
+        assert!(backend_rules(&config).is_empty());
+        let settings = Settings::from_config(&config).unwrap();
+        assert!(matches!(&settings.backends[0].sockets, Sockets::List(list) if list.is_empty()));
+        let (_dir, config) = load(&text.replace("[template]\n", "[template]\nruntime-first = true\n"));
+        let errors: Vec<String> = backend_rules(&config).iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].ends_with("[backend:be]: set exactly one of sockets, socket-dir and master-socket (0 are set)"),
+            "{errors:?}"
+        );
+    }
 
     #[test]
     fn each_change_is_its_commands() {
