@@ -435,6 +435,7 @@ pub const BACKEND_SECTIONS: Section = Section::of(
 /// Each `[backend:NAME]` names exactly one way to the sockets, and a file for `source = file`.
 fn backend_rules(config: &Config) -> Vec<ConfigError> {
     let mut errors = Vec::new();
+    let mut rendered = false;
     let names: Vec<String> = config
         .ini()
         .section_names()
@@ -481,6 +482,14 @@ fn backend_rules(config: &Config) -> Vec<ConfigError> {
                 ));
             }
         }
+        if config.get_in(&name, &MODE).ok() == Some(3) {
+            rendered = true;
+        }
+    }
+    // What the template path needs ([template] template and target, the
+    // target among [reload] config), checked with the rest.
+    if rendered && let Err(error) = template_settings(config) {
+        errors.push(error);
     }
     errors
 }
@@ -1135,13 +1144,34 @@ mod tests {
     }
 
     #[test]
-    fn a_template_backend_changed_only_by_reloads_needs_no_socket() {
+    fn template_backends_are_checked_for_sockets_and_for_what_the_template_path_needs() {
         let text = "[backend:be]\nsource = file\nfile = /t\nmode = template\n\n[template]\ntemplate = /t.j2\n\
                     target = /etc/haproxy/haproxy.cfg\n\n[reload]\nconfig = /etc/haproxy/haproxy.cfg\n";
         let (_dir, config) = load(text);
         assert!(backend_rules(&config).is_empty());
         let settings = Settings::from_config(&config).unwrap();
         assert!(matches!(&settings.backends[0].sockets, Sockets::List(list) if list.is_empty()));
+        let (_dir, config) = load(&text.replace("[template]\n", "[template]\nruntime-first = true\n"));
+        let errors: Vec<String> = backend_rules(&config).iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].ends_with("[backend:be]: set exactly one of sockets, socket-dir and master-socket (0 are set)"),
+            "{errors:?}"
+        );
+        // check-config says what the template path lacks.
+        let (dir, config) = load(&text.replace("target = /etc/haproxy/haproxy.cfg", "target = /etc/haproxy/other.cfg"));
+        let errors: Vec<String> = backend_rules(&config).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [format!(
+                "{}:6: [template]: target /etc/haproxy/other.cfg is not one of [reload] config (\"/etc/haproxy/haproxy.cfg\"): the reload would not validate what is rendered",
+                dir.path().join("backends.conf").display()
+            )]
+        );
+        let (_dir, config) = load(&text.replace("[reload]", "[unused]").replace("target = ", "targets = "));
+        let errors: Vec<String> = backend_rules(&config).iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("target"), "{errors:?}");
         let (_dir, config) = load(&text.replace("[template]\n", "[template]\nruntime-first = true\n"));
         let errors: Vec<String> = backend_rules(&config).iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 1, "{errors:?}");
