@@ -974,3 +974,33 @@ fn a_round_kafka_does_not_take_stays_in_the_spool() {
         "delivered once Kafka is back"
     );
 }
+
+#[test]
+fn a_round_is_named_after_the_host_its_manifest_records() {
+    let setup = Setup::new("");
+    setup.add_edited_round("1700000200", |round| {
+        fs::write(
+            round.join("manifest.json"),
+            r#"{"round": "1700000200", "host": "lb7.example", "failed": []}"#,
+        )
+        .unwrap();
+    });
+    setup.add_round("1700000210");
+    setup.command(&["process", "--once"]).expect_success();
+    let first_path = |round: &str| -> String {
+        let stats = fs::read_to_string(setup.store().join(round).join("stats")).unwrap();
+        let line = stats.lines().next().unwrap().to_owned();
+        line.split(".haproxy.").next().unwrap().to_owned()
+    };
+    // fqdn = true (the default): the host's dots become `_`.
+    assert_eq!(first_path("1700000200"), "loadbalancers.lb7_example");
+    let system = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(
+        first_path("1700000210"),
+        format!(
+            "loadbalancers.{}",
+            haproxide::stats::sinks::plaintext::sanitize(&system.replace('.', "_"))
+        ),
+        "a round without a recorded host is this host's"
+    );
+}

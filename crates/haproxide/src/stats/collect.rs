@@ -141,7 +141,7 @@ const HOSTNAME: Key<String> = Key::new(
     "hostname",
     declare::TEXT,
     DefaultValue::Unset("the system's host name"),
-    "the load balancer's name each round's manifest records (for hosts whose name is not the one dashboards use)",
+    "the load balancer's name each round's manifest records, which `process` names the round's metrics after (with prefix-hostname): for hosts whose name is not the one dashboards use",
 );
 
 /// `[pull]`, haproxystats-pull's section.

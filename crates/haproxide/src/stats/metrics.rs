@@ -114,6 +114,8 @@ impl Section {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     timestamp: u64,
+    /// The load balancer the round's manifest names, when it names one.
+    host: Option<String>,
     sections: Vec<Section>,
 }
 
@@ -122,6 +124,7 @@ impl Batch {
     pub fn new(timestamp: u64) -> Batch {
         Batch {
             timestamp,
+            host: None,
             sections: Vec::new(),
         }
     }
@@ -129,6 +132,16 @@ impl Batch {
     /// The round's timestamp.
     pub fn timestamp(&self) -> u64 {
         self.timestamp
+    }
+
+    /// The load balancer whose round this is (its manifest's `host`).
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// Names the load balancer whose round this is.
+    pub fn set_host(&mut self, host: String) {
+        self.host = Some(host);
     }
 
     /// The sections, in emission order.

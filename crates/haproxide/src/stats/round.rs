@@ -21,6 +21,8 @@ pub struct RoundFiles {
     pub stats: Vec<StatFile>,
     /// Sockets pull could not read, from `manifest.json`.
     pub failed_sockets: Option<Vec<String>>,
+    /// The load balancer's host name, from `manifest.json` (when recorded).
+    pub host: Option<String>,
     /// Files left out, one line each.
     pub problems: Vec<String>,
 }
@@ -51,7 +53,10 @@ pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
         .collect();
     if let Some(path) = listing.manifest {
         match Manifest::read(&path) {
-            Ok(manifest) => round.failed_sockets = Some(manifest.failed),
+            Ok(manifest) => {
+                round.failed_sockets = Some(manifest.failed);
+                round.host = Some(manifest.host).filter(|host| !host.is_empty());
+            }
             Err(_) => round
                 .problems
                 .push(format!("{}: not a pull manifest; ignored", spool::MANIFEST_FILE)),

@@ -781,6 +781,9 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
         let mut problems = round.problems;
         let options = worker.settings.snapshot_options(&mut problems);
         let mut batch = Batch::new(timestamp);
+        if let Some(host) = round.host {
+            batch.set_host(host);
+        }
         let mut report = aggregate(&round.infos, &round.stats, &options, &mut batch);
         problems.append(&mut report.problems);
         if round.infos.is_empty() && report.stat_files_used == 0 {

@@ -188,9 +188,10 @@ impl KafkaSink {
             .map_err(|error| anyhow!("{error}"))
     }
 
-    async fn produce(&self, messages: Vec<Vec<u8>>) -> anyhow::Result<()> {
+    /// Produces `messages` keyed by `host`; `Ok` once every one is delivered.
+    async fn produce(&self, messages: Vec<Vec<u8>>, host: &str) -> anyhow::Result<()> {
         let producer = self.producer()?;
-        let key = self.settings.host.as_bytes();
+        let key = host.as_bytes();
         let mut pending: std::collections::VecDeque<DeliveryFuture> = std::collections::VecDeque::new();
         let mut outcome = Ok(());
         let mut record_outcome = |result: Result<(), String>| {
@@ -258,11 +259,10 @@ impl Sink for KafkaSink {
 
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
         let encoding = Arc::clone(&self.encoding);
-        let (format, limit, host) = (
-            self.settings.format,
-            self.settings.message_bytes,
-            self.settings.host.clone(),
-        );
+        let (format, limit) = (self.settings.format, self.settings.message_bytes);
+        // The round's load balancer, as its manifest names it, else this host.
+        let host = snapshot.batch.host().unwrap_or(&self.settings.host).to_owned();
+        let key = host.clone();
         Box::pin(async move {
             let messages = tokio::task::spawn_blocking(move || match format {
                 Format::Graphite => graphite_messages(&encoding, &snapshot.batch, limit),
@@ -270,7 +270,7 @@ impl Sink for KafkaSink {
             })
             .await
             .context("the kafka encoder stopped")??;
-            self.produce(messages).await
+            self.produce(messages, &key).await
         })
     }
 
@@ -301,7 +301,7 @@ pub fn graphite_messages(encoding: &Plaintext, batch: &Batch, limit: usize) -> a
     Ok(messages)
 }
 
-/// One JSON object per metric of the round.
+/// One JSON object per metric of the round, `host` its load balancer.
 pub fn json_messages(host: &str, batch: &Batch) -> Vec<Vec<u8>> {
     batch
         .metrics()
@@ -372,6 +372,7 @@ mod tests {
             prefix: "lb.haproxy".into(),
             group_namespace: None,
             double_writes: false,
+            per_round_host: None,
         }
     }
 

@@ -84,6 +84,7 @@ mod tests {
             prefix: "lb.haproxy".into(),
             group_namespace: None,
             double_writes: false,
+            per_round_host: None,
         });
         let store = LocalStore::new(dir.path().join("local-store"), encoding);
         let mut batch = Batch::new(1_700_000_000);

@@ -50,7 +50,7 @@ pub const PREFIX_HOSTNAME: Key<bool> = Key::new(
     "prefix-hostname",
     declare::BOOL,
     DefaultValue::Builtin("true"),
-    "put this host's name after `namespace`",
+    "put the host's name after `namespace`: the one the round's manifest records (`[pull] hostname`), else this host's",
 );
 /// `[graphite] fqdn`.
 pub const FQDN: Key<bool> = Key::new(
@@ -84,6 +84,9 @@ pub struct Plaintext {
     pub group_namespace: Option<String>,
     /// `group-namespace-double-writes`: grouped entities also go under their plain path.
     pub double_writes: bool,
+    /// With `prefix-hostname`: `namespace` and `fqdn`, to name a round
+    /// after the host its manifest records instead of this one.
+    pub per_round_host: Option<(String, bool)>,
 }
 
 impl Plaintext {
@@ -102,6 +105,7 @@ impl Plaintext {
             double_writes: config
                 .get_opt(&SECTION, &GROUP_NAMESPACE_DOUBLE_WRITES)?
                 .unwrap_or(false),
+            per_round_host: host.is_some().then_some((namespace, fqdn)),
         })
     }
 
@@ -119,7 +123,12 @@ impl Plaintext {
                     .map(move |start| (section, start, section.len().min(start + STREAMED_ROWS)))
             })
             .collect();
-        let empty = Lines::new(&self.prefix, batch.timestamp());
+        // The host the round's manifest names (`[pull] hostname`), else this one.
+        let prefix = match (&self.per_round_host, batch.host()) {
+            (Some((namespace, fqdn)), Some(host)) => prefix(namespace, Some(host), *fqdn),
+            _ => self.prefix.clone(),
+        };
+        let empty = Lines::new(&prefix, batch.timestamp());
         let encode = |lines: &mut Lines, (section, start, end): (&Section, usize, usize)| {
             self.write_rows(lines, section, section.rows_between(start, end));
         };
@@ -334,6 +343,7 @@ mod tests {
             prefix: "lb.haproxy".into(),
             group_namespace: None,
             double_writes: false,
+            per_round_host: None,
         };
         let (text, count) = encode(&plaintext, &batch);
         assert_eq!(
@@ -365,6 +375,7 @@ mod tests {
             prefix: "p".into(),
             group_namespace: Some("grp".into()),
             double_writes: true,
+            per_round_host: None,
         };
         assert_eq!(
             encode(&plaintext, &batch).0,
@@ -399,6 +410,7 @@ mod tests {
             prefix: "p".into(),
             group_namespace: None,
             double_writes: false,
+            per_round_host: None,
         };
         let (text, count) = encode(&plaintext, &batch);
         let mut expected: String = (0..STREAMED_ROWS * 3 + 7)
@@ -433,6 +445,7 @@ mod tests {
             prefix: "p".into(),
             group_namespace: None,
             double_writes: false,
+            per_round_host: None,
         };
         let error = plaintext.write_to(&batch, &mut Full(10_000)).unwrap_err();
         assert_eq!(error.to_string(), "disk full");
@@ -450,6 +463,7 @@ mod tests {
             prefix: "p".into(),
             group_namespace: None,
             double_writes: false,
+            per_round_host: None,
         };
         let (text, count) = encode(&plaintext, &batch);
         let expected: String = (0..rows).map(|row| format!("p.frontend.f{row}.v {row} 1\n")).collect();
