@@ -878,32 +878,11 @@ impl Controller {
         }
     }
 
-    /// The targets, ports settled; problems for those without a port.
-    fn targets(&self, found: &[Found], problems: &mut Vec<String>) -> BTreeSet<Target> {
-        let mut targets = BTreeSet::new();
-        for item in found {
-            match self.settings.port.or(item.port) {
-                Some(port) => {
-                    targets.insert(Target {
-                        address: item.address,
-                        port,
-                        weight: item.weight,
-                    });
-                }
-                None => problems.push(format!(
-                    "{} has no port, and [{}] sets none",
-                    item.address, self.settings.section
-                )),
-            }
-        }
-        targets
-    }
-
     /// One pass over every process; returns how many changes are still to
     /// come (drains waiting for their sessions to end, refused changes).
     async fn pass(&mut self, found: &[Found], run: Run) -> usize {
         let mut problems = Vec::new();
-        let targets = self.targets(found, &mut problems);
+        let targets = plan::settle_ports(found, self.settings.port, &self.settings.section, &mut problems);
         let instances = match haproxy::instances(&self.settings.sockets, self.timeout).await {
             Ok(instances) => instances,
             Err(error) => {

@@ -142,6 +142,31 @@ pub struct Rules<'a> {
     pub drain_timeout: Duration,
 }
 
+/// The targets of what a source `found`, each port settled (the backend's
+/// `port`, else the source's); a problem, naming the backend's `section`,
+/// for each one without a port.
+pub fn settle_ports(
+    found: &[crate::backends::sources::Found],
+    port: Option<u16>,
+    section: &str,
+    problems: &mut Vec<String>,
+) -> BTreeSet<Target> {
+    let mut targets = BTreeSet::new();
+    for item in found {
+        match port.or(item.port) {
+            Some(port) => {
+                targets.insert(Target {
+                    address: item.address,
+                    port,
+                    weight: item.weight,
+                });
+            }
+            None => problems.push(format!("{} has no port, and [{section}] sets none", item.address)),
+        }
+    }
+    targets
+}
+
 /// The name of the dynamic server for `target`: the prefix, then the
 /// address and port (`srv_10.0.0.1_8080`; IPv6 colons become `-`).
 pub fn server_name(prefix: &str, target: &Target) -> String {

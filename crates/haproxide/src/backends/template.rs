@@ -29,7 +29,7 @@
 //! same names) and the file is written without a reload, so the next
 //! reload keeps the same servers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
 use super::Run;
-use super::plan::{Target, server_name};
+use super::plan::{server_name, settle_ports};
 use super::sources::Found;
 use crate::reload::{self, Format, Outcome, Report};
 use crate::runtime::{ProblemChange, note_problem};
@@ -103,23 +103,7 @@ impl TemplateBackend {
     /// The servers for `found`, sorted by address and port; a problem for
     /// each one without a port.
     pub fn servers(&self, found: &[Found], problems: &mut Vec<String>) -> Vec<Server> {
-        let mut targets = BTreeSet::new();
-        for item in found {
-            match self.port.or(item.port) {
-                Some(port) => {
-                    targets.insert(Target {
-                        address: item.address,
-                        port,
-                        weight: item.weight,
-                    });
-                }
-                None => problems.push(format!(
-                    "{} has no port, and [{}] sets none",
-                    item.address, self.section
-                )),
-            }
-        }
-        targets
+        settle_ports(found, self.port, &self.section, problems)
             .into_iter()
             .map(|target| Server {
                 name: server_name(&self.prefix, &target),
