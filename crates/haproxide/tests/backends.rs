@@ -37,6 +37,21 @@ fn lab_with_backends(launch: Launch) -> (ReloadLab, u16, u16) {
     (lab, dyn_port, src_port)
 }
 
+/// A lab whose extra sections are `frontend FRONTEND` → `backend BACKEND`
+/// (`balance roundrobin`, then `servers`, lines of its own), last in the
+/// file; its frontend port.
+fn lab_with_frontend(launch: Launch, frontend: &str, backend: &str, servers: &str) -> (ReloadLab, u16) {
+    let lab = ReloadLab::start_with(launch, 1, |ports| {
+        format!(
+            "\nfrontend {frontend}\n    bind 127.0.0.1:{}\n    default_backend {backend}\n\n\
+             backend {backend}\n    balance roundrobin\n{servers}",
+            ports[0]
+        )
+    });
+    let port = lab.extra_ports()[0];
+    (lab, port)
+}
+
 /// A `[backends]` + `[backend:NAME]` configuration in the lab's directory.
 fn controller_config(lab: &ReloadLab, backend_section: &str) -> PathBuf {
     let path = lab.dir().join("backends.conf");
@@ -406,14 +421,12 @@ fn a_file_moves_haproxy_and_a_half_written_one_does_not() {
 #[test]
 fn ep2_with_its_own_configuration_converges_the_same_way() {
     let consul = Consul::start();
-    let lab = ReloadLab::start_with(Launch::MasterWorker, 1, |ports| {
-        format!(
-            "\nfrontend fe_ep2\n    bind 127.0.0.1:{}\n    default_backend haproxynode\n\n\
-             backend haproxynode\n    balance roundrobin\n\
-             \x20   server-template node 5 10.0.0.1:8080 check inter 500ms disabled\n",
-            ports[0]
-        )
-    });
+    let (lab, _) = lab_with_frontend(
+        Launch::MasterWorker,
+        "fe_ep2",
+        "haproxynode",
+        "    server-template node 5 10.0.0.1:8080 check inter 500ms disabled\n",
+    );
     let servers: Vec<HttpServer> = (0..3).map(|index| HttpServer::start(&format!("ep2-{index}"))).collect();
     // EP2 puts every server on one port: give the instances one each, and
     // let Consul carry them; backend_port is the one HAProxy uses.
@@ -525,15 +538,21 @@ fn serving_instances(moto: &Moto, name: &str) -> Vec<String> {
 
 /// Waits until `backend`'s servers are at `addresses`; how long it took.
 fn wait_for_addresses(lab: &ReloadLab, backend: &str, addresses: &[String]) -> Duration {
+    wait_for_list(lab, backend, || state_addresses(lab, backend), addresses)
+}
+
+/// Waits until `read` gives `expected` (sorted); how long it took. After
+/// 15 s it panics with what `what` had and the controller's log.
+fn wait_for_list(lab: &ReloadLab, what: &str, read: impl Fn() -> Vec<String>, expected: &[String]) -> Duration {
     let started = Instant::now();
     loop {
-        let now = state_addresses(lab, backend);
-        if now == addresses {
+        let now = read();
+        if now == expected {
             return started.elapsed();
         }
         if started.elapsed() > Duration::from_secs(15) {
             let log = std::fs::read_to_string(lab.dir().join(CONTROLLER_LOG)).unwrap_or_default();
-            panic!("{backend} has {now:?}, not {addresses:?}, after 15 s\ncontroller log:\n{log}");
+            panic!("{what} has {now:?}, not {expected:?}, after 15 s\ncontroller log:\n{log}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -696,13 +715,7 @@ const SERVER_LOOP: &str =
 
 impl TemplateLab {
     fn start() -> TemplateLab {
-        let lab = ReloadLab::start_with(Launch::MasterWorker, 1, |ports| {
-            format!(
-                "\nfrontend fe_tpl\n    bind 127.0.0.1:{}\n    default_backend be_tpl\n\nbackend be_tpl\n    balance roundrobin\n",
-                ports[0]
-            )
-        });
-        let frontend = lab.extra_ports()[0];
+        let (lab, frontend) = lab_with_frontend(Launch::MasterWorker, "fe_tpl", "be_tpl", "");
         let template = lab.dir().join("haproxy.cfg.j2");
         let targets = lab.dir().join("targets");
         let config = controller_config(
@@ -958,13 +971,7 @@ fn start_ep2(lab: &ReloadLab, config: &Path) -> Child {
 /// `{{nodes}}`; the template, in the lab's directory, is the lab's
 /// configuration with that backend.
 fn ep2_template_lab() -> (ReloadLab, u16, PathBuf) {
-    let lab = ReloadLab::start_with(Launch::Standalone, 1, |ports| {
-        format!(
-            "\nfrontend fe_ep2\n    bind 127.0.0.1:{}\n    default_backend haproxynode\n\nbackend haproxynode\n    balance roundrobin\n",
-            ports[0]
-        )
-    });
-    let frontend = lab.extra_ports()[0];
+    let (lab, frontend) = lab_with_frontend(Launch::Standalone, "fe_ep2", "haproxynode", "");
     let template = lab.dir().join("ep2.template");
     std::fs::write(
         &template,
@@ -1050,14 +1057,12 @@ fn ep2_with_aws_follows_the_groups_in_both_update_types() {
     drop(lab);
 
     // update_by_runtime: EP2's slots re-addressed.
-    let lab = ReloadLab::start_with(Launch::MasterWorker, 1, |ports| {
-        format!(
-            "\nfrontend fe_ep2\n    bind 127.0.0.1:{}\n    default_backend haproxynode\n\n\
-             backend haproxynode\n    balance roundrobin\n\
-             \x20   server-template node 8 10.0.0.1:8080 disabled\n",
-            ports[0]
-        )
-    });
+    let (lab, _) = lab_with_frontend(
+        Launch::MasterWorker,
+        "fe_ep2",
+        "haproxynode",
+        "    server-template node 8 10.0.0.1:8080 disabled\n",
+    );
     let config = ep2_config(
         &lab,
         8080,
@@ -1073,25 +1078,10 @@ fn ep2_with_aws_follows_the_groups_in_both_update_types() {
         addresses.sort();
         addresses
     };
-    let started = Instant::now();
-    while serving_slots(&lab) != serving_instances(&moto, "web") {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "slots {:?}",
-            serving_slots(&lab)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let slots = "haproxynode's serving slots";
+    wait_for_list(&lab, slots, || serving_slots(&lab), &serving_instances(&moto, "web"));
     moto.set_desired_capacity("web", 2);
-    let started = Instant::now();
-    while serving_slots(&lab) != serving_instances(&moto, "web") {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "slots {:?}",
-            serving_slots(&lab)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_list(&lab, slots, || serving_slots(&lab), &serving_instances(&moto, "web"));
     let (status, _) = terminate(controller);
     assert_eq!(status.code(), Some(0));
 }

@@ -444,16 +444,14 @@ fn the_daemon_picks_up_renamed_rounds_and_stops_on_sigterm() {
     assert!(setup.log("again.log").contains("SIGINT: stopping"));
 }
 
-#[test]
-fn a_failing_sink_keeps_the_round_for_a_retry() {
-    let setup = Setup::new("");
-    // A file where local-store needs a directory: every delivery fails.
-    fs::write(setup.store(), "in the way").unwrap();
+/// Adds round 1700000200 and runs `process --once`, whose `sink` fails:
+/// exit 1, the sink named, the round still in `src-dir`.
+fn fails_and_keeps_the_round(setup: &Setup, sink: &str) {
     setup.add_round("1700000200");
     let failed = setup.run(&["process", "--once"]);
-    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
     assert!(
-        stderr(&failed).contains("round 1700000200: local-store failed"),
+        stderr(&failed).contains(&format!("round 1700000200: {sink} failed")),
         "{}",
         stderr(&failed)
     );
@@ -462,6 +460,14 @@ fn a_failing_sink_keeps_the_round_for_a_retry() {
         ["1700000200"],
         "the round stays in src-dir"
     );
+}
+
+#[test]
+fn a_failing_sink_keeps_the_round_for_a_retry() {
+    let setup = Setup::new("");
+    // A file where local-store needs a directory: every delivery fails.
+    fs::write(setup.store(), "in the way").unwrap();
+    fails_and_keeps_the_round(&setup, "local-store");
 
     fs::remove_file(setup.store()).unwrap();
     setup.command(&["process", "--once"]).expect_success();
@@ -949,19 +955,7 @@ fn a_round_kafka_does_not_take_stays_in_the_spool() {
     tansu.create_topic("metrics");
     let setup = Setup::kafka(&tansu, "metrics", "graphite");
     tansu.stop();
-    setup.add_round("1700000200");
-    let failed = setup.run(&["process", "--once"]);
-    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-    assert!(
-        stderr(&failed).contains("round 1700000200: kafka failed"),
-        "{}",
-        stderr(&failed)
-    );
-    assert_eq!(
-        Setup::entries(&setup.src()),
-        ["1700000200"],
-        "the round stays in src-dir"
-    );
+    fails_and_keeps_the_round(&setup, "kafka");
     tansu.restart();
     setup.command(&["process", "--once"]).expect_success();
     assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
