@@ -266,19 +266,28 @@ struct Writer {
     problem: Option<String>,
 }
 
+/// How a pass without a problem ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passed {
+    /// A backend's source has not answered yet: nothing was rendered.
+    Waiting,
+    /// Rendered: the target holds it (written now or already), or a dry run printed it.
+    Rendered,
+}
+
 impl Writer {
     /// Renders every backend's latest list and applies it when the text
-    /// changed; `Ok(true)` when something was written.
+    /// changed.
     async fn pass(
         &mut self,
         backends: &[(TemplateBackend, watch::Receiver<Option<Vec<Found>>>)],
         run: Run,
-    ) -> Result<bool, String> {
+    ) -> Result<Passed, String> {
         let mut problems = Vec::new();
         let mut lists: Vec<(&TemplateBackend, Vec<Server>)> = Vec::new();
         for (backend, found) in backends {
             let Some(found) = found.borrow().clone() else {
-                return Err(format!("{}: no answer from its source yet", backend.section));
+                return Ok(Passed::Waiting);
             };
             let servers = backend.servers(&found, &mut problems);
             if servers.len() < backend.min_servers {
@@ -325,15 +334,15 @@ impl Writer {
         };
         if old.as_deref() == Some(text.as_str()) {
             written(self);
-            return Ok(false);
+            return Ok(Passed::Rendered);
         }
         if run == Run::DryRun {
             print!("{text}");
-            return Ok(false);
+            return Ok(Passed::Rendered);
         }
         self.apply(&text, old.as_deref()).await?;
         written(self);
-        Ok(true)
+        Ok(Passed::Rendered)
     }
 
     /// Validates `text` as the new target, puts it in place and reloads;
@@ -436,8 +445,8 @@ pub async fn run(
     };
     loop {
         let outcome = writer.pass(&backends, run).await;
-        let waiting = matches!(&outcome, Err(problem) if problem.ends_with("no answer from its source yet"));
-        let problem = outcome.as_ref().err().filter(|_| !waiting).cloned();
+        let waiting = outcome == Ok(Passed::Waiting);
+        let problem = outcome.err();
         match note_problem(&mut writer.problem, problem.clone()) {
             ProblemChange::Began => tracing::error!("{}", problem.as_deref().unwrap_or_default()),
             ProblemChange::Ended => tracing::info!("template {}: rendered again", writer.settings.template.display()),
