@@ -410,10 +410,7 @@ fn aws_query(config: &Config) -> Result<AwsQuery, ConfigError> {
         credentials: CredentialSettings {
             configured,
             profile: None,
-            imds_endpoint: std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-                .ok()
-                .filter(|endpoint| !endpoint.is_empty())
-                .unwrap_or_else(|| super::sources::aws::credentials::DEFAULT_IMDS_ENDPOINT.to_owned()),
+            imds_endpoint: None,
         },
         poll_interval: Duration::from_secs(u64::from(config.get(&HAPROXY, &SLEEP_BEFORE_NEXT_RUN)?).max(1)),
         timeout: Duration::from_secs(10),

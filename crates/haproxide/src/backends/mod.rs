@@ -360,8 +360,8 @@ pub const AWS_PROFILE: Key<String> = Key::new(
 pub const AWS_IMDS_ENDPOINT: Key<String> = Key::new(
     "aws-imds-endpoint",
     declare::HTTP_URL,
-    DefaultValue::Builtin(sources::aws::credentials::DEFAULT_IMDS_ENDPOINT),
-    "the instance metadata service, asked (IMDSv2) for the instance role's keys when no others are found; $AWS_EC2_METADATA_SERVICE_ENDPOINT overrides the default",
+    DefaultValue::Unset("$AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254"),
+    "the instance metadata service, asked (IMDSv2) for the instance role's keys when no others are found",
 );
 
 /// A HAProxy proxy or server name: letters, digits, `-`, `_`, `.`, `:`.
@@ -477,9 +477,7 @@ fn backend_rules(config: &Config) -> Vec<ConfigError> {
                 ));
             }
             if !set(AWS_REGION.name) && region_from_environment().is_none() {
-                errors.push(problem(
-                    "source = aws needs `aws-region` (or AWS_REGION in the environment)".into(),
-                ));
+                errors.push(problem(NO_REGION.into()));
             }
         }
         if config.get_in(&name, &MODE).ok() == Some(3) {
@@ -493,6 +491,9 @@ fn backend_rules(config: &Config) -> Vec<ConfigError> {
     }
     errors
 }
+
+/// What a `source = aws` backend without a region is told.
+const NO_REGION: &str = "source = aws needs `aws-region` (or AWS_REGION in the environment)";
 
 /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, as the AWS SDKs read them.
 fn region_from_environment() -> Option<String> {
@@ -692,7 +693,7 @@ fn aws_query(config: &Config, name: &str, own: &str, timeout: Duration) -> Resul
         None => region_from_environment().ok_or_else(|| ConfigError::Section {
             location: section_location(config, name),
             section: name.to_owned(),
-            message: "source = aws needs `aws-region` (or AWS_REGION in the environment)".into(),
+            message: NO_REGION.into(),
         })?,
     };
     let configured = match (
@@ -701,15 +702,6 @@ fn aws_query(config: &Config, name: &str, own: &str, timeout: Duration) -> Resul
     ) {
         (Some(id), Some(secret)) => Some((id, secret)),
         _ => None,
-    };
-    // The variable overrides the built-in default, not a value in the file.
-    let set_here = config
-        .ini()
-        .section(name)
-        .is_some_and(|own| own.entry(AWS_IMDS_ENDPOINT.name).is_some());
-    let imds_endpoint = match std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
-        Ok(endpoint) if !set_here && !endpoint.is_empty() => endpoint,
-        _ => config.get_in(name, &AWS_IMDS_ENDPOINT)?,
     };
     Ok(sources::aws::AwsQuery {
         groups: config
@@ -724,7 +716,7 @@ fn aws_query(config: &Config, name: &str, own: &str, timeout: Duration) -> Resul
         credentials: sources::aws::credentials::CredentialSettings {
             configured,
             profile: config.get_opt_in(name, &AWS_PROFILE)?,
-            imds_endpoint,
+            imds_endpoint: config.get_opt_in(name, &AWS_IMDS_ENDPOINT)?,
         },
         poll_interval: config.get_in(name, &POLL_INTERVAL)?,
         timeout,

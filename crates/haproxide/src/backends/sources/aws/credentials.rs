@@ -51,8 +51,9 @@ pub struct CredentialSettings {
     pub configured: Option<(String, String)>,
     /// The profile of the shared files (`None`: `AWS_PROFILE`, else `default`).
     pub profile: Option<String>,
-    /// The instance metadata service, `http://169.254.169.254` on EC2.
-    pub imds_endpoint: String,
+    /// The instance metadata service, when configured (`None`:
+    /// `$AWS_EC2_METADATA_SERVICE_ENDPOINT`, else [`DEFAULT_IMDS_ENDPOINT`]).
+    pub imds_endpoint: Option<String>,
 }
 
 /// The chain, with the instance role's keys kept until they near expiry.
@@ -65,7 +66,7 @@ pub struct Credentials {
 }
 
 /// How long before their expiry the instance role's keys are renewed.
-const RENEW_BEFORE: Duration = Duration::from_secs(300);
+const RENEW_BEFORE: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
 
 impl Credentials {
     /// A chain on `settings`; nothing is read yet.
@@ -113,7 +114,7 @@ impl Credentials {
         }
         let fresh = |expiry: &Timestamp| {
             Timestamp::now()
-                .checked_add(jiff::SignedDuration::try_from(RENEW_BEFORE).unwrap_or_default())
+                .checked_add(RENEW_BEFORE)
                 .is_ok_and(|soon| soon < *expiry)
         };
         if let Some((keys, expiry)) = &self.instance_role
@@ -121,14 +122,21 @@ impl Credentials {
         {
             return Ok(keys.clone());
         }
-        let (keys, expiry) = instance_role(http, &self.settings.imds_endpoint, timeout)
-            .await
-            .map_err(|error| {
-                format!(
-                    "no AWS credentials: none in the configuration, the environment or profile {profile:?} of the shared files, and the instance metadata service at {} gave none: {error}",
-                    self.settings.imds_endpoint
-                )
-            })?;
+        let endpoint = self
+            .settings
+            .imds_endpoint
+            .clone()
+            .or_else(|| {
+                std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                    .ok()
+                    .filter(|endpoint| !endpoint.is_empty())
+            })
+            .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned());
+        let (keys, expiry) = instance_role(http, &endpoint, timeout).await.map_err(|error| {
+            format!(
+                "no AWS credentials: none in the configuration, the environment or profile {profile:?} of the shared files, and the instance metadata service at {endpoint} gave none: {error}"
+            )
+        })?;
         self.instance_role = Some((keys.clone(), expiry));
         Ok(keys)
     }
