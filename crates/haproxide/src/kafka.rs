@@ -2,9 +2,19 @@
 //! current brokers): a client's properties from the configuration, every
 //! entry of a section (`[logs-rdkafka]`) or those with a prefix
 //! (`[kafka] rdkafka.acks`), passed as they are over a few defaults of the
-//! caller's, and librdkafka's own verdict on them for `check-config`.
+//! caller's, and librdkafka's own verdict on them for `check-config`; and
+//! the producer of the stats sinks, which confirms a round only when every
+//! message of it was delivered.
 
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
 use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use crate::config::schema::section_location;
 use crate::config::{Config, ConfigError};
@@ -52,4 +62,107 @@ pub fn refusal(config: &Config, section: &str, client: &ClientConfig) -> Option<
         section: section.to_owned(),
         message: format!("librdkafka refuses it: {error}"),
     })
+}
+
+/// How long one message may wait for room in librdkafka's queue.
+const QUEUE_WAIT: Duration = Duration::from_secs(30);
+
+/// A producer for messages that stand or fall together (a round's):
+/// [`ConfirmingProducer::produce_all`] returns `Ok` only once every message
+/// has a successful delivery report. It is created at the first use, not
+/// when built, and counts the messages sent and failed.
+pub struct ConfirmingProducer {
+    client: ClientConfig,
+    producer: OnceLock<Result<FutureProducer, String>>,
+    sent: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ConfirmingProducer {
+    /// A producer with librdkafka's properties `client`; nothing connects yet.
+    pub fn new(client: ClientConfig) -> ConfirmingProducer {
+        ConfirmingProducer {
+            client,
+            producer: OnceLock::new(),
+            sent: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The producer, created at the first call.
+    pub fn producer(&self) -> anyhow::Result<&FutureProducer> {
+        self.producer
+            .get_or_init(|| {
+                self.client
+                    .create()
+                    .map_err(|error| format!("cannot create the Kafka producer: {error}"))
+            })
+            .as_ref()
+            .map_err(|error| anyhow!("{error}"))
+    }
+
+    /// Messages delivered and messages failed so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.sent.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+    }
+
+    /// Produces `records` and waits for every delivery report; `Err` names
+    /// the first failure. Records are queued as fast as librdkafka takes
+    /// them; when its queue is full, the oldest delivery is awaited first.
+    pub async fn produce_all<'a>(
+        &self,
+        records: impl IntoIterator<Item = FutureRecord<'a, [u8], [u8]>>,
+    ) -> anyhow::Result<()> {
+        let producer = self.producer()?;
+        let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
+        let mut outcome = Ok(());
+        let mut record_outcome = |result: Result<(), String>| match result {
+            Ok(()) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                if outcome.is_ok() {
+                    outcome = Err(anyhow!("a message was not delivered: {error}"));
+                }
+            }
+        };
+        let settle = |future: DeliveryFuture| async move {
+            match future.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((error, _))) => Err(error.to_string()),
+                Err(_) => Err("the producer was dropped".to_owned()),
+            }
+        };
+        let started = tokio::time::Instant::now();
+        for mut record in records {
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push_back(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                        record = returned;
+                        // Room comes as the oldest messages are delivered.
+                        match pending.pop_front() {
+                            Some(oldest) => record_outcome(settle(oldest).await),
+                            None => tokio::time::sleep(Duration::from_millis(10)).await,
+                        }
+                        if started.elapsed() > QUEUE_WAIT {
+                            bail!("librdkafka's queue stayed full for {} s", QUEUE_WAIT.as_secs());
+                        }
+                    }
+                    Err((error, _)) => {
+                        record_outcome(Err(error.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        while let Some(delivery) = pending.pop_front() {
+            record_outcome(settle(delivery).await);
+        }
+        outcome
+    }
 }

@@ -3,9 +3,12 @@
 //! [`spool`]; [`pipeline`] (`process`) reads each round ([`round`]),
 //! aggregates it across processes into a typed [`metrics::Batch`]
 //! ([`aggregate`]) and hands it to its [`sinks`], each of which encodes it
-//! its own way. One round is the unit of work from end to end.
+//! its own way. One round is the unit of work from end to end, also when
+//! load balancers ship their rounds through Kafka to be processed
+//! centrally ([`central`]).
 
 pub mod aggregate;
+pub mod central;
 pub mod collect;
 pub mod metric_names;
 pub mod metrics;

@@ -37,6 +37,7 @@ use crate::config::{Config, ConfigError};
 use crate::runtime::shutdown::{Shutdown, within_grace};
 use crate::runtime::watch::{DirEvent, watch_dir};
 use crate::stats::aggregate::{Groups, Options, aggregate, seconds, summed_part};
+use crate::stats::central;
 use crate::stats::metric_names::{
     BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME,
 };
@@ -44,6 +45,7 @@ use crate::stats::metrics::Batch;
 use crate::stats::round::read_round;
 use crate::stats::sinks::graphite::{self, Graphite, GraphiteSettings};
 use crate::stats::sinks::kafka::{KafkaSink, KafkaSinkSettings};
+use crate::stats::sinks::kafka_rounds::{self, KafkaRounds};
 use crate::stats::sinks::local_store::{self, LocalStore};
 use crate::stats::sinks::plaintext::{self, Plaintext, sanitize};
 use crate::stats::sinks::{Sink, Snapshot};
@@ -149,6 +151,25 @@ const QUARANTINE_DIR: Key<PathBuf> = Key::new(
     DefaultValue::Unset("`<src-dir>.quarantine`"),
     "where rounds that cannot be read at all are moved, with the reason",
 );
+/// Where `process` takes its rounds from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `src-dir`, which `pull` fills on this host.
+    Spool,
+    /// Kafka, which load balancers' `[kafka-rounds]` fill ([`crate::stats::central`]).
+    Kafka,
+}
+
+/// `[process] source`.
+const SOURCE: Key<Source> = Key::new(
+    "source",
+    Parser {
+        kind: "spool or kafka",
+        parse: |text| Ok([Source::Spool, Source::Kafka][declare::choice(text, &["spool", "kafka"])?]),
+    },
+    DefaultValue::Fallback("spool"),
+    "`spool`: rounds `pull` writes into `src-dir` here; `kafka`: every load balancer's rounds from `[kafka-rounds]`, as a member of its consumer group (`src-dir` then holds the rounds being processed)",
+);
 /// `[process] shutdown-timeout`.
 const SHUTDOWN_TIMEOUT: Key<Duration> = Key::new(
     "shutdown-timeout",
@@ -162,6 +183,7 @@ pub const SECTION: Section = Section::of(
     "process",
     "how `process` reads and aggregates rounds",
     &[
+        &SOURCE,
         &SRC_DIR,
         &WORKERS,
         &AGGR_SERVER_METRICS,
@@ -177,7 +199,24 @@ pub const SECTION: Section = Section::of(
         &LIVENESS_CHECK_INTERVAL,
     ],
 )
-.with_rules(check_groups);
+.with_rules(check_process);
+
+/// The group rules, and a central `process` not shipping rounds back.
+fn check_process(config: &Config) -> Vec<ConfigError> {
+    let mut errors = check_groups(config);
+    if config.get(&SECTION, &SOURCE).ok() == Some(Source::Kafka) {
+        if kafka_rounds::enabled(config) {
+            errors.push(ConfigError::Section {
+                location: section_location(config, kafka_rounds::SECTION.name),
+                section: kafka_rounds::SECTION.name.to_owned(),
+                message: "enabled = true with [process] source = kafka would send the rounds consumed back to Kafka"
+                    .into(),
+            });
+        }
+        errors.extend(kafka_rounds::client_problems(config));
+    }
+    errors
+}
 
 /// A group section: group names mapped to regular expressions.
 const fn group_section(name: &'static str, doc: &'static str) -> Section {
@@ -261,6 +300,9 @@ pub struct Settings {
     sinks: Vec<Box<dyn Sink>>,
     /// How long the sinks may go on delivering after a stop signal.
     shutdown_timeout: Duration,
+    /// Told the name of every round that is finished with: confirmed by
+    /// every sink, or quarantined (central processing commits its offsets then).
+    finished: Option<mpsc::UnboundedSender<String>>,
 }
 
 impl Settings {
@@ -300,9 +342,12 @@ impl Settings {
         if let Some(kafka) = KafkaSinkSettings::from_config(config)? {
             sinks.push(Box::new(KafkaSink::new(kafka, Arc::clone(&plaintext))));
         }
+        if let Some(rounds) = KafkaRounds::from_config(config)? {
+            sinks.push(Box::new(rounds));
+        }
         if sinks.is_empty() {
             bail!(
-                "no destination for the metrics: [graphite] enabled = false, no [local-store] section and [kafka] not enabled"
+                "no destination for the metrics: [graphite] enabled = false, no [local-store] section, [kafka] and [kafka-rounds] not enabled"
             );
         }
         Ok(Settings {
@@ -314,7 +359,28 @@ impl Settings {
             exclude_backends: config.get_opt(&SECTION, &EXCLUDE_BACKENDS)?,
             sinks,
             shutdown_timeout: config.get(&SECTION, &SHUTDOWN_TIMEOUT)?,
+            finished: None,
         })
+    }
+
+    /// Whether any sink takes the rounds' metrics; if none does, rounds are
+    /// not aggregated.
+    fn takes_metrics(&self) -> bool {
+        self.sinks.iter().any(|sink| sink.takes_metrics())
+    }
+
+    /// The same settings, telling `finished` the name of every round once it
+    /// is confirmed by every sink or quarantined.
+    pub fn report_finished(self, finished: mpsc::UnboundedSender<String>) -> Settings {
+        Settings {
+            finished: Some(finished),
+            ..self
+        }
+    }
+
+    /// `src-dir`.
+    pub fn src_dir(&self) -> &Path {
+        &self.src_dir
     }
 
     /// The same settings delivering to `sinks` instead of those the
@@ -543,6 +609,13 @@ impl Shared {
         self.wake.notify_waiters();
     }
 
+    /// Tells the observer, if any, that round `name` is finished with.
+    fn finished(&self, name: &str) {
+        if let Some(finished) = &self.settings.finished {
+            let _ = finished.send(name.to_owned());
+        }
+    }
+
     fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
@@ -589,7 +662,7 @@ async fn run_lane(shared: Arc<Shared>, sink: usize) {
 
 /// Prefix of a confirmed round's directory while it is removed: renamed
 /// first, so a crash mid-removal leaves no half round to be read again.
-const REMOVING: &str = ".removing-";
+pub(crate) const REMOVING: &str = ".removing-";
 
 /// Removes the directory of a round every sink confirmed.
 async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
@@ -627,6 +700,7 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
         }
     }
     shared.removed(name);
+    shared.finished(name);
 }
 
 /// Finishes removals a crash interrupted.
@@ -647,7 +721,14 @@ fn remove_leftovers(src_dir: &Path) {
 /// were delivered), else until a stop signal.
 pub fn main(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_config(config)?;
-    crate::runtime::run_daemon(config, &SECTION, run(settings, once))
+    match config.get(&SECTION, &SOURCE)? {
+        Source::Spool => crate::runtime::run_daemon(config, &SECTION, run(settings, once)),
+        Source::Kafka if once => central::refuse_once(),
+        Source::Kafka => {
+            let central = central::CentralSettings::from_config(config)?;
+            crate::runtime::run_daemon(config, &SECTION, central::run(settings, central))
+        }
+    }
 }
 
 /// Runs `process`: `--once` handles the rounds present and exits (0 when all
@@ -776,26 +857,12 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     let started = Instant::now();
     let worker = Arc::clone(shared);
     let read_path = path.clone();
-    let computed = tokio::task::spawn_blocking(move || -> Result<(Batch, Vec<String>), String> {
-        let round = read_round(&read_path)?;
-        let mut problems = round.problems;
-        let options = worker.settings.snapshot_options(&mut problems);
-        let mut batch = Batch::new(timestamp);
-        if let Some(host) = round.host {
-            batch.set_host(host);
+    let computed = tokio::task::spawn_blocking(move || {
+        if worker.settings.takes_metrics() {
+            aggregated(&worker.settings, &read_path, timestamp)
+        } else {
+            unaggregated(&read_path, timestamp)
         }
-        let mut report = aggregate(&round.infos, &round.stats, &options, &mut batch);
-        problems.append(&mut report.problems);
-        if round.infos.is_empty() && report.stat_files_used == 0 {
-            return Err(problems.join("; "));
-        }
-        if let Some(failed) = &round.failed_sockets {
-            if !failed.is_empty() {
-                problems.push(format!("partial round: pull could not read {}", failed.join(", ")));
-            }
-            batch.pipeline("FailedSockets", failed.len() as f64);
-        }
-        Ok((batch, problems))
     })
     .await;
     let (mut batch, problems) = match computed {
@@ -829,6 +896,7 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
         snapshot: Arc::new(Snapshot {
             round: name.to_owned(),
             batch,
+            dir: path,
         }),
         lines,
         started,
@@ -836,6 +904,49 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     });
     shared.wait_turn(ticket).await;
     shared.dispatch(&outgoing);
+}
+
+/// Reads and aggregates the round in `dir`: its metrics, and the problems
+/// met; `Err` when nothing in it could be used.
+fn aggregated(settings: &Settings, dir: &Path, timestamp: u64) -> Result<(Batch, Vec<String>), String> {
+    let round = read_round(dir)?;
+    let mut problems = round.problems;
+    let options = settings.snapshot_options(&mut problems);
+    let mut batch = Batch::new(timestamp);
+    if let Some(host) = round.host {
+        batch.set_host(host);
+    }
+    let mut report = aggregate(&round.infos, &round.stats, &options, &mut batch);
+    problems.append(&mut report.problems);
+    if round.infos.is_empty() && report.stat_files_used == 0 {
+        return Err(problems.join("; "));
+    }
+    if let Some(failed) = &round.failed_sockets {
+        if !failed.is_empty() {
+            problems.push(format!("partial round: pull could not read {}", failed.join(", ")));
+        }
+        batch.pipeline("FailedSockets", failed.len() as f64);
+    }
+    Ok((batch, problems))
+}
+
+/// For sinks that take no metrics: only the round's host, from its
+/// manifest; `Err` when it has no `*_info` or `*_stat` file to ship.
+fn unaggregated(dir: &Path, timestamp: u64) -> Result<(Batch, Vec<String>), String> {
+    let listing = spool::list_round(dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
+    if listing.infos.is_empty() && listing.stats.is_empty() {
+        return Err("no *_info or *_stat file".into());
+    }
+    let mut batch = Batch::new(timestamp);
+    let mut problems = Vec::new();
+    if let Some(path) = listing.manifest {
+        match spool::manifest::Manifest::read(&path) {
+            Ok(manifest) if !manifest.host.is_empty() => batch.set_host(manifest.host),
+            Ok(_) => {}
+            Err(error) => problems.push(format!("{}: {error}", spool::MANIFEST_FILE)),
+        }
+    }
+    Ok((batch, problems))
 }
 
 /// A sink's name as self-metrics spell it: `local-store` -> `LocalStore`.
@@ -874,6 +985,7 @@ fn quarantine(shared: &Shared, name: &str, reason: &str) {
     })();
     match moved {
         Ok(target) => {
+            shared.finished(name);
             let count = shared.quarantined.fetch_add(1, Ordering::SeqCst) + 1;
             tracing::error!(
                 "round {name} quarantined in {} ({count} so far): {reason}",

@@ -12,18 +12,16 @@
 //! ([`crate::kafka`]); the producer starts with the pipeline, not when the
 //! sink is built.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use anyhow::{Context, anyhow};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use anyhow::Context;
+use rdkafka::producer::FutureRecord;
 
 use super::plaintext::Plaintext;
 use super::{Delivery, Sink, Snapshot};
 use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
 use crate::config::{Config, ConfigError};
+use crate::kafka::ConfirmingProducer;
 use crate::stats::metrics::{Batch, Entity};
 
 /// How metrics are written into messages.
@@ -151,98 +149,23 @@ impl KafkaSinkSettings {
     }
 }
 
-/// How long one message may wait for room in librdkafka's queue.
-const QUEUE_WAIT: Duration = Duration::from_secs(30);
-
 /// Produces rounds to Kafka.
 pub struct KafkaSink {
     settings: KafkaSinkSettings,
     encoding: Arc<Plaintext>,
-    producer: OnceLock<Result<FutureProducer, String>>,
-    messages: AtomicU64,
-    failed: AtomicU64,
+    producer: ConfirmingProducer,
 }
 
 impl KafkaSink {
     /// A sink on `settings`, its graphite lines as `encoding` makes them; no
     /// producer yet.
     pub fn new(settings: KafkaSinkSettings, encoding: Arc<Plaintext>) -> KafkaSink {
+        let producer = ConfirmingProducer::new(settings.client.clone());
         KafkaSink {
             settings,
             encoding,
-            producer: OnceLock::new(),
-            messages: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
+            producer,
         }
-    }
-
-    fn producer(&self) -> anyhow::Result<&FutureProducer> {
-        self.producer
-            .get_or_init(|| {
-                self.settings
-                    .client
-                    .create()
-                    .map_err(|error| format!("cannot create the Kafka producer: {error}"))
-            })
-            .as_ref()
-            .map_err(|error| anyhow!("{error}"))
-    }
-
-    /// Produces `messages` keyed by `host`; `Ok` once every one is delivered.
-    async fn produce(&self, messages: Vec<Vec<u8>>, host: &str) -> anyhow::Result<()> {
-        let producer = self.producer()?;
-        let key = host.as_bytes();
-        let mut pending: std::collections::VecDeque<DeliveryFuture> = std::collections::VecDeque::new();
-        let mut outcome = Ok(());
-        let mut record_outcome = |result: Result<(), String>| {
-            if let Err(error) = result {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                if outcome.is_ok() {
-                    outcome = Err(anyhow!("a message of the round was not delivered: {error}"));
-                }
-            }
-        };
-        let settle = |future: DeliveryFuture| async move {
-            match future.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((error, _))) => Err(error.to_string()),
-                Err(_) => Err("the producer was dropped".to_owned()),
-            }
-        };
-        let started = tokio::time::Instant::now();
-        for payload in &messages {
-            let mut record = FutureRecord::to(&self.settings.topic)
-                .key(key)
-                .payload(payload.as_slice());
-            loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => {
-                        pending.push_back(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                        record = returned;
-                        // Room comes as the oldest messages are delivered.
-                        match pending.pop_front() {
-                            Some(oldest) => record_outcome(settle(oldest).await),
-                            None => tokio::time::sleep(Duration::from_millis(10)).await,
-                        }
-                        if started.elapsed() > QUEUE_WAIT {
-                            return Err(anyhow!("librdkafka's queue stayed full for {} s", QUEUE_WAIT.as_secs()));
-                        }
-                    }
-                    Err((error, _)) => {
-                        record_outcome(Err(error.to_string()));
-                        break;
-                    }
-                }
-            }
-        }
-        while let Some(delivery) = pending.pop_front() {
-            record_outcome(settle(delivery).await);
-        }
-        self.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        outcome
     }
 }
 
@@ -252,7 +175,7 @@ impl Sink for KafkaSink {
     }
 
     fn start(&self) {
-        if let Err(error) = self.producer() {
+        if let Err(error) = self.producer.producer() {
             tracing::error!("kafka: {error:#}");
         }
     }
@@ -270,15 +193,18 @@ impl Sink for KafkaSink {
             })
             .await
             .context("the kafka encoder stopped")??;
-            self.produce(messages, &key).await
+            let topic = self.settings.topic.as_str();
+            let records: Vec<FutureRecord<'_, [u8], [u8]>> = messages
+                .iter()
+                .map(|payload| FutureRecord::to(topic).key(key.as_bytes()).payload(payload.as_slice()))
+                .collect();
+            self.producer.produce_all(records).await
         })
     }
 
     fn self_metrics(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("KafkaMessagesSent", self.messages.load(Ordering::Relaxed) as f64),
-            ("KafkaMessagesFailed", self.failed.load(Ordering::Relaxed) as f64),
-        ]
+        let (sent, failed) = self.producer.counts();
+        vec![("MessagesSent", sent as f64), ("MessagesFailed", failed as f64)]
     }
 }
 

@@ -95,6 +95,7 @@ mod tests {
             .deliver(Arc::new(Snapshot {
                 round: "1700000000.1".into(),
                 batch,
+                dir: dir.path().join("src/1700000000.1"),
             }))
             .await
             .unwrap();

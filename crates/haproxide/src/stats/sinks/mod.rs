@@ -3,7 +3,8 @@
 //! A sink receives one round's typed metrics ([`Batch`]), encodes them its
 //! own way (off the async runtime: encoding is CPU work), and returns once
 //! they are safely handed over. `graphite`, `local-store` and `kafka`
-//! (with `format = graphite`) write Graphite's [`plaintext`] lines. `process` deletes a snapshot's
+//! (with `format = graphite`) write Graphite's [`plaintext`] lines;
+//! `kafka-rounds` takes no metrics but ships the round's files as they are. `process` deletes a snapshot's
 //! directory only after every enabled sink returned `Ok`, so a failing sink
 //! keeps the directory in the spool for a retry; [`Sink::recovered`] says when
 //! to retry. Each sink gets the snapshots in round order, one at a time, from a
@@ -11,10 +12,12 @@
 
 pub mod graphite;
 pub mod kafka;
+pub mod kafka_rounds;
 pub mod local_store;
 pub mod plaintext;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +41,10 @@ pub const QUEUE_SIZE: usize = 1_000_000;
 pub struct Snapshot {
     /// The round's directory name (`1700000000` or `1700000000.1`).
     pub round: String,
-    /// Its metrics.
+    /// Its metrics: none when no sink takes them.
     pub batch: Batch,
+    /// The round's directory in `src-dir`, there until every sink confirmed it.
+    pub dir: PathBuf,
 }
 
 /// A destination of snapshots.
@@ -51,6 +56,13 @@ pub trait Sink: Send + Sync {
     /// once, within the runtime, before the first delivery. Building a sink
     /// starts nothing.
     fn start(&self) {}
+
+    /// Whether it takes a round's metrics. One that ships the round's files
+    /// as they are (`kafka-rounds`) does not; when no sink does, `process`
+    /// aggregates nothing.
+    fn takes_metrics(&self) -> bool {
+        true
+    }
 
     /// Hands `snapshot` over; `Ok` only once it is safe.
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_>;

@@ -11,6 +11,7 @@
 //! `<name>_info` and `<name>_stat` as haproxystats writes them, plus
 //! `manifest.json`, which says which sockets answered and which failed.
 
+pub mod archive;
 pub mod manifest;
 
 use std::fs;
