@@ -12,6 +12,7 @@ use std::path::Path;
 
 use haproxide::agent::formula::{Formula, HealthReport};
 use haproxide::config::Ini;
+use haproxide::stats::spool::archive::{read_packed, unpack_round};
 use haproxide::stats::spool::manifest::Manifest;
 use haproxy::{AgentReply, LogFormat, LogLine, ReloadAnswer, ServersState, ShowInfo, ShowProc, ShowStat, StatReader};
 
@@ -34,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("log_message", log_message),
     ("ini", ini),
     ("manifest", manifest),
+    ("round_archive", round_archive),
     ("health_json", health_json),
 ];
 
@@ -338,6 +340,33 @@ pub fn manifest(data: &[u8]) {
     };
     let again: Manifest = serde_json::from_str(&manifest.to_text()).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(again, manifest);
+}
+
+/// A round shipped through Kafka: an accepted packed stream is exactly its
+/// files (every byte accounted for), each a plain round file name, none
+/// twice; the compressed reader never returns more than its limit.
+pub fn round_archive(data: &[u8]) {
+    const LIMIT: u64 = 1 << 20;
+    if let Ok(files) = unpack_round(data, LIMIT) {
+        let bytes: usize = files.iter().map(|(name, data)| name.len() + data.len()).sum();
+        assert!(bytes as u64 <= LIMIT, "{bytes} bytes from a stream limited to {LIMIT}");
+    }
+    let Ok(files) = read_packed(data) else {
+        return;
+    };
+    let framing: usize = files.iter().map(|(name, data)| 2 + name.len() + 8 + data.len()).sum();
+    assert_eq!(4 + framing, data.len(), "every byte is a file's");
+    let mut names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+    for name in &names {
+        assert!(!name.contains('/') && !name.contains('\0') && *name != "..", "{name:?}");
+        assert!(
+            name.ends_with("_info") || name.ends_with("_stat") || *name == "manifest.json",
+            "{name:?}"
+        );
+    }
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), files.len(), "a name twice");
 }
 
 /// A health endpoint's JSON: the reply the agent computes from it is one

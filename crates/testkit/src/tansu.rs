@@ -97,14 +97,21 @@ impl Tansu {
         panic!("tansu did not listen within 20 s:\n{}", self.log_text());
     }
 
-    fn log_text(&self) -> String {
+    /// What the broker logged so far.
+    pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
     }
 
     /// Creates `topic` with one partition (tansu creates none on produce).
     pub fn create_topic(&self, topic: &str) {
+        self.create_topic_with_partitions(topic, 1);
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub fn create_topic_with_partitions(&self, topic: &str, partitions: u32) {
         let output = Command::new(tansu_binary())
-            .args(["topic", "create", topic, "--partitions", "1", "--broker", &self.url()])
+            .args(["topic", "create", topic, "--partitions", &partitions.to_string()])
+            .args(["--broker", &self.url()])
             .output()
             .expect("tansu topic create");
         assert!(
