@@ -16,6 +16,7 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
+use crate::config::declare::{Key, Section};
 use crate::config::schema::section_location;
 use crate::config::{Config, ConfigError};
 
@@ -52,6 +53,36 @@ pub fn client_config(
         }
     }
     Ok(client)
+}
+
+/// The client of a section with a `brokers` key and `rdkafka.PROPERTY`
+/// entries (`[kafka]`, `[kafka-rounds]`): `defaults`, the entries, and
+/// `bootstrap.servers` from `brokers`.
+pub fn section_client(
+    config: &Config,
+    section: &Section,
+    brokers: &Key<String>,
+    defaults: &[(&str, &str)],
+) -> Result<ClientConfig, ConfigError> {
+    let mut client = client_config(config, section.name, "rdkafka.", defaults)?;
+    if let Some(brokers) = config.get_opt(section, brokers)? {
+        client.set("bootstrap.servers", brokers);
+    }
+    Ok(client)
+}
+
+/// What keeps such a section's client from being made: `brokers` missing,
+/// or properties librdkafka refuses.
+pub fn section_problems(config: &Config, section: &Section, brokers: &Key<String>) -> Vec<ConfigError> {
+    let mut problems = Vec::new();
+    if let Err(problem) = config.get(section, brokers) {
+        problems.push(problem);
+    }
+    match section_client(config, section, brokers, &[]) {
+        Ok(client) => problems.extend(refusal(config, section.name, &client)),
+        Err(problem) => problems.push(problem),
+    }
+    problems
 }
 
 /// librdkafka's refusal of `client` (an unknown property, a bad value),

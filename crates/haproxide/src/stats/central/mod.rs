@@ -62,7 +62,7 @@ impl CentralSettings {
             return Err(problem.into());
         }
         let group = config.get(&kafka_rounds::SECTION, &GROUP)?;
-        let client = kafka_rounds::client_config(
+        let mut client = kafka_rounds::client_config(
             config,
             &[
                 ("group.id", group.as_str()),
@@ -70,7 +70,6 @@ impl CentralSettings {
                 ("enable.partition.eof", "false"),
             ],
         )?;
-        let mut client = client;
         // Offsets are this module's to commit, never librdkafka's own.
         client
             .set("enable.auto.commit", "false")

@@ -95,24 +95,7 @@ fn rules(config: &Config) -> Vec<ConfigError> {
     if !config.get(&SECTION, &ENABLED).unwrap_or(false) {
         return Vec::new();
     }
-    let mut problems = Vec::new();
-    if let Err(problem) = config.get(&SECTION, &BROKERS) {
-        problems.push(problem);
-    }
-    match client_config(config) {
-        Ok(client) => problems.extend(crate::kafka::refusal(config, SECTION.name, &client)),
-        Err(problem) => problems.push(problem),
-    }
-    problems
-}
-
-/// The `rdkafka.*` entries, with `bootstrap.servers` from `brokers`.
-fn client_config(config: &Config) -> Result<rdkafka::ClientConfig, ConfigError> {
-    let mut client = crate::kafka::client_config(config, SECTION.name, "rdkafka.", &[])?;
-    if let Some(brokers) = config.get_opt(&SECTION, &BROKERS)? {
-        client.set("bootstrap.servers", brokers);
-    }
-    Ok(client)
+    crate::kafka::section_problems(config, &SECTION, &BROKERS)
 }
 
 /// `[kafka]`, as the sink uses it.
@@ -140,7 +123,7 @@ impl KafkaSinkSettings {
             return Err(problem.into());
         }
         Ok(Some(KafkaSinkSettings {
-            client: client_config(config)?,
+            client: crate::kafka::section_client(config, &SECTION, &BROKERS, &[])?,
             topic: config.get(&SECTION, &TOPIC)?,
             format: config.get(&SECTION, &FORMAT)?,
             message_bytes: usize::try_from(config.get(&SECTION, &MESSAGE_BYTES)?)?.max(1),

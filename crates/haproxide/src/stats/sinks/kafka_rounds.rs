@@ -130,24 +130,12 @@ fn rules(config: &Config) -> Vec<ConfigError> {
 /// `brokers` missing, or properties librdkafka refuses: for the sink here
 /// and for the consumer of [`crate::stats::central`].
 pub fn client_problems(config: &Config) -> Vec<ConfigError> {
-    let mut problems = Vec::new();
-    if let Err(problem) = config.get(&SECTION, &BROKERS) {
-        problems.push(problem);
-    }
-    match client_config(config, &[]) {
-        Ok(client) => problems.extend(crate::kafka::refusal(config, SECTION.name, &client)),
-        Err(problem) => problems.push(problem),
-    }
-    problems
+    crate::kafka::section_problems(config, &SECTION, &BROKERS)
 }
 
 /// `defaults`, the `rdkafka.*` entries, and `bootstrap.servers` from `brokers`.
 pub fn client_config(config: &Config, defaults: &[(&str, &str)]) -> Result<rdkafka::ClientConfig, ConfigError> {
-    let mut client = crate::kafka::client_config(config, SECTION.name, "rdkafka.", defaults)?;
-    if let Some(brokers) = config.get_opt(&SECTION, &BROKERS)? {
-        client.set("bootstrap.servers", brokers);
-    }
-    Ok(client)
+    crate::kafka::section_client(config, &SECTION, &BROKERS, defaults)
 }
 
 /// Message headers of a round's parts.
