@@ -326,8 +326,15 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
         killed_at.elapsed(),
         replacement.rounds_put_together()
     );
-    // Anything still in flight lands, then the relay's lines are compared.
-    std::thread::sleep(Duration::from_secs(2));
+    // The last rounds' lines still arriving land, then the relay's lines are compared.
+    let _ = (0..100).find(|_| {
+        let received = by_round(relay.lines());
+        let whole = expected.iter().all(|(key, lines)| received.get(key) == Some(lines));
+        if !whole {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        whole
+    });
     let lines = relay.lines();
     let received = by_round(lines.clone());
     let missing: Vec<_> = expected.keys().filter(|key| !received.contains_key(*key)).collect();
@@ -499,8 +506,10 @@ fn with_tansu_stopped_20_s_the_spool_holds_the_rounds_and_ships_them_oldest_firs
     add(3);
     let expected = balancer.reference_rounds();
     assert_eq!(expected.len(), 26);
-    let arrived = || by_round(relay.lines()).len();
-    wait_for("every round at the relay", Duration::from_secs(120), || arrived() >= 26);
+    // Every line of every round, not only a first line of each.
+    wait_for("every round whole at the relay", Duration::from_secs(120), || {
+        by_round(relay.lines()) == expected
+    });
     let lines = relay.lines();
     let received = by_round(lines.clone());
     assert_eq!(received, expected, "every round, each equal to local-store's");
