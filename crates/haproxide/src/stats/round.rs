@@ -29,7 +29,7 @@ pub struct RoundFiles {
 
 /// Reads a round; `Err` when it holds no usable `*_info` and no `*_stat` file.
 pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
-    let listing = spool::list_round(dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
+    let listing = list(dir)?;
     let mut round = RoundFiles::default();
     for (name, what) in listing.skipped {
         round.problems.push(format!("{name}: {what}; left out"));
@@ -51,26 +51,51 @@ pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
         .into_iter()
         .map(|(socket, path)| StatFile { socket, path })
         .collect();
-    if let Some(path) = listing.manifest {
-        match Manifest::read(&path) {
-            Ok(manifest) => {
-                round.failed_sockets = Some(manifest.failed);
-                round.host = Some(manifest.host).filter(|host| !host.is_empty());
-            }
-            Err(_) => round
-                .problems
-                .push(format!("{}: not a pull manifest; ignored", spool::MANIFEST_FILE)),
-        }
+    if let Some(manifest) = read_manifest(listing.manifest.as_deref(), &mut round.problems) {
+        round.failed_sockets = Some(manifest.failed);
+        round.host = recorded_host(manifest.host);
     }
     if round.infos.is_empty() && round.stats.is_empty() {
         let reason = if round.problems.is_empty() {
-            "no *_info or *_stat file".to_owned()
+            spool::NO_ROUND_FILE.to_owned()
         } else {
             round.problems.join("; ")
         };
         return Err(reason);
     }
     Ok(round)
+}
+
+/// Only the host a round's manifest records, and the problems met, for
+/// sinks that ship the round's files without reading them; `Err` when it
+/// has nothing to ship.
+pub fn read_round_host(dir: &Path) -> Result<(Option<String>, Vec<String>), String> {
+    let listing = list(dir)?;
+    if !listing.has_round_files() {
+        return Err(spool::NO_ROUND_FILE.into());
+    }
+    let mut problems = Vec::new();
+    let host =
+        read_manifest(listing.manifest.as_deref(), &mut problems).and_then(|manifest| recorded_host(manifest.host));
+    Ok((host, problems))
+}
+
+fn list(dir: &Path) -> Result<spool::RoundListing, String> {
+    spool::list_round(dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))
+}
+
+/// The manifest at `path`, if there is one and it reads; a problem if it does not.
+fn read_manifest(path: Option<&Path>, problems: &mut Vec<String>) -> Option<Manifest> {
+    let manifest = Manifest::read(path?);
+    if manifest.is_err() {
+        problems.push(format!("{}: not a pull manifest; ignored", spool::MANIFEST_FILE));
+    }
+    manifest.ok()
+}
+
+/// The host a manifest records; pulls before it was recorded left it empty.
+fn recorded_host(host: String) -> Option<String> {
+    Some(host).filter(|host| !host.is_empty())
 }
 
 #[cfg(test)]

@@ -451,7 +451,7 @@ fn write_round(spool: &mut Spool, host: &str, round: &str, bytes: &[u8], limit: 
     };
     for (name, data) in &files {
         if name == spool::MANIFEST_FILE {
-            match serde_json::from_slice(data) {
+            match spool::manifest::Manifest::parse(data) {
                 Ok(shipped) => manifest = shipped,
                 Err(error) => tracing::warn!("round {host}/{round}: its manifest is not one ({error}); replaced"),
             }

@@ -42,7 +42,7 @@ use crate::stats::metric_names::{
     BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME,
 };
 use crate::stats::metrics::Batch;
-use crate::stats::round::read_round;
+use crate::stats::round::{read_round, read_round_host};
 use crate::stats::sinks::graphite::{self, Graphite, GraphiteSettings};
 use crate::stats::sinks::kafka::{KafkaSink, KafkaSinkSettings};
 use crate::stats::sinks::kafka_rounds::{self, KafkaRounds};
@@ -933,18 +933,10 @@ fn aggregated(settings: &Settings, dir: &Path, timestamp: u64) -> Result<(Batch,
 /// For sinks that take no metrics: only the round's host, from its
 /// manifest; `Err` when it has no `*_info` or `*_stat` file to ship.
 fn unaggregated(dir: &Path, timestamp: u64) -> Result<(Batch, Vec<String>), String> {
-    let listing = spool::list_round(dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
-    if listing.infos.is_empty() && listing.stats.is_empty() {
-        return Err("no *_info or *_stat file".into());
-    }
+    let (host, problems) = read_round_host(dir)?;
     let mut batch = Batch::new(timestamp);
-    let mut problems = Vec::new();
-    if let Some(path) = listing.manifest {
-        match spool::manifest::Manifest::read(&path) {
-            Ok(manifest) if !manifest.host.is_empty() => batch.set_host(manifest.host),
-            Ok(_) => {}
-            Err(error) => problems.push(format!("{}: {error}", spool::MANIFEST_FILE)),
-        }
+    if let Some(host) = host {
+        batch.set_host(host);
     }
     Ok((batch, problems))
 }

@@ -14,7 +14,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use super::{INFO_SUFFIX, MANIFEST_FILE, STAT_SUFFIX, list_round};
+use super::{INFO_SUFFIX, MANIFEST_FILE, NO_ROUND_FILE, STAT_SUFFIX, list_round};
 
 /// The first bytes of a packed round.
 const MAGIC: &[u8; 4] = b"HXR1";
@@ -48,6 +48,9 @@ impl PackedRound {
 /// them (regular files only; the error names what could not be read).
 pub fn pack_round(dir: &Path) -> Result<PackedRound, String> {
     let listing = list_round(dir).map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
+    if !listing.has_round_files() {
+        return Err(format!("{}: {NO_ROUND_FILE}", dir.display()));
+    }
     let mut paths: Vec<(String, std::path::PathBuf)> = listing
         .infos
         .into_iter()
@@ -61,9 +64,6 @@ pub fn pack_round(dir: &Path) -> Result<PackedRound, String> {
         .collect();
     if let Some(manifest) = listing.manifest {
         paths.push((MANIFEST_FILE.to_owned(), manifest));
-    }
-    if paths.iter().all(|(name, _)| name == MANIFEST_FILE) {
-        return Err(format!("{}: no *_info or *_stat file", dir.display()));
     }
     let mut encoder = zstd::stream::Encoder::new(Vec::new(), LEVEL).map_err(|error| format!("zstd: {error}"))?;
     encoder.write_all(MAGIC).map_err(|error| format!("zstd: {error}"))?;
@@ -150,7 +150,7 @@ pub fn read_packed(mut raw: &[u8]) -> Result<RoundFiles, String> {
         .iter()
         .any(|(name, _)| name.ends_with(INFO_SUFFIX) || name.ends_with(STAT_SUFFIX))
     {
-        return Err("no *_info or *_stat file".into());
+        return Err(NO_ROUND_FILE.into());
     }
     Ok(files)
 }

@@ -53,8 +53,13 @@ impl Manifest {
 
     /// Reads a manifest; the error says why the file is not one.
     pub fn read(path: &Path) -> Result<Manifest, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read: {error}"))?;
-        serde_json::from_str(&text).map_err(|error| format!("not a pull manifest: {error}"))
+        let bytes = std::fs::read(path).map_err(|error| format!("cannot read: {error}"))?;
+        Manifest::parse(&bytes)
+    }
+
+    /// Reads a manifest's bytes; the error says why they are not one.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+        serde_json::from_slice(bytes).map_err(|error| format!("not a pull manifest: {error}"))
     }
 }
 

@@ -37,6 +37,9 @@ const STAT_SUFFIX: &str = "_stat";
 /// The file of a round that names the targets that failed.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// Why a round with nothing to process or ship is refused.
+pub const NO_ROUND_FILE: &str = "no *_info or *_stat file";
+
 /// `<parent>/<name of dir>.<suffix>`: a file or directory beside `dir`
 /// (`incoming.quarantine`), on the same filesystem as a rule.
 pub fn beside(dir: &Path, suffix: &str) -> PathBuf {
@@ -66,6 +69,13 @@ pub struct RoundListing {
     /// Entries named like round files that are not regular files (a
     /// symbolic link is never followed out of a round), with what they are.
     pub skipped: Vec<(String, &'static str)>,
+}
+
+impl RoundListing {
+    /// Whether it has a `*_info` or `*_stat` file: something to process or ship.
+    pub fn has_round_files(&self) -> bool {
+        !self.infos.is_empty() || !self.stats.is_empty()
+    }
 }
 
 /// Lists the files of the round directory `dir` (other files are passed over,
