@@ -265,3 +265,45 @@ impl Sink for KafkaRounds {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Program;
+    use crate::config::schema::{Scope, check};
+
+    #[test]
+    fn check_config_names_a_missing_broker_once_and_refuses_shipping_consumed_rounds_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.conf");
+        let errors = |text: &str| -> Vec<String> {
+            std::fs::write(&path, text).unwrap();
+            let config = Config::load(Some(&path), None).unwrap();
+            check(&config, Scope::Of(Program::Process))
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let file = path.display();
+        let no_brokers = format!("{file}:3: [kafka-rounds]: brokers is not set");
+        assert_eq!(
+            errors("[process]\nsource = kafka\n[kafka-rounds]\ngroup = g\n"),
+            std::slice::from_ref(&no_brokers)
+        );
+        // Said once: by the sink's rule, not again by the central one.
+        assert_eq!(
+            errors("[process]\nsource = kafka\n[kafka-rounds]\nenabled = true\n"),
+            [
+                format!(
+                    "{file}:3: [kafka-rounds]: enabled = true with [process] source = kafka would send the rounds consumed back to Kafka"
+                ),
+                no_brokers
+            ]
+        );
+        assert_eq!(
+            errors("[process]\nsource = kafka\n[kafka-rounds]\nbrokers = 127.0.0.1:9092\n"),
+            Vec::<String>::new()
+        );
+    }
+}
