@@ -315,9 +315,13 @@ async fn consume(
                 }
             },
             _ = tick.tick() => {
-                let given_up = lock(&state).assembler.expire(Instant::now(), settings.part_timeout);
+                let given_up = {
+                    let mut state = lock(&state);
+                    let given_up = state.assembler.expire(Instant::now(), settings.part_timeout);
+                    state.counts.given_up += given_up.len() as u64;
+                    given_up
+                };
                 for round in given_up {
-                    lock(&state).counts.given_up += 1;
                     tracing::error!(
                         "round {}/{}: {} of {} parts within part-timeout ({:?}); given up, the load balancer sends it again",
                         round.host, round.round, round.received, round.parts, settings.part_timeout
