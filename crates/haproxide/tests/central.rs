@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use testkit::{CarbonRelay, Lab, Tansu, TestCommand, Workspace, terminate, wait_for};
+use testkit::{CarbonRelay, Lab, Tansu, TestCommand, Workspace, copy_dir, dir_entries, terminate, wait_for};
 
 /// Kafka's default limit on a message (`message.max.bytes`).
 const KAFKA_MESSAGE_LIMIT: usize = 1_048_588;
@@ -62,26 +62,6 @@ fn deliveries(lines: &[String], expected: &Rounds) -> BTreeMap<(String, u64), us
     counts
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 /// A load balancer: its spool, `pull` and `process` shipping rounds to
 /// Kafka; and a reference copy of every round it ships, for a local
 /// `process` with local-store to compute.
@@ -126,9 +106,9 @@ impl LoadBalancer {
 
     /// `pull --once` from its HAProxy: the round's name.
     fn pull(&self) -> String {
-        let before = entries(&self.incoming());
+        let before = dir_entries(&self.incoming());
         self.command(&["pull", "--once"]).expect_success();
-        let after = entries(&self.incoming());
+        let after = dir_entries(&self.incoming());
         let new: Vec<&String> = after.iter().filter(|name| !before.contains(name)).collect();
         assert_eq!(new.len(), 1, "one new round: {after:?}");
         let round = new[0].clone();
@@ -154,7 +134,7 @@ impl LoadBalancer {
             .command(env!("CARGO_BIN_EXE_haproxide"), &["process", "--once"])
             .expect_success();
         let store = self.reference.path().join("local-store");
-        let lines = entries(&store)
+        let lines = dir_entries(&store)
             .into_iter()
             .flat_map(|round| {
                 fs::read_to_string(store.join(round).join("stats"))
@@ -360,7 +340,7 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
     }
     for balancer in &balancers {
         assert_eq!(
-            entries(&balancer.incoming()),
+            dir_entries(&balancer.incoming()),
             Vec::<String>::new(),
             "{} shipped every round",
             balancer.host
@@ -384,7 +364,10 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
 /// its counters drawn by a fixed linear congruential sequence so that it
 /// compresses like real counters, not like one row repeated.
 fn enlarge(round: &Path, bytes: usize) {
-    let stat = entries(round).into_iter().find(|name| name.ends_with("_stat")).unwrap();
+    let stat = dir_entries(round)
+        .into_iter()
+        .find(|name| name.ends_with("_stat"))
+        .unwrap();
     let path = round.join(stat);
     let mut text = fs::read_to_string(&path).unwrap();
     let row: Vec<String> = text
@@ -435,15 +418,15 @@ fn a_round_of_28_mb_crosses_kafka_in_parts_under_its_default_limit() {
     let member = central.start();
     balancer.command(&["process", "--once"]).expect_success();
     assert_eq!(
-        entries(&balancer.incoming()),
+        dir_entries(&balancer.incoming()),
         Vec::<String>::new(),
         "confirmed, so removed"
     );
     let store = central.space.path().join("local-store");
     wait_for("the round in the central local-store", Duration::from_secs(120), || {
-        entries(&store).len() == 1 && store.join(&entries(&store)[0]).join("stats").exists()
+        dir_entries(&store).len() == 1 && store.join(&dir_entries(&store)[0]).join("stats").exists()
     });
-    let round = &entries(&store)[0];
+    let round = &dir_entries(&store)[0];
     let stored = fs::read_to_string(store.join(round).join("stats")).unwrap();
     let received = by_round(stored.lines().map(str::to_owned));
     assert_eq!(received, expected, "the central round equals local-store's");
@@ -455,7 +438,7 @@ fn a_round_of_28_mb_crosses_kafka_in_parts_under_its_default_limit() {
     eprintln!(
         "a round of {} bytes of show stat: {} parts of {sizes:?} bytes (Kafka's default limit {KAFKA_MESSAGE_LIMIT}); {total_lines} lines, equal to local-store's",
         fs::metadata(
-            entries(&source)
+            dir_entries(&source)
                 .iter()
                 .find(|n| n.ends_with("_stat"))
                 .map(|n| source.join(n))
@@ -496,7 +479,7 @@ fn with_tansu_stopped_20_s_the_spool_holds_the_rounds_and_ships_them_oldest_firs
     tansu.stop();
     let stopped = Instant::now();
     add(20);
-    let waiting = entries(&balancer.incoming()).len();
+    let waiting = dir_entries(&balancer.incoming()).len();
     eprintln!(
         "after {:?} without Kafka: {waiting} rounds wait in the spool",
         stopped.elapsed()

@@ -11,7 +11,9 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use haproxy::ShowStat;
-use testkit::{CarbonRelay, Lab, Signal, Tansu, TestCommand, Workspace, stop_with, terminate, wait_for};
+use testkit::{
+    CarbonRelay, Lab, Signal, Tansu, TestCommand, Workspace, copy_dir, dir_entries, stop_with, terminate, wait_for,
+};
 
 /// `[graphite]` keys for a sink that reconnects every 0.1 to 0.2 s.
 const QUICK_RECONNECT: &str = "retries = 1\ninterval = 0.1\nbackoff = 1\ndelay = 0.2\n";
@@ -132,17 +134,6 @@ impl Setup {
         fs::rename(&staging, self.src().join(name)).unwrap();
     }
 
-    fn entries(dir: &Path) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
-
     /// `path below the prefix -> value` of a stored round.
     fn stored(&self, round: &str) -> BTreeMap<String, f64> {
         let text = fs::read_to_string(self.store().join(round).join("stats")).unwrap();
@@ -168,14 +159,6 @@ fn fixture(name: &str) -> PathBuf {
         })
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -187,7 +170,7 @@ fn pull_then_process_equals_direct_queries_of_two_instances() {
     assert_eq!(lab.instance(1).http_get("fe_main", "/", 5), vec![200; 5]);
     let setup = Setup::new(&format!("socket-dir = {}", lab.socket_dir().display()));
     setup.command(&["pull", "--once"]).expect_success();
-    let round = Setup::entries(&setup.src()).pop().unwrap();
+    let round = dir_entries(&setup.src()).pop().unwrap();
     // Counters that move only with traffic, read directly at the same moment.
     let direct: Vec<ShowStat> = lab
         .instances()
@@ -197,7 +180,7 @@ fn pull_then_process_equals_direct_queries_of_two_instances() {
 
     setup.command(&["process", "--once"]).expect_success();
     assert_eq!(
-        Setup::entries(&setup.src()),
+        dir_entries(&setup.src()),
         Vec::<String>::new(),
         "the delivered round is removed"
     );
@@ -252,22 +235,22 @@ fn kill_9_in_a_backlog_of_200_rounds_loses_nothing() {
     }
     let mut first = setup.daemon("first.log");
     wait_for("some rounds delivered", Duration::from_secs(30), || {
-        Setup::entries(&setup.store()).len() >= 20
+        dir_entries(&setup.store()).len() >= 20
     });
     first.kill().unwrap();
     first.wait().unwrap();
-    let left = Setup::entries(&setup.src()).len();
-    let stored_before = Setup::entries(&setup.store()).len();
+    let left = dir_entries(&setup.src()).len();
+    let stored_before = dir_entries(&setup.store()).len();
     assert!(left > 0, "the kill came before the backlog was done ({left} left)");
     eprintln!("killed with {left} of 200 rounds left in the spool, {stored_before} in local-store");
 
     let second = setup.daemon("second.log");
     wait_for("an empty spool", Duration::from_secs(60), || {
-        Setup::entries(&setup.src()).is_empty()
+        dir_entries(&setup.src()).is_empty()
     });
     let (status, _) = terminate(second);
     assert!(status.success());
-    let stored = Setup::entries(&setup.store());
+    let stored = dir_entries(&setup.store());
     assert_eq!(stored, names, "every round reached local-store");
     eprintln!("after the restart: {} rounds in local-store, spool empty", stored.len());
     for name in &names {
@@ -351,9 +334,9 @@ fn bad_rounds_are_quarantined_or_partly_processed_with_reasons() {
     let output = setup.run(&["process", "--once"]);
     let log = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "rounds were quarantined: {log}");
-    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new(), "{log}");
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new(), "{log}");
     assert_eq!(
-        Setup::entries(&setup.quarantine()),
+        dir_entries(&setup.quarantine()),
         ["1700000001", "1700000005", "not-a-round"]
     );
     let reason = |name: &str| fs::read_to_string(setup.quarantine().join(name).join("quarantine-reason.txt")).unwrap();
@@ -368,7 +351,7 @@ fn bad_rounds_are_quarantined_or_partly_processed_with_reasons() {
     assert!(log.contains("round 1700000001 quarantined in "), "{log}");
 
     assert_eq!(
-        Setup::entries(&setup.store()),
+        dir_entries(&setup.store()),
         ["1700000002", "1700000003", "1700000004", "1700000006"]
     );
     let cut = setup.stored("1700000002");
@@ -421,16 +404,16 @@ fn the_daemon_picks_up_renamed_rounds_and_stops_on_sigterm() {
     });
     setup.add_round("1700000100");
     wait_for("the round delivered", Duration::from_secs(10), || {
-        Setup::entries(&setup.store()) == ["1700000100"]
+        dir_entries(&setup.store()) == ["1700000100"]
     });
     setup.add_round("1700000101");
     wait_for("the second round", Duration::from_secs(10), || {
-        Setup::entries(&setup.store()).len() == 2
+        dir_entries(&setup.store()).len() == 2
     });
     let (status, took) = terminate(daemon);
     assert!(status.success());
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new());
     assert_eq!(setup.stored("1700000100")["frontend.fe_http.stot"], 40.0);
 
     // Ctrl-C stops it the same way.
@@ -455,11 +438,7 @@ fn fails_and_keeps_the_round(setup: &Setup, sink: &str) {
         "{}",
         stderr(&failed)
     );
-    assert_eq!(
-        Setup::entries(&setup.src()),
-        ["1700000200"],
-        "the round stays in src-dir"
-    );
+    assert_eq!(dir_entries(&setup.src()), ["1700000200"], "the round stays in src-dir");
 }
 
 #[test]
@@ -471,8 +450,8 @@ fn a_failing_sink_keeps_the_round_for_a_retry() {
 
     fs::remove_file(setup.store()).unwrap();
     setup.command(&["process", "--once"]).expect_success();
-    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
-    assert_eq!(Setup::entries(&setup.store()), ["1700000200"]);
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(dir_entries(&setup.store()), ["1700000200"]);
 }
 
 /// Asserts that the relay received the metric lines of `expected`, in order.
@@ -502,7 +481,7 @@ fn assert_relayed(received: &[String], expected: &[String]) {
 /// every metric line of `rounds` in round order, and stops the daemon.
 fn drain_to_relay(setup: &Setup, relay: &CarbonRelay, rounds: &[String], daemon: Child) {
     wait_for("an empty spool", Duration::from_secs(30), || {
-        Setup::entries(&setup.src()).is_empty()
+        dir_entries(&setup.src()).is_empty()
     });
     let expected = stored_lines(setup, rounds);
     let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
@@ -545,7 +524,7 @@ fn a_graphite_outage_delays_rounds_in_the_spool_and_loses_none() {
     let daemon = setup.daemon("daemon.log");
     setup.add_round(&names[0]);
     wait_for("the first round delivered", Duration::from_secs(20), || {
-        Setup::entries(&setup.src()).is_empty()
+        dir_entries(&setup.src()).is_empty()
     });
     relay.wait_for_lines(stored_lines(&setup, &names[..1]).len(), Duration::from_secs(10));
 
@@ -555,10 +534,10 @@ fn a_graphite_outage_delays_rounds_in_the_spool_and_loses_none() {
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_for("local-store keeps working", Duration::from_secs(30), || {
-        Setup::entries(&setup.store()).len() == 21
+        dir_entries(&setup.store()).len() == 21
     });
     assert_eq!(
-        Setup::entries(&setup.src()),
+        dir_entries(&setup.src()),
         names[1..],
         "the spool holds what Graphite lacks"
     );
@@ -584,11 +563,11 @@ fn kill_9_while_graphite_is_down_loses_nothing() {
     }
     let mut first = setup.daemon("first.log");
     wait_for("local-store has every round", Duration::from_secs(30), || {
-        Setup::entries(&setup.store()).len() == 5
+        dir_entries(&setup.store()).len() == 5
     });
     first.kill().unwrap();
     first.wait().unwrap();
-    assert_eq!(Setup::entries(&setup.src()), names, "nothing left the spool");
+    assert_eq!(dir_entries(&setup.src()), names, "nothing left the spool");
 
     relay.restart();
     drain_to_relay(&setup, &relay, &names, setup.daemon("second.log"));
@@ -606,12 +585,12 @@ fn once_stops_on_a_signal_like_the_daemon_and_no_round_reaches_graphite_twice() 
         .command(&["process", "--once"])
         .spawn(&setup.space.path().join("once.log"));
     wait_for("20 rounds in local-store", Duration::from_secs(30), || {
-        Setup::entries(&setup.store()).len() >= 20
+        dir_entries(&setup.store()).len() >= 20
     });
     let (status, took) = terminate(once);
     assert_eq!(status.code(), Some(0), "{}", setup.log("once.log"));
     assert!(took < Duration::from_secs(3), "took {took:?} to stop");
-    let left = Setup::entries(&setup.src());
+    let left = dir_entries(&setup.src());
     eprintln!("stopped with {} of 300 rounds left in the spool", left.len());
     assert!(!left.is_empty(), "stopped before the end of the backlog");
     assert!(
@@ -620,7 +599,7 @@ fn once_stops_on_a_signal_like_the_daemon_and_no_round_reaches_graphite_twice() 
         setup.log("once.log")
     );
     setup.command(&["process", "--once"]).expect_success();
-    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new());
     // Two connections, one after the other: the relay may interleave what
     // it had not yet written of the first, so lines are compared as a set.
     let expected = stored_lines(&setup, &names);
@@ -682,8 +661,8 @@ fn rounds_that_can_be_neither_removed_nor_quarantined_fail_once_and_count_as_wha
     assert!(log.contains("it will be delivered again"), "{log}");
     assert!(log.contains("round 1700000001 cannot be read"), "{log}");
     assert!(log.contains("quarantined=0 stuck=2"), "{log}");
-    assert_eq!(Setup::entries(&setup.src()), ["1700000000", "1700000001"]);
-    assert_eq!(Setup::entries(&setup.store()), ["1700000000"]);
+    assert_eq!(dir_entries(&setup.src()), ["1700000000", "1700000001"]);
+    assert_eq!(dir_entries(&setup.store()), ["1700000000"]);
 }
 
 #[test]
@@ -716,9 +695,9 @@ fn what_is_not_a_round_is_quarantined_and_no_symlink_is_followed_out_of_a_round(
         !log.contains("root:"),
         "nothing of /etc/passwd is read or logged: {log}"
     );
-    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new());
     assert_eq!(
-        Setup::entries(&setup.quarantine()),
+        dir_entries(&setup.quarantine()),
         [
             "1700000009",
             "1700000009.quarantine-reason.txt",
@@ -779,15 +758,15 @@ fn a_relay_that_stops_reading_holds_back_neither_local_store_nor_shutdown() {
     // a write blocks, for up to write-timeout (30 s).
     setup.add_large_round(&names[0], 2000);
     wait_for("the large round in local-store", Duration::from_secs(20), || {
-        Setup::entries(&setup.store()) == names[..1]
+        dir_entries(&setup.store()) == names[..1]
     });
     for name in &names[1..] {
         setup.add_round(name);
     }
     wait_for("local-store keeps working", Duration::from_secs(10), || {
-        Setup::entries(&setup.store()).len() == names.len()
+        dir_entries(&setup.store()).len() == names.len()
     });
-    assert_eq!(Setup::entries(&setup.src()), names, "Graphite has none of them yet");
+    assert_eq!(dir_entries(&setup.src()), names, "Graphite has none of them yet");
 
     let (status, took) = terminate(first);
     eprintln!("stopped {} ms after SIGTERM", took.as_millis());
@@ -805,7 +784,7 @@ fn a_relay_that_stops_reading_holds_back_neither_local_store_nor_shutdown() {
     );
     assert!(!log.contains("round 1700000002: graphite has"), "{log}");
     assert_eq!(
-        Setup::entries(&setup.src()),
+        dir_entries(&setup.src()),
         names,
         "what Graphite lacks stays in the spool"
     );
@@ -813,7 +792,7 @@ fn a_relay_that_stops_reading_holds_back_neither_local_store_nor_shutdown() {
     relay.thaw();
     let second = setup.daemon("second.log");
     wait_for("an empty spool", Duration::from_secs(60), || {
-        Setup::entries(&setup.src()).is_empty()
+        dir_entries(&setup.src()).is_empty()
     });
     let expected = stored_lines(&setup, &names);
     let expected_metrics = first_occurrences(&expected);
@@ -844,7 +823,7 @@ fn protocol_udp_sends_every_line_to_the_relay_in_datagrams() {
     }
     let run = setup.command(&["process", "--once"]).expect_success();
     assert!(stderr(&run).contains(": connected (udp)"), "{}", stderr(&run));
-    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new());
     // UDP promises nothing, but loopback to a relay that reads loses nothing.
     let expected = stored_lines(&setup, &names);
     let received = relay.wait_for_lines(expected.len(), Duration::from_secs(10));
@@ -883,11 +862,7 @@ fn the_kafka_sink_carries_local_store_s_lines_and_json_objects_of_every_round() 
         setup.add_round("1700000200");
         setup.add_round("1700000210");
         setup.command(&["process", "--once"]).expect_success();
-        assert_eq!(
-            Setup::entries(&setup.src()),
-            Vec::<String>::new(),
-            "both rounds confirmed"
-        );
+        assert_eq!(dir_entries(&setup.src()), Vec::<String>::new(), "both rounds confirmed");
         let stored: String = ["1700000200", "1700000210"]
             .iter()
             .map(|round| fs::read_to_string(setup.store().join(round).join("stats")).unwrap())
@@ -958,7 +933,7 @@ fn a_round_kafka_does_not_take_stays_in_the_spool() {
     fails_and_keeps_the_round(&setup, "kafka");
     tansu.restart();
     setup.command(&["process", "--once"]).expect_success();
-    assert_eq!(Setup::entries(&setup.src()), Vec::<String>::new());
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new());
     let stored = fs::read_to_string(setup.store().join("1700000200").join("stats")).unwrap();
     let records = tansu.consume("metrics", 1, Duration::from_secs(1), Duration::from_secs(30));
     let carried: Vec<u8> = records.iter().flat_map(|record| record.value.clone()).collect();

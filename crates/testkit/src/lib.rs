@@ -21,6 +21,7 @@
 
 mod command;
 mod consul;
+mod files;
 mod http;
 mod load;
 mod moto;
@@ -41,6 +42,7 @@ use std::time::{Duration, Instant};
 
 pub use command::{TestCommand, Workspace, running_as_root};
 pub use consul::{Check, Consul, consul_binary};
+pub use files::{copy_dir, dir_entries};
 pub use http::HttpServer;
 pub use load::{HttpLoad, LoadReport};
 pub use moto::{GroupMember, Moto, moto_binary};
