@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use testkit::{CarbonRelay, Lab, Tansu, TestCommand, Workspace, copy_dir, dir_entries, terminate, wait_for};
+use testkit::{
+    CarbonRelay, Lab, Signal, Tansu, TestCommand, Workspace, copy_dir, dir_entries, stop_with, terminate, wait_for,
+};
 
 /// Kafka's default limit on a message (`message.max.bytes`).
 const KAFKA_MESSAGE_LIMIT: usize = 1_048_588;
@@ -346,12 +348,13 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
             balancer.host
         );
     }
-    for (member, log) in [
-        (members[survivor].take(), centrals[survivor].log()),
-        (members[2].take(), replacement.log()),
+    // Each stop signal ends a member the same way.
+    for (member, log, signal) in [
+        (members[survivor].take(), centrals[survivor].log(), Signal::SIGHUP),
+        (members[2].take(), replacement.log(), Signal::SIGTERM),
     ] {
-        let (status, took) = terminate(member.unwrap());
-        assert!(status.success(), "{log}");
+        let (status, took) = stop_with(member.unwrap(), signal);
+        assert!(status.success(), "{signal}: {log}");
         assert!(took < Duration::from_secs(10), "stopped in {took:?}");
     }
     for log in [centrals[survivor].log(), replacement.log()] {
@@ -448,8 +451,14 @@ fn a_round_of_28_mb_crosses_kafka_in_parts_under_its_default_limit() {
         .len(),
         sizes.len()
     );
-    let (status, _) = terminate(member);
-    assert!(status.success());
+    let (status, took) = stop_with(member, Signal::SIGINT);
+    assert!(status.success(), "{}", central.log());
+    assert!(took < Duration::from_secs(10), "stopped in {took:?}");
+    assert!(
+        central.log().contains("the Kafka consumer stopped"),
+        "{}",
+        central.log()
+    );
 }
 
 #[test]
