@@ -226,6 +226,20 @@ mod tests {
     }
 
     #[test]
+    fn the_fixture_written_from_the_documented_format_reads_compressed_and_not() {
+        let raw = include_bytes!("../../../../../fixtures/kafka-rounds/synthetic-1700000000.hxr");
+        let compressed = include_bytes!("../../../../../fixtures/kafka-rounds/synthetic-1700000000.hxr.zst");
+        let files = read_packed(raw).unwrap();
+        let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["admin1.sock_info", "admin1.sock_stat", "manifest.json"]);
+        assert_eq!(
+            files[2].1,
+            b"{\"round\": \"1700000000\", \"host\": \"lb1\", \"failed\": []}\n"
+        );
+        assert_eq!(unpack_round(compressed, 1 << 20).unwrap(), files);
+    }
+
+    #[test]
     fn an_empty_round_has_one_empty_part_and_is_refused_to_pack() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
