@@ -15,7 +15,8 @@
 #    then two in one group (a new group each time, so each reads every
 #    round), consume them with Graphite to the same sink. Rounds per second
 #    from the first round put together to the last delivered (their log
-#    lines), and metrics per CPU-second of the instances' whole CPU time.
+#    lines), and metrics per CPU-second of the instances' whole CPU time;
+#    the broker's CPU over the same run beside it, since it shares the cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -32,7 +33,10 @@ start_lab haproxide-central-bench
 kafka_port=$(free_port)
 (cd "$DIR" && exec "$TANSU_BIN" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine sqlite://tansu.db) >"$DIR/tansu.log" 2>&1 &
-PIDS+=($!)
+TANSU_PID=$!
+PIDS+=("$TANSU_PID")
+# The broker's CPU seconds so far (utime + stime, in clock ticks).
+broker_cpu() { awk -v tick="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / tick }' "/proc/$TANSU_PID/stat"; }
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break; sleep 0.1; done
 "$TANSU_BIN" topic create rounds --partitions 2 --broker "tcp://127.0.0.1:$kafka_port" >/dev/null
 graphite_port=$(free_port)
@@ -79,7 +83,8 @@ total=$(( ROUNDS > RUNS ? ROUNDS : RUNS ))
 
 # $1: instances; runs them in group central-$1 until every round is delivered.
 central() {
-    local count=$1 index logs=() pids=() start end cpu
+    local count=$1 index logs=() pids=() start end cpu broker_before
+    broker_before=$(broker_cpu)
     for index in $(seq 1 "$count"); do
         write_config "central-$count-$index" "$(printf 'source = kafka\nworkers = 2\n[kafka-rounds]\nbrokers = %s\ntopic = rounds\ngroup = central-%s\n[graphite]\nserver = 127.0.0.1\nport = %s\n' \
             "$BROKERS" "$count" "$graphite_port")"
@@ -93,7 +98,8 @@ central() {
         [ "$(cat "${logs[@]}" | grep -c ' metrics delivered in ')" -ge "$total" ] && break
         sleep 0.25
     done
-    for pid in "${pids[@]}"; do kill -TERM "$pid"; done
+    # The instances are /usr/bin/time's children: signalled themselves, so that time reports.
+    for pid in "${pids[@]}"; do pkill -TERM -P "$pid"; done
     for pid in "${pids[@]}"; do wait "$pid" || true; done
     start=$(cat "${logs[@]}" | grep ' put together as ' | cut -c1-26 | sort | head -1)
     end=$(cat "${logs[@]}" | grep ' metrics delivered in ' | cut -c1-26 | sort | tail -1)
@@ -101,7 +107,7 @@ central() {
     per_round=$(cat "${logs[@]}" | grep ' metrics delivered in ' | head -1 | sed 's/.*: \([0-9]*\) metrics delivered.*/\1/')
     cpu=$(cat "$DIR"/central-"$count"-*.time | awk '{ s += $1 + $2 } END { printf "%.2f", s }')
     seconds=$(echo "$(date -d "$end" +%s.%N) - $(date -d "$start" +%s.%N)" | bc)
-    echo "$count central instance(s): $delivered rounds of $per_round metrics in $seconds s: $(echo "scale=2; $delivered / $seconds" | bc) rounds/s; CPU $cpu s: $(echo "scale=0; $delivered * $per_round / $cpu" | bc) metrics per CPU-second"
+    echo "$count central instance(s): $delivered rounds of $per_round metrics in $seconds s: $(echo "scale=2; $delivered / $seconds" | bc) rounds/s; CPU $cpu s: $(echo "scale=0; $delivered * $per_round / $cpu" | bc) metrics per CPU-second; the broker's CPU meanwhile $(echo "$(broker_cpu) - $broker_before" | bc) s"
 }
 echo "== central: $total rounds from Kafka, Graphite to a loopback sink"
 central 1
