@@ -465,9 +465,11 @@ fn write_round(spool: &mut Spool, host: &str, round: &str, bytes: &[u8], limit: 
     }
     manifest.host = host.to_owned();
     write(spool::MANIFEST_FILE, manifest.to_text().as_bytes())?;
-    let name = staged.name().to_owned();
-    spool.deliver(staged).map_err(|error| format!("{error:#}"))?;
-    Ok(name)
+    let delivered = spool.deliver(staged).map_err(|error| format!("{error:#}"))?;
+    Ok(delivered
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default())
 }
 
 /// `--once` reads a spool that `pull` fills; rounds from Kafka never end.

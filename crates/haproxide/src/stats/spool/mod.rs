@@ -187,6 +187,7 @@ impl Spool {
                         self.last_round = Some((epoch, sequence));
                         return Ok(StagedRound {
                             name,
+                            position: (epoch, sequence),
                             staging,
                             delivered: false,
                         });
@@ -202,23 +203,67 @@ impl Spool {
         }
     }
 
-    /// Moves a staged round into `dst-dir` and makes the move durable. Its
-    /// name is recorded first, so that no later run names a round the same.
-    pub fn deliver(&self, mut round: StagedRound) -> anyhow::Result<PathBuf> {
+    /// Moves a staged round into `dst-dir` and makes the move durable; where
+    /// it went. Its name is recorded first, so that no later run names a
+    /// round the same. Another writer of `dst-dir` (a cluster round, a
+    /// second spool) may have taken the name since [`Spool::begin_round`]:
+    /// the round then takes the next free one, never replacing a round.
+    pub fn deliver(&mut self, mut round: StagedRound) -> anyhow::Result<PathBuf> {
         fsync_dir(&round.staging).with_context(|| format!("cannot fsync {}", round.staging.display()))?;
-        let target = self.dst_dir.join(&round.name);
-        if target.exists() {
-            bail!("cannot deliver the round: {} already exists", target.display());
-        }
-        self.record_last_round(&round.name)
-            .with_context(|| format!("cannot write {}", last_round_file(&self.dst_dir).display()))?;
-        fs::rename(&round.staging, &target)
-            .with_context(|| format!("cannot move {} to {}", round.staging.display(), target.display()))?;
+        let (epoch, first) = round.position;
+        let (sequence, target) = move_in(&round.staging, &self.dst_dir, epoch, first, |name| {
+            self.record_last_round(name)
+                .with_context(|| format!("cannot write {}", last_round_file(&self.dst_dir).display()))
+        })?;
+        self.last_round = Some((epoch, sequence));
         round.delivered = true;
         for dir in [&self.dst_dir, &self.tmp_dir] {
             fsync_dir(dir).with_context(|| format!("cannot fsync {}", dir.display()))?;
         }
         Ok(target)
+    }
+}
+
+/// Moves the directory `dir` into `dst_dir` as a round of `epoch`, under the
+/// first name from `first_sequence` on that no entry of `dst_dir` has:
+/// atomic, and never replacing anything. `before` runs before each attempt
+/// with the name tried. The sequence and path it took.
+pub fn move_in(
+    dir: &Path,
+    dst_dir: &Path,
+    epoch: u64,
+    first_sequence: u32,
+    mut before: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<(u32, PathBuf)> {
+    let mut sequence = first_sequence;
+    loop {
+        let name = round_name(epoch, sequence);
+        let target = dst_dir.join(&name);
+        before(&name)?;
+        match rename_no_replace(dir, &target) {
+            Ok(()) => return Ok((sequence, target)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => sequence += 1,
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot move {} to {}", dir.display(), target.display()));
+            }
+        }
+    }
+}
+
+/// `rename`, failing with `AlreadyExists` instead of replacing `to` (an
+/// empty directory would be replaced silently by a plain rename). Where the
+/// filesystem cannot say so atomically, `to` is checked first.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            fs::rename(from, to)
+        }
+        Err(errno) => Err(errno.into()),
     }
 }
 
@@ -275,6 +320,8 @@ pub fn round_name(epoch: u64, sequence: u32) -> String {
 #[derive(Debug)]
 pub struct StagedRound {
     name: String,
+    /// `(epoch, sequence)` of `name`.
+    position: (u64, u32),
     staging: PathBuf,
     delivered: bool,
 }
@@ -383,6 +430,42 @@ mod tests {
         // A later second starts again at `<epoch>`.
         let mut next = Spool::open(&dst, &tmp).unwrap();
         assert_eq!(next.begin_round(1_700_000_001).unwrap().name(), "1700000001");
+    }
+
+    #[test]
+    fn a_name_taken_after_begin_is_never_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let (dst, tmp) = (root.path().join("incoming"), root.path().join("incoming.tmp"));
+        let mut spool = Spool::open(&dst, &tmp).unwrap();
+        let round = spool.begin_round(1_700_000_000).unwrap();
+        fs::write(round.path().join("a.sock_info"), "Name: HAProxy\n\n").unwrap();
+        // Another writer takes the name, and the next, in the meantime:
+        // one with a round in it, one empty (which a plain rename replaces).
+        fs::create_dir_all(dst.join("1700000000")).unwrap();
+        fs::write(dst.join("1700000000").join("b.sock_info"), "theirs").unwrap();
+        fs::create_dir_all(dst.join("1700000000.1")).unwrap();
+        let delivered = spool.deliver(round).unwrap();
+        assert_eq!(delivered, dst.join("1700000000.2"));
+        assert!(delivered.join("a.sock_info").exists());
+        assert_eq!(
+            fs::read_to_string(dst.join("1700000000").join("b.sock_info")).unwrap(),
+            "theirs"
+        );
+        assert_eq!(dir_names(&dst.join("1700000000.1")), Vec::<String>::new());
+        assert_eq!(
+            fs::read_to_string(root.path().join("incoming.last-round")).unwrap(),
+            "1700000000.2\n"
+        );
+        assert_eq!(spool.begin_round(1_700_000_000).unwrap().name(), "1700000000.3");
+    }
+
+    fn dir_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
     }
 
     #[test]
