@@ -43,7 +43,8 @@ enum Command {
     #[command(
         display_name = "haproxide",
         after_help = "Reads the sections [DEFAULT], [paths], [process], [graphite], [local-store], [kafka], \
-                      [kafka-rounds], [frontend-groups], [backend-groups] and [server-groups].\n\
+                      [kafka-rounds], [frontend-groups], [backend-groups], [server-groups] and \
+                      every [cluster:NAME].\n\
                       SIGTERM, SIGHUP or SIGINT starts no new round, gives the sinks shutdown-timeout \
                       to deliver what they hold, and exits 0, with or without --once.",
         mut_arg("once", |arg| arg.help("Process the rounds present and exit: 0 when all were delivered, 1 otherwise"))

@@ -216,7 +216,7 @@ fn pull_then_process_equals_direct_queries_of_two_instances() {
             );
         }
     }
-    assert_eq!(stored["frontend.fe_main.stot"], 12.0);
+    assert_eq!(stored["frontend.fe_http.stot"], 12.0);
     assert_eq!(stored["backend.be_app.TotalServers"], 2.0);
     assert_eq!(stored["haproxystats.FailedSockets"], 0.0);
     assert!(
@@ -972,4 +972,148 @@ fn a_round_is_named_after_the_host_its_manifest_records() {
         ),
         "a round without a recorded host is this host's"
     );
+}
+
+/// Writes a manifest naming `host` into the round being staged at `round`.
+fn record_host(round: &Path, name: &str, host: &str) {
+    fs::write(
+        round.join("manifest.json"),
+        format!(r#"{{"round": "{name}", "host": "{host}", "failed": []}}"#),
+    )
+    .unwrap();
+}
+
+/// The lines of every stored round, `path below <namespace>.<host>.haproxy -> value`, by host.
+fn stored_by_host(setup: &Setup) -> BTreeMap<String, Vec<BTreeMap<String, f64>>> {
+    let mut hosts: BTreeMap<String, Vec<BTreeMap<String, f64>>> = BTreeMap::new();
+    for round in dir_entries(&setup.store()) {
+        let stored = fs::read_to_string(setup.store().join(&round).join("stats")).unwrap();
+        let host = stored.split('.').nth(1).unwrap().to_owned();
+        hosts.entry(host).or_default().push(setup.stored(&round));
+    }
+    hosts
+}
+
+/// Whether haproxystats' rules sum `path` across processes (else it is
+/// averaged, or a statistic of its own: `TotalServers` counts the servers
+/// named in any process once).
+fn summed(path: &str) -> bool {
+    use haproxide::stats::{aggregate::DAEMON_SUMMED, metric_names};
+    let metric = path.rsplit('.').next().unwrap();
+    if path.starts_with("haproxystats.") || metric == "TotalServers" {
+        false
+    } else if path.starts_with("frontend.") {
+        true
+    } else if path.contains(".server.") {
+        !metric_names::SERVER_AVG.contains(&metric) && !metric_names::SERVER_AVG_TIME.contains(&metric)
+    } else if path.starts_with("backend.") {
+        !metric_names::BACKEND_AVG.contains(&metric) && !metric_names::BACKEND_AVG_TIME.contains(&metric)
+    } else {
+        DAEMON_SUMMED.contains(&metric)
+    }
+}
+
+#[test]
+fn a_cluster_round_adds_its_hosts_up_and_goes_without_a_host_after_grace() {
+    let setup = Setup::new("");
+    let config = setup.space.config().to_owned();
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("\n[cluster:web]\nhosts = lb1 lb2 lb3\nwindow = 10\ngrace = 0\n");
+    fs::write(&config, text).unwrap();
+    // Three load balancers of one window, unlike each other: lb2 has one
+    // process of the two, lb3 has 40 more servers.
+    setup.add_edited_round("1700000200", |round| record_host(round, "1700000200", "lb1"));
+    setup.add_edited_round("1700000201", |round| {
+        fs::remove_file(round.join("admin2.sock_info")).unwrap();
+        fs::remove_file(round.join("admin2.sock_stat")).unwrap();
+        record_host(round, "1700000201", "lb2");
+    });
+    let staging = setup.space.path().join("lb3");
+    setup.add_large_round("1700000205", 40);
+    fs::rename(setup.src().join("1700000205"), &staging).unwrap();
+    record_host(&staging, "1700000205", "lb3");
+    // One host with all the cluster's processes, for reference.
+    let all = setup.space.path().join("all");
+    fs::create_dir(&all).unwrap();
+    for (host, round) in [
+        ("lb1", setup.src().join("1700000200")),
+        ("lb2", setup.src().join("1700000201")),
+        ("lb3", staging.clone()),
+    ] {
+        for file in dir_entries(&round)
+            .iter()
+            .filter(|file| file.ends_with("_stat") || file.ends_with("_info"))
+        {
+            fs::copy(round.join(file), all.join(format!("{host}~{file}"))).unwrap();
+        }
+    }
+    record_host(&all, "1700000300", "all");
+    fs::rename(&staging, setup.src().join("1700000205")).unwrap();
+    fs::rename(&all, setup.src().join("1700000300")).unwrap();
+    setup.command(&["process", "--once"]).expect_success();
+
+    let hosts = stored_by_host(&setup);
+    assert_eq!(
+        hosts.keys().collect::<Vec<_>>(),
+        ["all", "lb1", "lb2", "lb3", "web"],
+        "one round each, and the cluster's"
+    );
+    let cluster = &hosts["web"][0];
+    let reference = &hosts["all"][0];
+    let without_self = |round: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+        round
+            .iter()
+            .filter(|(path, _)| !path.starts_with("haproxystats."))
+            .map(|(path, value)| (path.clone(), *value))
+            .collect()
+    };
+    assert_eq!(
+        without_self(cluster),
+        without_self(reference),
+        "the cluster round is the round of one host with every process of the three"
+    );
+    let mut sums = 0;
+    for (path, value) in cluster.iter().filter(|(path, _)| summed(path)) {
+        let total: f64 = ["lb1", "lb2", "lb3"]
+            .iter()
+            .filter_map(|host| hosts[*host][0].get(path))
+            .sum();
+        assert_eq!(*value, total, "{path}: the cluster's sum");
+        sums += 1;
+    }
+    assert!(sums > 1000, "{sums} sums compared");
+    assert!(
+        cluster.contains_key("backend.be_app.server.bulk39.stot"),
+        "lb3's own servers are in"
+    );
+    assert_eq!(cluster["haproxystats.ClusterHosts"], 3.0);
+    assert_eq!(cluster["haproxystats.ClusterHostsMissing"], 0.0);
+    assert_eq!(cluster["haproxystats.ClusterLateRounds"], 0.0);
+    assert_eq!(dir_entries(&setup.src()), Vec::<String>::new(), "every round delivered");
+
+    // A window lb3 misses is emitted without it once grace (0 s) passed;
+    // lb3's round of it, coming later, is late: counted, not emitted.
+    fs::remove_dir_all(setup.store()).unwrap();
+    setup.add_edited_round("1700000210", |round| record_host(round, "1700000210", "lb1"));
+    setup.add_edited_round("1700000211", |round| record_host(round, "1700000211", "lb2"));
+    setup.command(&["process", "--once"]).expect_success();
+    let hosts = stored_by_host(&setup);
+    assert_eq!(hosts.keys().collect::<Vec<_>>(), ["lb1", "lb2", "web"]);
+    let cluster = &hosts["web"][0];
+    assert_eq!(cluster["haproxystats.ClusterHosts"], 2.0);
+    assert_eq!(cluster["haproxystats.ClusterHostsMissing"], 1.0);
+    assert_eq!(
+        cluster["frontend.fe_http.stot"],
+        hosts["lb1"][0]["frontend.fe_http.stot"] + hosts["lb2"][0]["frontend.fe_http.stot"]
+    );
+    fs::remove_dir_all(setup.store()).unwrap();
+    setup.add_edited_round("1700000212", |round| record_host(round, "1700000212", "lb3"));
+    let output = setup.run(&["process", "--once"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cluster web: round 1700000212 of lb3 is late: window 1700000210 was emitted; counted (1 so far), not emitted again"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(stored_by_host(&setup).keys().collect::<Vec<_>>(), ["lb3"]);
 }

@@ -83,6 +83,7 @@ pub const SECTIONS: &[&Section] = &[
     &crate::stats::pipeline::FRONTEND_GROUPS,
     &crate::stats::pipeline::BACKEND_GROUPS,
     &crate::stats::pipeline::SERVER_GROUPS,
+    &crate::stats::cluster::SECTIONS,
     &crate::agent::SECTION,
     &crate::agent::URLS,
     &crate::reload::SECTION,
@@ -113,7 +114,7 @@ pub fn known_section(name: &str) -> Option<&'static Section> {
 pub enum Program {
     /// `pull` reads `[DEFAULT]` and `[pull]`.
     Pull,
-    /// `process` reads `[DEFAULT]`, `[paths]`, `[process]`, its sinks' sections and the group sections.
+    /// `process` reads `[DEFAULT]`, `[paths]`, `[process]`, its sinks' sections, the group sections and `[cluster:NAME]`.
     Process,
     /// `agent` reads `[DEFAULT]`, `[agent]` and `[agent-urls]`.
     Agent,
@@ -145,6 +146,7 @@ impl Program {
                 &pipeline::FRONTEND_GROUPS,
                 &pipeline::BACKEND_GROUPS,
                 &pipeline::SERVER_GROUPS,
+                &crate::stats::cluster::SECTIONS,
             ],
             Program::Agent => &[&DEFAULT, &crate::agent::SECTION, &crate::agent::URLS],
             Program::Reload => &[&DEFAULT, &crate::reload::SECTION],

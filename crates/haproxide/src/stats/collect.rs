@@ -454,6 +454,7 @@ impl Puller {
                 targets: entries,
                 failed: failed.clone(),
                 wall_clock_seconds: wall.as_secs_f64(),
+                ..Manifest::default()
             };
             write_durably(&staged.path().join(spool::MANIFEST_FILE), manifest.to_text().as_bytes()).await?;
             let delivered = self.spool.deliver(staged)?;

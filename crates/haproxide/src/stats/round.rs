@@ -21,8 +21,13 @@ pub struct RoundFiles {
     pub stats: Vec<StatFile>,
     /// Sockets pull could not read, from `manifest.json`.
     pub failed_sockets: Option<Vec<String>>,
-    /// The load balancer's host name, from `manifest.json` (when recorded).
+    /// The load balancer's host name, from `manifest.json` (when recorded);
+    /// a cluster's name for a cluster's round.
     pub host: Option<String>,
+    /// A cluster's round: the hosts it adds up, and those it lacks.
+    pub members: Vec<String>,
+    /// A cluster's round: the hosts it waited for in vain.
+    pub missing: Vec<String>,
     /// Files left out, one line each.
     pub problems: Vec<String>,
 }
@@ -54,6 +59,8 @@ pub fn read_round(dir: &Path) -> Result<RoundFiles, String> {
     if let Some(manifest) = read_manifest(listing.manifest.as_deref(), &mut round.problems) {
         round.failed_sockets = Some(manifest.failed);
         round.host = recorded_host(manifest.host);
+        round.members = manifest.members;
+        round.missing = manifest.missing;
     }
     if round.infos.is_empty() && round.stats.is_empty() {
         let reason = if round.problems.is_empty() {

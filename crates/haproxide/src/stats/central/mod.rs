@@ -38,6 +38,7 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
+use crate::stats::cluster::{self, Finished};
 use crate::stats::pipeline;
 use crate::stats::sinks::kafka_rounds::{
     self, GROUP, MAX_ROUND_BYTES, PART_TIMEOUT, ROUNDS_WAITING, TOPIC, client_problems,
@@ -89,10 +90,14 @@ impl CentralSettings {
 pub async fn run(settings: pipeline::Settings, central: CentralSettings) -> anyhow::Result<ExitCode> {
     let src_dir = settings.src_dir().to_owned();
     remove_uncommitted(&src_dir)?;
-    let spool = Arc::new(Mutex::new(Spool::open(
-        &src_dir,
-        &spool::beside(&src_dir, "assembling"),
-    )?));
+    // Kafka hands out again every member round of a cluster window not delivered.
+    cluster::clear(&src_dir)?;
+    // Rounds of many hosts, in any order of their epochs, and cluster rounds:
+    // one namer gives every name, never one twice.
+    let namer = spool::Namer::open(&src_dir);
+    let spool = Arc::new(Mutex::new(
+        Spool::open(&src_dir, &spool::beside(&src_dir, "assembling"))?.named_by(Arc::clone(&namer)),
+    ));
     let (finished_tx, finished_rx) = mpsc::unbounded_channel();
     let state = Arc::new(Mutex::new(State::default()));
     let consumer: StreamConsumer<Rebalancing> = central
@@ -108,7 +113,7 @@ pub async fn run(settings: pipeline::Settings, central: CentralSettings) -> anyh
     tracing::info!(topic = %central.topic, "consuming rounds from Kafka");
     let (stop_tx, stop_rx) = oneshot::channel();
     let consuming = tokio::spawn(consume(consumer, central, spool, state, finished_rx, stop_rx));
-    let outcome = pipeline::run(settings.report_finished(finished_tx), false).await;
+    let outcome = pipeline::run(settings.report_finished(finished_tx).named_by(namer), false).await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(Duration::from_secs(10), consuming).await {
         Ok(Ok(())) => {}
@@ -151,6 +156,9 @@ struct State {
     assembler: Assembler,
     /// Rounds in `src-dir` by spool name: `(host, round)` and their messages.
     spooled: HashMap<String, ((String, String), Vec<Position>)>,
+    /// Spooled rounds delivered that a cluster window still holds: they
+    /// wait for no sink, so they do not count against `rounds-waiting`.
+    held: HashSet<String>,
     /// The same, spool name by `(host, round)`.
     spool_names: HashMap<(String, String), String>,
     /// The last rounds finished with, oldest first.
@@ -169,8 +177,26 @@ struct Counts {
 }
 
 impl State {
+    /// What the pipeline finished with.
+    fn finished(&mut self, finished: Finished) {
+        match finished {
+            Finished::Held(name) => {
+                if self.spooled.contains_key(&name) {
+                    self.held.insert(name);
+                }
+            }
+            Finished::Released(name) => self.released(&name),
+        }
+    }
+
+    /// Rounds waiting for the sinks.
+    fn waiting(&self) -> usize {
+        self.spooled.len() - self.held.len()
+    }
+
     /// The round put in `src-dir` as `name` is finished with.
-    fn finished(&mut self, name: &str) {
+    fn released(&mut self, name: &str) {
+        self.held.remove(name);
         let Some((key, positions)) = self.spooled.remove(name) else {
             return;
         };
@@ -271,7 +297,7 @@ async fn consume(
     settings: CentralSettings,
     spool: Arc<Mutex<Spool>>,
     state: Arc<Mutex<State>>,
-    mut finished: mpsc::UnboundedReceiver<String>,
+    mut finished: mpsc::UnboundedReceiver<Finished>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let topic = settings.topic.as_str();
@@ -281,11 +307,11 @@ async fn consume(
         tokio::select! {
             biased;
             _ = &mut stop => break,
-            Some(name) = finished.recv() => {
-                lock(&state).finished(&name);
+            Some(event) = finished.recv() => {
+                lock(&state).finished(event);
                 // More finished at once: one commit for them all.
-                while let Ok(name) = finished.try_recv() {
-                    lock(&state).finished(&name);
+                while let Ok(event) = finished.try_recv() {
+                    lock(&state).finished(event);
                 }
             }
             received = consumer.recv() => match received {
@@ -331,7 +357,7 @@ async fn consume(
         }
         let (points, waiting) = {
             let mut state = lock(&state);
-            (state.assembler.commit_points(), state.spooled.len())
+            (state.assembler.commit_points(), state.waiting())
         };
         if !points.is_empty() {
             commit(&consumer, topic, &points, CommitMode::Async);
@@ -343,8 +369,8 @@ async fn consume(
         }
     }
     // Rounds finished while stopping, then a last commit.
-    while let Ok(name) = finished.try_recv() {
-        lock(&state).finished(&name);
+    while let Ok(event) = finished.try_recv() {
+        lock(&state).finished(event);
     }
     let points = lock(&state).assembler.commit_points();
     if !points.is_empty() {

@@ -38,6 +38,7 @@ use crate::runtime::shutdown::{Shutdown, within_grace};
 use crate::runtime::watch::{DirEvent, watch_dir};
 use crate::stats::aggregate::{Groups, Options, aggregate, seconds, summed_part};
 use crate::stats::central;
+use crate::stats::cluster::{ClusterSettings, Clusters, Finished, Outcome};
 use crate::stats::metric_names::{
     BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME,
 };
@@ -49,7 +50,7 @@ use crate::stats::sinks::kafka_rounds::{self, KafkaRounds};
 use crate::stats::sinks::local_store::{self, LocalStore};
 use crate::stats::sinks::plaintext::{self, Plaintext, sanitize};
 use crate::stats::sinks::{Sink, Snapshot};
-use crate::stats::spool::{self, round_epoch};
+use crate::stats::spool::{self, SharedNamer, round_epoch};
 use ledger::Ledger;
 
 /// `[process] workers`.
@@ -302,9 +303,15 @@ pub struct Settings {
     sinks: Vec<Box<dyn Sink>>,
     /// How long the sinks may go on delivering after a stop signal.
     shutdown_timeout: Duration,
-    /// Told the name of every round that is finished with: confirmed by
-    /// every sink, or quarantined (central processing commits its offsets then).
-    finished: Option<mpsc::UnboundedSender<String>>,
+    /// `[cluster:NAME]` sections.
+    clusters: Vec<ClusterSettings>,
+    /// What names the rounds this process writes into `src-dir` itself,
+    /// when another writer (central processing) shares it.
+    namer: Option<SharedNamer>,
+    /// Told of every round that is finished with: confirmed by every sink,
+    /// or quarantined, and released by the cluster rounds it went into
+    /// (central processing commits its offsets then).
+    finished: Option<mpsc::UnboundedSender<Finished>>,
 }
 
 impl Settings {
@@ -361,6 +368,8 @@ impl Settings {
             exclude_backends: config.get_opt(&SECTION, &EXCLUDE_BACKENDS)?,
             sinks,
             shutdown_timeout: config.get(&SECTION, &SHUTDOWN_TIMEOUT)?,
+            clusters: ClusterSettings::from_config(config)?,
+            namer: None,
             finished: None,
         })
     }
@@ -371,11 +380,21 @@ impl Settings {
         self.sinks.iter().any(|sink| sink.takes_metrics())
     }
 
-    /// The same settings, telling `finished` the name of every round once it
-    /// is confirmed by every sink or quarantined.
-    pub fn report_finished(self, finished: mpsc::UnboundedSender<String>) -> Settings {
+    /// The same settings, telling `finished` of every round once it is
+    /// confirmed by every sink or quarantined: held while a cluster round
+    /// still needs it, released once none does.
+    pub fn report_finished(self, finished: mpsc::UnboundedSender<Finished>) -> Settings {
         Settings {
             finished: Some(finished),
+            ..self
+        }
+    }
+
+    /// The same settings, naming the cluster rounds with `namer`, which
+    /// another writer of `src-dir` shares.
+    pub fn named_by(self, namer: SharedNamer) -> Settings {
+        Settings {
+            namer: Some(namer),
             ..self
         }
     }
@@ -478,6 +497,8 @@ struct Shared {
     closing: AtomicBool,
     once: bool,
     quarantined: AtomicUsize,
+    /// The clusters' open windows, when there are `[cluster:NAME]` sections.
+    clusters: Option<Clusters>,
     /// Rounds that could neither be removed once delivered nor quarantined
     /// when unreadable: they stay in `src-dir`, and `--once` exits 1.
     stuck: AtomicUsize,
@@ -516,7 +537,7 @@ impl Shared {
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            let idle = {
                 let mut ledger = self.ledger();
                 if self.stopping.load(Ordering::SeqCst) {
                     return None;
@@ -525,9 +546,14 @@ impl Shared {
                     return Some(taken);
                 }
                 // Rounds in flight may still queue parked ones again.
-                if self.once && ledger.idle() {
+                self.once && ledger.idle()
+            };
+            if idle {
+                // Cluster windows whose grace has passed are the last rounds.
+                if self.expire_clusters() == 0 {
                     return None;
                 }
+                continue;
             }
             notified.await;
         }
@@ -611,11 +637,41 @@ impl Shared {
         self.wake.notify_waiters();
     }
 
-    /// Tells the observer, if any, that round `name` is finished with.
+    /// Round `name` is finished with: the observer, if any, is told what
+    /// that finishes (see [`Clusters::finished`]).
     fn finished(&self, name: &str) {
-        if let Some(finished) = &self.settings.finished {
-            let _ = finished.send(name.to_owned());
+        let Some(observer) = &self.settings.finished else {
+            return;
+        };
+        let finished = match &self.clusters {
+            Some(clusters) => clusters.finished(name),
+            None => vec![Finished::Released(name.to_owned())],
+        };
+        for event in finished {
+            let _ = observer.send(event);
         }
+    }
+
+    /// Queues the cluster rounds emitted, and tells the observer of the
+    /// member rounds released.
+    fn clusters_did(&self, outcome: Outcome) {
+        for name in &outcome.emitted {
+            self.enqueue(name);
+        }
+        if let Some(observer) = &self.settings.finished {
+            for name in outcome.released {
+                let _ = observer.send(Finished::Released(name));
+            }
+        }
+    }
+
+    /// Emits the cluster windows whose grace has passed; how many.
+    fn expire_clusters(&self) -> usize {
+        let Some(clusters) = &self.clusters else { return 0 };
+        let outcome = clusters.expire(std::time::SystemTime::now());
+        let emitted = outcome.emitted.len();
+        self.clusters_did(outcome);
+        emitted
     }
 
     fn stop(&self) {
@@ -748,6 +804,11 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     let queue_sizes: Vec<usize> = settings.sinks.iter().map(|sink| sink.queue_size()).collect();
     // A sink's backlog is replayed twice `workers` rounds at a time.
     let ledger = Ledger::new(&queue_sizes, 2 * workers);
+    let namer = settings
+        .namer
+        .clone()
+        .unwrap_or_else(|| spool::Namer::open(&settings.src_dir));
+    let clusters = Clusters::open(&settings.clusters, &settings.src_dir, namer)?;
     let shared = Arc::new(Shared {
         settings,
         ledger: Mutex::new(ledger),
@@ -758,6 +819,7 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         closing: AtomicBool::new(false),
         once,
         quarantined: AtomicUsize::new(0),
+        clusters,
         stuck: AtomicUsize::new(0),
     });
     let (intake_tx, mut intake_rx) = mpsc::unbounded_channel();
@@ -789,9 +851,13 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     let mut signalled = false;
     let workers_done = async { while tasks.join_next().await.is_some() {} };
     tokio::pin!(workers_done);
+    let mut cluster_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             () = &mut workers_done => break,
+            _ = cluster_tick.tick(), if shared.clusters.is_some() && !once => {
+                shared.expire_clusters();
+            }
             event = intake_rx.recv(), if !once => match event {
                 // Directories renamed in are rounds; a file renamed in or
                 // written in place is not, and is quarantined.
@@ -820,7 +886,8 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     let undelivered = shared.ledger().undelivered();
     let quarantined = shared.quarantined.load(Ordering::SeqCst);
     let stuck = shared.stuck.load(Ordering::SeqCst);
-    tracing::info!(undelivered, quarantined, stuck, "process stopped");
+    let open_windows = shared.clusters.as_ref().map_or(0, Clusters::open_windows);
+    tracing::info!(undelivered, quarantined, stuck, open_windows, "process stopped");
     Ok(
         if once && !signalled && (undelivered > 0 || quarantined > 0 || stuck > 0) {
             ExitCode::FAILURE
@@ -859,16 +926,20 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     let started = Instant::now();
     let worker = Arc::clone(shared);
     let read_path = path.clone();
+    let round_name = name.to_owned();
     let computed = tokio::task::spawn_blocking(move || {
         if worker.settings.takes_metrics() {
-            aggregated(&worker.settings, &read_path, timestamp)
+            aggregated(&worker, &read_path, &round_name, timestamp)
         } else {
             unaggregated(&read_path, timestamp)
         }
     })
     .await;
     let (mut batch, problems) = match computed {
-        Ok(Ok(result)) => result,
+        Ok(Ok((batch, problems, outcome))) => {
+            shared.clusters_did(outcome);
+            (batch, problems)
+        }
         Ok(Err(reason)) => {
             quarantine(shared, name, &reason);
             return;
@@ -908,9 +979,14 @@ async fn handle(shared: &Arc<Shared>, name: &str, ticket: u64) {
     shared.dispatch(&outgoing);
 }
 
-/// Reads and aggregates the round in `dir`: its metrics, and the problems
-/// met; `Err` when nothing in it could be used.
-fn aggregated(settings: &Settings, dir: &Path, timestamp: u64) -> Result<(Batch, Vec<String>), String> {
+/// What reading a round gave: its metrics, the problems met, and what the
+/// clusters did with it.
+type Computed = (Batch, Vec<String>, Outcome);
+
+/// Reads and aggregates the round `name` in `dir`, and gives it to the
+/// clusters it is a member of; `Err` when nothing in it could be used.
+fn aggregated(shared: &Shared, dir: &Path, name: &str, timestamp: u64) -> Result<Computed, String> {
+    let settings = &shared.settings;
     let round = read_round(dir)?;
     let mut problems = round.problems;
     let options = settings.snapshot_options(&mut problems);
@@ -929,18 +1005,36 @@ fn aggregated(settings: &Settings, dir: &Path, timestamp: u64) -> Result<(Batch,
         }
         batch.pipeline("FailedSockets", failed.len() as f64);
     }
-    Ok((batch, problems))
+    let mut outcome = Outcome::default();
+    if let (Some(clusters), Some(host)) = (&shared.clusters, batch.host().map(str::to_owned)) {
+        if round.members.is_empty() {
+            outcome = clusters.add(&host, name, timestamp, dir);
+        } else {
+            batch.pipeline("ClusterHosts", round.members.len() as f64);
+            batch.pipeline("ClusterHostsMissing", round.missing.len() as f64);
+            if let Some(late) = clusters.late(&host) {
+                batch.pipeline("ClusterLateRounds", late as f64);
+            }
+            if !round.missing.is_empty() {
+                problems.push(format!(
+                    "cluster round without {}, which had not sent within grace",
+                    round.missing.join(", ")
+                ));
+            }
+        }
+    }
+    Ok((batch, problems, outcome))
 }
 
 /// For sinks that take no metrics: only the round's host, from its
 /// manifest; `Err` when it has no `*_info` or `*_stat` file to ship.
-fn unaggregated(dir: &Path, timestamp: u64) -> Result<(Batch, Vec<String>), String> {
+fn unaggregated(dir: &Path, timestamp: u64) -> Result<Computed, String> {
     let (host, problems) = read_round_host(dir)?;
     let mut batch = Batch::new(timestamp);
     if let Some(host) = host {
         batch.set_host(host);
     }
-    Ok((batch, problems))
+    Ok((batch, problems, Outcome::default()))
 }
 
 /// A sink's name as self-metrics spell it: `local-store` -> `LocalStore`.

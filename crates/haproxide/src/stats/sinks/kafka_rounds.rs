@@ -3,8 +3,8 @@
 //! to aggregate ([`crate::stats::central`]). Nothing is aggregated here: a
 //! round's files are packed and compressed ([`archive`]) and cut into parts
 //! of at most `part-bytes`, so a 28 MB round fits Kafka's default 1 MB
-//! message limit. Every part is keyed by the round's host name, so one
-//! host's rounds stay in order on one partition, and carries headers that
+//! message limit. Every part is keyed by the round's host name (or `key`),
+//! so one host's rounds stay in order on one partition, and carries headers that
 //! let a consumer put the round together again: `host`, `round`, `send`
 //! (one delivery attempt's id), `part` and `parts`.
 //!
@@ -45,7 +45,14 @@ pub const TOPIC: Key<String> = Key::new(
     "topic",
     declare::TEXT,
     DefaultValue::Fallback("haproxy-rounds"),
-    "the topic; parts are keyed by the load balancer's host name",
+    "the topic",
+);
+/// `[kafka-rounds] key`.
+const KEY: Key<String> = Key::new(
+    "key",
+    declare::TEXT,
+    DefaultValue::Unset("the round's host name"),
+    "the key of every part; the load balancers of one `[cluster:NAME]` set the same one, so that their rounds share a partition and so meet at one central instance",
 );
 /// `[kafka-rounds] part-bytes`.
 const PART_BYTES: Key<u64> = Key::new(
@@ -80,7 +87,7 @@ pub const ROUNDS_WAITING: Key<usize> = Key::new(
     "rounds-waiting",
     declare::COUNT,
     DefaultValue::Fallback("8"),
-    "with `source = kafka`: rounds put together and not yet confirmed by every sink; at this many, consuming pauses",
+    "with `source = kafka`: rounds put together and not yet confirmed by every sink (a round delivered whose cluster window is still open does not count); at this many, consuming pauses",
 );
 
 /// `rdkafka.PROPERTY` entries, as `[kafka]` has them.
@@ -103,6 +110,7 @@ pub const SECTION: Section = Section {
             &ENABLED,
             &BROKERS,
             &TOPIC,
+            &KEY,
             &PART_BYTES,
             &GROUP,
             &PART_TIMEOUT,
@@ -140,7 +148,7 @@ pub fn client_config(config: &Config, defaults: &[(&str, &str)]) -> Result<rdkaf
 
 /// Message headers of a round's parts.
 pub mod header {
-    /// The load balancer's host name (also the message key).
+    /// The load balancer's host name (also the message key, unless `key` is set).
     pub const HOST: &str = "host";
     /// The round's name in its spool (`1700000000`, `1700000000.1`).
     pub const ROUND: &str = "round";
@@ -158,6 +166,8 @@ pub struct KafkaRounds {
     part_bytes: usize,
     /// The host name of rounds whose manifest records none: this one.
     host: String,
+    /// `key`: every part's key, instead of its round's host name.
+    key: Option<String>,
     producer: ConfirmingProducer,
     sends: AtomicU64,
     bytes: AtomicU64,
@@ -176,6 +186,7 @@ impl KafkaRounds {
             topic: config.get(&SECTION, &TOPIC)?,
             part_bytes: usize::try_from(config.get(&SECTION, &PART_BYTES)?)?.max(1),
             host: nix::unistd::gethostname()?.to_string_lossy().into_owned(),
+            key: config.get_opt(&SECTION, &KEY)?,
             producer: ConfirmingProducer::new(client_config(config, &[])?),
             sends: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -210,6 +221,7 @@ impl Sink for KafkaRounds {
 
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
         let host = snapshot.batch.host().unwrap_or(&self.host).to_owned();
+        let key = self.key.clone().unwrap_or_else(|| host.clone());
         let send = self.send_id();
         Box::pin(async move {
             let dir = snapshot.dir.clone();
@@ -238,7 +250,7 @@ impl Sink for KafkaRounds {
                         })
                     });
                     FutureRecord::to(&self.topic)
-                        .key(host.as_bytes())
+                        .key(key.as_bytes())
                         .payload(part)
                         .headers(headers)
                 })

@@ -27,6 +27,13 @@ pub struct Manifest {
     /// How long the round took.
     #[serde(default)]
     pub wall_clock_seconds: f64,
+    /// A cluster's round ([`crate::stats::cluster`]): the hosts whose
+    /// rounds it adds up; empty in a load balancer's round.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// A cluster's round: the hosts it waited for in vain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// What became of one target.
@@ -89,6 +96,7 @@ mod tests {
             ],
             failed: vec!["b.sock".into()],
             wall_clock_seconds: 0.25,
+            ..Manifest::default()
         };
         let text = manifest.to_text();
         assert_eq!(

@@ -111,6 +111,54 @@ pub fn list_round(dir: &Path) -> io::Result<RoundListing> {
     Ok(listing)
 }
 
+/// The first sequence a [`Namer`] gives: far above any `pull` gives (the
+/// count of its rounds within one second).
+const NAMER_FIRST: u32 = 1_000_000;
+
+/// Names the rounds that `process` writes into its own `src-dir` (rounds
+/// from Kafka, cluster rounds): `<epoch>.<n>`, `n` from a counter kept in
+/// `<src-dir>.last-sequence` that never goes back, from 1,000,000 up. So no
+/// name is given twice in a `src-dir`, whatever the order of the epochs
+/// (a sink that keys its output by round name, local-store, never writes
+/// over an earlier round), and none is one `pull` gives.
+#[derive(Debug)]
+pub struct Namer {
+    file: PathBuf,
+    last: u32,
+}
+
+/// A [`Namer`] that several writers of one `src-dir` share.
+pub type SharedNamer = std::sync::Arc<std::sync::Mutex<Namer>>;
+
+impl Namer {
+    /// The namer of `src_dir`, going on from the last sequence it gave.
+    pub fn open(src_dir: &Path) -> SharedNamer {
+        let file = beside(src_dir, "last-sequence");
+        let last = fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        std::sync::Arc::new(std::sync::Mutex::new(Namer { file, last }))
+    }
+
+    /// The next sequence, recorded durably before it is given.
+    pub fn advance(&mut self) -> anyhow::Result<u32> {
+        let next = match self.last.checked_add(1) {
+            Some(next) if next >= NAMER_FIRST => next,
+            _ => NAMER_FIRST,
+        };
+        write_durably(&self.file, &format!("{next}\n"))
+            .with_context(|| format!("cannot write {}", self.file.display()))?;
+        self.last = next;
+        Ok(next)
+    }
+}
+
+/// The next sequence of a shared namer.
+pub fn next_sequence(namer: &SharedNamer) -> anyhow::Result<u32> {
+    crate::runtime::unpoisoned(namer.lock(), "the round namer").advance()
+}
+
 /// The two spool directories, checked to be on one filesystem.
 #[derive(Debug)]
 pub struct Spool {
@@ -118,6 +166,8 @@ pub struct Spool {
     tmp_dir: PathBuf,
     /// The last round named: begun in this run, or delivered by an earlier one.
     last_round: Option<(u64, u32)>,
+    /// Names rounds instead of the last round's name, when set.
+    namer: Option<SharedNamer>,
 }
 
 impl Spool {
@@ -148,7 +198,16 @@ impl Spool {
             dst_dir: dst_dir.to_owned(),
             tmp_dir: tmp_dir.to_owned(),
             last_round,
+            namer: None,
         })
+    }
+
+    /// The same spool, naming its rounds with `namer` (see [`Namer`]).
+    pub fn named_by(self, namer: SharedNamer) -> Spool {
+        Spool {
+            namer: Some(namer),
+            ..self
+        }
     }
 
     /// The directory `process` consumes.
@@ -174,9 +233,10 @@ impl Spool {
     /// Creates the staging directory of a round started at `epoch`: `<epoch>`,
     /// or `<epoch>.<n>` when that name was taken in this second.
     pub fn begin_round(&mut self, epoch: u64) -> anyhow::Result<StagedRound> {
-        let mut sequence = match self.last_round {
-            Some((last_epoch, last_sequence)) if last_epoch == epoch => last_sequence + 1,
-            _ => 0,
+        let mut sequence = match (&self.namer, self.last_round) {
+            (Some(namer), _) => next_sequence(namer)?,
+            (None, Some((last_epoch, last_sequence))) if last_epoch == epoch => last_sequence + 1,
+            (None, _) => 0,
         };
         loop {
             let name = round_name(epoch, sequence);
@@ -199,7 +259,7 @@ impl Spool {
                     }
                 }
             }
-            sequence += 1;
+            sequence = self.after(sequence)?;
         }
     }
 
@@ -211,9 +271,18 @@ impl Spool {
     pub fn deliver(&mut self, mut round: StagedRound) -> anyhow::Result<PathBuf> {
         fsync_dir(&round.staging).with_context(|| format!("cannot fsync {}", round.staging.display()))?;
         let (epoch, first) = round.position;
-        let (sequence, target) = move_in(&round.staging, &self.dst_dir, epoch, first, |name| {
-            self.record_last_round(name)
-                .with_context(|| format!("cannot write {}", last_round_file(&self.dst_dir).display()))
+        let mut tried = None;
+        let (sequence, target) = move_in(&round.staging, &self.dst_dir, epoch, || {
+            let sequence = match tried {
+                None => first,
+                Some(taken) => self.after(taken)?,
+            };
+            tried = Some(sequence);
+            if self.namer.is_none() {
+                self.record_last_round(&round_name(epoch, sequence))
+                    .with_context(|| format!("cannot write {}", last_round_file(&self.dst_dir).display()))?;
+            }
+            Ok(sequence)
         })?;
         self.last_round = Some((epoch, sequence));
         round.delivered = true;
@@ -225,24 +294,20 @@ impl Spool {
 }
 
 /// Moves the directory `dir` into `dst_dir` as a round of `epoch`, under the
-/// first name from `first_sequence` on that no entry of `dst_dir` has:
-/// atomic, and never replacing anything. `before` runs before each attempt
-/// with the name tried. The sequence and path it took.
+/// first name of the sequences `sequences` gives that no entry of `dst_dir`
+/// has: atomic, and never replacing anything. The sequence and path it took.
 pub fn move_in(
     dir: &Path,
     dst_dir: &Path,
     epoch: u64,
-    first_sequence: u32,
-    mut before: impl FnMut(&str) -> anyhow::Result<()>,
+    mut sequences: impl FnMut() -> anyhow::Result<u32>,
 ) -> anyhow::Result<(u32, PathBuf)> {
-    let mut sequence = first_sequence;
     loop {
-        let name = round_name(epoch, sequence);
-        let target = dst_dir.join(&name);
-        before(&name)?;
+        let sequence = sequences()?;
+        let target = dst_dir.join(round_name(epoch, sequence));
         match rename_no_replace(dir, &target) {
             Ok(()) => return Ok((sequence, target)),
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => sequence += 1,
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             Err(error) => {
                 return Err(error).with_context(|| format!("cannot move {} to {}", dir.display(), target.display()));
             }
@@ -268,15 +333,28 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 impl Spool {
-    /// Writes `name` to the last-round file, durably (written aside, fsynced, renamed).
+    /// Writes `name` to the last-round file, durably.
     fn record_last_round(&self, name: &str) -> io::Result<()> {
-        let path = last_round_file(&self.dst_dir);
-        let aside = path.with_extension("last-round.tmp");
-        let mut file = fs::File::create(&aside)?;
-        io::Write::write_all(&mut file, format!("{name}\n").as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&aside, path)
+        write_durably(&last_round_file(&self.dst_dir), &format!("{name}\n"))
     }
+
+    /// The sequence to try after `taken`: the namer's next, or the one after.
+    fn after(&self, taken: u32) -> anyhow::Result<u32> {
+        match &self.namer {
+            Some(namer) => next_sequence(namer),
+            None => Ok(taken + 1),
+        }
+    }
+}
+
+/// Writes `text` to `path` aside, fsynced, then renamed over it.
+fn write_durably(path: &Path, text: &str) -> io::Result<()> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".tmp");
+    let mut file = fs::File::create(&aside)?;
+    io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&aside, path)
 }
 
 /// A round's epoch and sequence, from its name only: `<epoch>` or `<epoch>.<n>`.
@@ -363,6 +441,8 @@ fn fsync_dir(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -457,6 +537,37 @@ mod tests {
             "1700000000.2\n"
         );
         assert_eq!(spool.begin_round(1_700_000_000).unwrap().name(), "1700000000.3");
+    }
+
+    #[test]
+    fn a_namer_never_gives_a_name_twice_whatever_the_order_of_epochs() {
+        let root = tempfile::tempdir().unwrap();
+        let (dst, tmp) = (root.path().join("central"), root.path().join("central.assembling"));
+        let namer = Namer::open(&dst);
+        let mut spool = Spool::open(&dst, &tmp).unwrap().named_by(Arc::clone(&namer));
+        let mut delivered = Vec::new();
+        for epoch in [1_700_000_010, 1_700_000_000, 1_700_000_010] {
+            let round = spool.begin_round(epoch).unwrap();
+            let path = spool.deliver(round).unwrap();
+            delivered.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            fs::remove_dir(path).unwrap();
+        }
+        assert_eq!(
+            delivered,
+            ["1700000010.1000000", "1700000000.1000001", "1700000010.1000002"]
+        );
+        // Another writer sharing it, and a restart, go on from there.
+        assert_eq!(next_sequence(&namer).unwrap(), 1_000_003);
+        drop((spool, namer));
+        let mut restarted = Spool::open(&dst, &tmp).unwrap().named_by(Namer::open(&dst));
+        assert_eq!(
+            restarted.begin_round(1_700_000_000).unwrap().name(),
+            "1700000000.1000004"
+        );
+        assert_eq!(
+            fs::read_to_string(root.path().join("central.last-sequence")).unwrap(),
+            "1000004\n"
+        );
     }
 
     fn dir_names(dir: &Path) -> Vec<String> {
