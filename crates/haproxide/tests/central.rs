@@ -2,12 +2,14 @@
 //! balancers (a real HAProxy each, `pull` with its host name overridden,
 //! and `process` whose only sink is `[kafka-rounds]`) ship their rounds to a
 //! real tansu broker; `process` instances with `source = kafka`, in one
-//! consumer group, aggregate them and send to a real carbon-c-relay or a
-//! local store. What they deliver is compared with what a local `process`
-//! gives for a copy of the same rounds.
+//! consumer group, aggregate them (and add a cluster's up) and send to a
+//! real carbon-c-relay or a local store. What they deliver is compared with
+//! what a local `process` gives for a copy of the same rounds.
 
 // Test helpers fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -74,7 +76,8 @@ struct LoadBalancer {
 }
 
 impl LoadBalancer {
-    fn new(host: &str, socket: &Path, tansu: &Tansu, topic: &str) -> LoadBalancer {
+    /// With more `[kafka-rounds]` keys `rounds`.
+    fn new(host: &str, socket: &Path, tansu: &Tansu, topic: &str, rounds: &str) -> LoadBalancer {
         let space = Workspace::new("lb.conf", |dir| {
             let root = dir.display();
             format!(
@@ -83,7 +86,7 @@ impl LoadBalancer {
                  tmp-dst-dir = {root}/incoming.tmp\nmin-free-space = 1M\ntimeout = 0.5\n\
                  [process]\nsrc-dir = {root}/incoming\nworkers = 2\n[graphite]\nenabled = false\n\
                  [kafka-rounds]\nenabled = true\nbrokers = {brokers}\ntopic = {topic}\n\
-                 rdkafka.message.timeout.ms = 5000\nrdkafka.acks = all\n",
+                 rdkafka.message.timeout.ms = 5000\nrdkafka.acks = all\n{rounds}",
                 socket = socket.display(),
                 brokers = tansu.address(),
             )
@@ -166,8 +169,9 @@ struct Central {
 }
 
 impl Central {
-    /// Sending to a relay on `port` (Graphite) or, with `None`, to local-store.
-    fn new(name: &str, tansu: &Tansu, topic: &str, relay_port: Option<u16>) -> Central {
+    /// Sending to a relay on `port` (Graphite) or, with `None`, to
+    /// local-store; with more sections `more`.
+    fn new(name: &str, tansu: &Tansu, topic: &str, relay_port: Option<u16>, more: &str) -> Central {
         let sink = match relay_port {
             Some(port) => format!(
                 "[graphite]\nserver = 127.0.0.1\nport = {port}\nconnect-timeout = 0.5\nretries = 1\ninterval = 0.1\n"
@@ -180,7 +184,7 @@ impl Central {
                 "[paths]\nbase-dir = {root}\n[process]\nsource = kafka\nsrc-dir = {root}/central\nworkers = 2\n\
                  shutdown-timeout = 3\n\
                  [kafka-rounds]\nbrokers = {brokers}\ntopic = {topic}\ngroup = central\npart-timeout = 5\n\
-                 rdkafka.session.timeout.ms = 6000\nrdkafka.heartbeat.interval.ms = 500\n{sink}",
+                 rdkafka.session.timeout.ms = 6000\nrdkafka.heartbeat.interval.ms = 500\n{sink}{more}",
                 brokers = tansu.address(),
             )
         });
@@ -215,8 +219,30 @@ fn lab_under_traffic(count: usize) -> Lab {
     lab
 }
 
+/// The cluster of the three load balancers, one window a second (their
+/// rounds are a second apart), waiting for every host as long as the test runs.
+const CLUSTER: &str = "[cluster:fleet]\nhosts = lb1 lb2 lb3\nwindow = 1\ngrace = 600\n";
+
+/// `timestamp -> path below <namespace>.<host>.haproxy -> value` of the
+/// lines of `host` (the last value of a path, if it came more than once).
+fn values_of(lines: &[String], host: &str) -> BTreeMap<u64, BTreeMap<String, f64>> {
+    let prefix = format!("loadbalancers.{host}.haproxy.");
+    let mut values: BTreeMap<u64, BTreeMap<String, f64>> = BTreeMap::new();
+    for line in lines {
+        let Some(rest) = line.strip_prefix(&prefix) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        values
+            .entry(fields[2].parse().unwrap())
+            .or_default()
+            .insert(fields[0].to_owned(), fields[1].parse().unwrap());
+    }
+    values
+}
+
 #[test]
-fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round() {
+fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round_and_sum_up_as_a_cluster() {
     const ROUNDS: u64 = 100;
     let tansu = Tansu::start();
     tansu.create_topic_with_partitions("rounds", 3);
@@ -224,19 +250,22 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
     let lab = lab_under_traffic(3);
     let balancers: Vec<LoadBalancer> = (0..3)
         .map(|index| {
+            // One key for the cluster: its rounds meet at one central instance.
             LoadBalancer::new(
                 &format!("lb{}", index + 1),
                 lab.instance(index).stats_socket(),
                 &tansu,
                 "rounds",
+                "key = fleet\n",
             )
         })
         .collect();
     // A real round from each HAProxy, then a stream of copies of it under
-    // the following epochs: 100 rounds a host.
+    // the epochs that follow the first one's: 100 rounds a host, one a second.
+    let mut epoch = None;
     for balancer in &balancers {
         let first = balancer.pull();
-        let epoch: u64 = first.parse().unwrap();
+        let epoch = *epoch.get_or_insert(first.parse::<u64>().unwrap());
         let source = balancer.space.path().join("pulled");
         fs::rename(balancer.incoming().join(&first), &source).unwrap();
         for offset in 0..ROUNDS {
@@ -250,14 +279,19 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
     assert_eq!(expected.len(), 3 * ROUNDS as usize);
 
     let centrals = [
-        Central::new("a", &tansu, "rounds", Some(relay.port())),
-        Central::new("b", &tansu, "rounds", Some(relay.port())),
+        Central::new("a", &tansu, "rounds", Some(relay.port()), CLUSTER),
+        Central::new("b", &tansu, "rounds", Some(relay.port()), CLUSTER),
     ];
     let mut members: Vec<Option<Child>> = centrals.iter().map(|central| Some(central.start())).collect();
     let shippers: Vec<Child> = balancers.iter().map(LoadBalancer::ship).collect();
 
     // Kill -9 the member that has worked the most once a fifth of the rounds arrived.
-    let arrived = || by_round(relay.lines()).len();
+    let arrived = || {
+        by_round(relay.lines())
+            .keys()
+            .filter(|(host, _)| host != "fleet")
+            .count()
+    };
     wait_for("60 rounds at the relay", Duration::from_secs(120), || arrived() >= 60);
     let busiest = if centrals[1].rounds_put_together() > centrals[0].rounds_put_together() {
         1
@@ -289,7 +323,7 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
     // (seen by hand: the survivor assigned its old partitions again, a new
     // member the dead one's). A replacement is started, as systemd's
     // Restart= would; whoever gets them reads on from their last commit.
-    let replacement = Central::new("c", &tansu, "rounds", Some(relay.port()));
+    let replacement = Central::new("c", &tansu, "rounds", Some(relay.port()), CLUSTER);
     members.push(Some(replacement.start()));
     let deadline = Instant::now() + Duration::from_secs(120);
     while arrived() < expected.len() {
@@ -311,7 +345,8 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
     // The last rounds' lines still arriving land, then the relay's lines are compared.
     let _ = (0..100).find(|_| {
         let received = by_round(relay.lines());
-        let whole = expected.iter().all(|(key, lines)| received.get(key) == Some(lines));
+        let clusters = received.keys().filter(|(host, _)| host == "fleet").count();
+        let whole = clusters == ROUNDS as usize && expected.iter().all(|(key, lines)| received.get(key) == Some(lines));
         if !whole {
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -327,8 +362,77 @@ fn three_load_balancers_to_two_central_instances_through_a_kill_9_lose_no_round(
             "round {key:?}: the relay's lines differ from local-store's"
         );
     }
-    let strays: Vec<_> = received.keys().filter(|key| !expected.contains_key(*key)).collect();
+    let strays: Vec<_> = received
+        .keys()
+        .filter(|key| !expected.contains_key(*key) && key.0 != "fleet")
+        .collect();
     assert!(strays.is_empty(), "rounds nobody sent: {strays:?}");
+    // Every window's cluster round: whole, and the sum of its three hosts'.
+    let cluster = values_of(&lines, "fleet");
+    let epoch = epoch.unwrap();
+    assert_eq!(
+        cluster.keys().copied().collect::<Vec<_>>(),
+        (epoch..epoch + ROUNDS).collect::<Vec<_>>(),
+        "a cluster round a window"
+    );
+    let hosts: Vec<BTreeMap<u64, BTreeMap<String, f64>>> = ["lb1", "lb2", "lb3"]
+        .iter()
+        .map(|host| values_of(&expected.values().flatten().cloned().collect::<Vec<_>>(), host))
+        .collect();
+    let mut sums = 0;
+    for (timestamp, paths) in &cluster {
+        assert_eq!(paths["haproxystats.ClusterHosts"], 3.0, "window {timestamp}");
+        assert_eq!(paths["haproxystats.ClusterHostsMissing"], 0.0, "window {timestamp}");
+        for (path, value) in paths.iter().filter(|(path, _)| common::summed(path)) {
+            let total: f64 = hosts.iter().filter_map(|host| host[timestamp].get(path)).sum();
+            assert_eq!(*value, total, "window {timestamp}: {path}, the hosts' sum");
+            sums += 1;
+        }
+        // Every path of its hosts, and the CPU statistics across processes,
+        // which a host of one process has not.
+        let host_paths: BTreeSet<&str> = hosts
+            .iter()
+            .flat_map(|host| host[timestamp].keys())
+            .map(String::as_str)
+            .collect();
+        let extra: BTreeSet<&str> = paths
+            .keys()
+            .map(String::as_str)
+            .filter(|path| !path.starts_with("haproxystats.") && !host_paths.contains(path))
+            .collect();
+        assert!(
+            host_paths.iter().all(|path| paths.contains_key(*path)),
+            "window {timestamp}"
+        );
+        assert_eq!(
+            extra,
+            BTreeSet::from([
+                "daemon.25PercentileCpuUsagePct",
+                "daemon.50PercentileCpuUsagePct",
+                "daemon.75PercentileCpuUsagePct",
+                "daemon.95PercentileCpuUsagePct",
+                "daemon.99PercentileCpuUsagePct",
+                "daemon.StdCpuUsagePct"
+            ]),
+            "window {timestamp}"
+        );
+    }
+    let clusters_twice = deliveries(
+        &lines,
+        &by_round(
+            lines
+                .iter()
+                .filter(|line| line.starts_with("loadbalancers.fleet."))
+                .cloned(),
+        ),
+    )
+    .values()
+    .filter(|count| **count > 1)
+    .count();
+    eprintln!(
+        "{} cluster rounds, each whole (ClusterHostsMissing 0) and the sum of lb1, lb2 and lb3 ({sums} sums compared); {clusters_twice} delivered more than once",
+        cluster.len()
+    );
     let counts = deliveries(&lines, &expected);
     let twice = counts.values().filter(|count| **count > 1).count();
     let extra: usize = counts.values().map(|count| count.saturating_sub(1)).sum();
@@ -409,7 +513,7 @@ fn a_round_of_28_mb_crosses_kafka_in_parts_under_its_default_limit() {
     let tansu = Tansu::start();
     tansu.create_topic("rounds");
     let lab = lab_under_traffic(1);
-    let balancer = LoadBalancer::new("lb1", lab.instance(0).stats_socket(), &tansu, "rounds");
+    let balancer = LoadBalancer::new("lb1", lab.instance(0).stats_socket(), &tansu, "rounds", "");
     let first = balancer.pull();
     let source = balancer.space.path().join("pulled");
     fs::rename(balancer.incoming().join(&first), &source).unwrap();
@@ -417,7 +521,7 @@ fn a_round_of_28_mb_crosses_kafka_in_parts_under_its_default_limit() {
     balancer.add_copy(&source, &first);
     let expected = balancer.reference_rounds();
 
-    let central = Central::new("a", &tansu, "rounds", None);
+    let central = Central::new("a", &tansu, "rounds", None, "");
     let member = central.start();
     balancer.command(&["process", "--once"]).expect_success();
     assert_eq!(
@@ -467,12 +571,12 @@ fn with_tansu_stopped_20_s_the_spool_holds_the_rounds_and_ships_them_oldest_firs
     tansu.create_topic("rounds");
     let relay = CarbonRelay::start();
     let lab = lab_under_traffic(1);
-    let balancer = LoadBalancer::new("lb1", lab.instance(0).stats_socket(), &tansu, "rounds");
+    let balancer = LoadBalancer::new("lb1", lab.instance(0).stats_socket(), &tansu, "rounds", "");
     let first = balancer.pull();
     let epoch: u64 = first.parse().unwrap();
     let source = balancer.space.path().join("pulled");
     fs::rename(balancer.incoming().join(&first), &source).unwrap();
-    let central = Central::new("a", &tansu, "rounds", Some(relay.port()));
+    let central = Central::new("a", &tansu, "rounds", Some(relay.port()), "");
     let member = central.start();
     let shipper = balancer.ship();
     // A round a second: 3 with Kafka up, 20 while it is stopped, 3 after.

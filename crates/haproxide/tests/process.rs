@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::Duration;
 
+mod common;
+
 use haproxy::ShowStat;
 use testkit::{
     CarbonRelay, Lab, Signal, Tansu, TestCommand, Workspace, copy_dir, dir_entries, stop_with, terminate, wait_for,
@@ -994,25 +996,6 @@ fn stored_by_host(setup: &Setup) -> BTreeMap<String, Vec<BTreeMap<String, f64>>>
     hosts
 }
 
-/// Whether haproxystats' rules sum `path` across processes (else it is
-/// averaged, or a statistic of its own: `TotalServers` counts the servers
-/// named in any process once).
-fn summed(path: &str) -> bool {
-    use haproxide::stats::{aggregate::DAEMON_SUMMED, metric_names};
-    let metric = path.rsplit('.').next().unwrap();
-    if path.starts_with("haproxystats.") || metric == "TotalServers" {
-        false
-    } else if path.starts_with("frontend.") {
-        true
-    } else if path.contains(".server.") {
-        !metric_names::SERVER_AVG.contains(&metric) && !metric_names::SERVER_AVG_TIME.contains(&metric)
-    } else if path.starts_with("backend.") {
-        !metric_names::BACKEND_AVG.contains(&metric) && !metric_names::BACKEND_AVG_TIME.contains(&metric)
-    } else {
-        DAEMON_SUMMED.contains(&metric)
-    }
-}
-
 #[test]
 fn a_cluster_round_adds_its_hosts_up_and_goes_without_a_host_after_grace() {
     let setup = Setup::new("");
@@ -1073,7 +1056,7 @@ fn a_cluster_round_adds_its_hosts_up_and_goes_without_a_host_after_grace() {
         "the cluster round is the round of one host with every process of the three"
     );
     let mut sums = 0;
-    for (path, value) in cluster.iter().filter(|(path, _)| summed(path)) {
+    for (path, value) in cluster.iter().filter(|(path, _)| common::summed(path)) {
         let total: f64 = ["lb1", "lb2", "lb3"]
             .iter()
             .filter_map(|host| hosts[*host][0].get(path))
