@@ -218,7 +218,7 @@ fn pull_then_process_equals_direct_queries_of_two_instances() {
             );
         }
     }
-    assert_eq!(stored["frontend.fe_http.stot"], 12.0);
+    assert_eq!(stored["frontend.fe_main.stot"], 12.0);
     assert_eq!(stored["backend.be_app.TotalServers"], 2.0);
     assert_eq!(stored["haproxystats.FailedSockets"], 0.0);
     assert!(
