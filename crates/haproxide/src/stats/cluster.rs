@@ -91,9 +91,12 @@ pub const SECTIONS: Section = Section::of(
 )
 .with_rules(rules);
 
-/// Every `[cluster:NAME]` has members, and a NAME that is one level of a metric name.
+/// Every `[cluster:NAME]` has members and a NAME that is one level of a
+/// metric name, and is where rounds are aggregated: not on a load balancer
+/// that ships its rounds to Kafka unaggregated.
 fn rules(config: &Config) -> Vec<ConfigError> {
     let mut errors = Vec::new();
+    let shipping = crate::stats::sinks::kafka_rounds::enabled(config);
     for name in section_names(config) {
         let problem = |message: String| ConfigError::Section {
             location: section_location(config, &name),
@@ -108,6 +111,11 @@ fn rules(config: &Config) -> Vec<ConfigError> {
         if !set(HOSTS.name) && !set(HOST_PATTERN.name) {
             errors.push(problem(
                 "set `hosts`, `host-pattern` or both: the cluster has no member".into(),
+            ));
+        }
+        if shipping {
+            errors.push(problem(
+                "[kafka-rounds] enabled = true ships rounds unaggregated: add clusters up where they are processed (`source = kafka`)".into(),
             ));
         }
     }
@@ -466,6 +474,12 @@ impl Clusters {
     /// Windows still open, for the log.
     pub fn open_windows(&self) -> usize {
         self.state().clusters.iter().map(|cluster| cluster.open.len()).sum()
+    }
+
+    /// Rounds held: member rounds not released, and cluster rounds not finished.
+    pub fn holding(&self) -> usize {
+        let state = self.state();
+        state.holds.len() + state.emitted.len()
     }
 
     /// The late rounds of the cluster whose rounds are called `host`.
@@ -938,23 +952,33 @@ mod tests {
         let path = dir.path().join("h.conf");
         std::fs::write(
             &path,
-            "[cluster:web]\nhosts = lb1 lb2\nwindow = 5\n[cluster:a.b]\nhost-pattern = ^lb\n[cluster:empty]\ngrace = 3\n",
+            "[cluster:web]\nhosts = lb1 lb2\nwindow = 5\n[cluster:a.b]\nhost-pattern = ^lb\n[cluster:empty]\ngrace = 3\n\
+             [kafka-rounds]\nenabled = true\nbrokers = 127.0.0.1:9092\n",
         )
         .unwrap();
         let config = Config::load(Some(&path), None).unwrap();
         let errors: Vec<String> = rules(&config).iter().map(ToString::to_string).collect();
         let at = |line: usize| format!("{}:{line}: ", path.display());
+        let shipping = |line: usize, name: &str| {
+            format!(
+                "{}[cluster:{name}]: [kafka-rounds] enabled = true ships rounds unaggregated: add clusters up where they are processed (`source = kafka`)",
+                at(line)
+            )
+        };
         assert_eq!(
             errors,
             [
+                shipping(1, "web"),
                 format!(
                     "{}[cluster:a.b]: the cluster's name \"a.b\" must be one level of a metric name: letters, digits, `_`, `:` and `-`, no dots or spaces",
                     at(4)
                 ),
+                shipping(4, "a.b"),
                 format!(
                     "{}[cluster:empty]: set `hosts`, `host-pattern` or both: the cluster has no member",
                     at(6)
                 ),
+                shipping(6, "empty"),
             ]
         );
         let settings = ClusterSettings::from_config(&config).unwrap();

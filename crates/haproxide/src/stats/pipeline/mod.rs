@@ -640,15 +640,15 @@ impl Shared {
     /// Round `name` is finished with: the observer, if any, is told what
     /// that finishes (see [`Clusters::finished`]).
     fn finished(&self, name: &str) {
-        let Some(observer) = &self.settings.finished else {
-            return;
-        };
+        // The clusters forget what holds `name` even when nobody observes.
         let finished = match &self.clusters {
             Some(clusters) => clusters.finished(name),
             None => vec![Finished::Released(name.to_owned())],
         };
-        for event in finished {
-            let _ = observer.send(event);
+        if let Some(observer) = &self.settings.finished {
+            for event in finished {
+                let _ = observer.send(event);
+            }
         }
     }
 
@@ -886,8 +886,18 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     let undelivered = shared.ledger().undelivered();
     let quarantined = shared.quarantined.load(Ordering::SeqCst);
     let stuck = shared.stuck.load(Ordering::SeqCst);
-    let open_windows = shared.clusters.as_ref().map_or(0, Clusters::open_windows);
-    tracing::info!(undelivered, quarantined, stuck, open_windows, "process stopped");
+    let (open_windows, cluster_holds) = shared
+        .clusters
+        .as_ref()
+        .map_or((0, 0), |clusters| (clusters.open_windows(), clusters.holding()));
+    tracing::info!(
+        undelivered,
+        quarantined,
+        stuck,
+        open_windows,
+        cluster_holds,
+        "process stopped"
+    );
     Ok(
         if once && !signalled && (undelivered > 0 || quarantined > 0 || stuck > 0) {
             ExitCode::FAILURE
