@@ -3,7 +3,8 @@
 # loopback in a temporary directory (the second in master-worker mode with a
 # master CLI), sends them some HTTP traffic, shows `haproxide query` at work,
 # then runs `haproxide pull` and shows the spool filling, and `haproxide
-# process`, which aggregates the rounds into the local store, and finally
+# process`, which aggregates the rounds into the local store, then a
+# cluster of the two instances pulled as two load balancers, and finally
 # `haproxide reload` of the master-worker instance while traffic runs
 # through it: a good reload, a broken file that changes nothing, JSON steps;
 # then `haproxide backends`, which fills an empty backend from a targets file
@@ -104,6 +105,20 @@ echo; echo "\$ haproxide process -f $DIR/haproxystats.conf --once    # aggregate
 echo; echo "\$ grep -e fe_main.stot -e be_app.server -e CurrConns $DIR/local-store/$first/stats | head"
 grep -e 'frontend.fe_main.stot' -e 'be_app.server.s1.stot' -e 'be_app.server.s2.stot' -e 'daemon.CurrConns' \
     "$DIR/local-store/$first/stats"
+
+echo; echo "== a cluster: each instance pulled as a load balancer of its own (lb1, lb2), then added up"
+for n in 1 2; do
+    printf '[pull]\nservers = unix://%s/run/hap%s.sock\nhostname = lb%s\ndst-dir = %s/cluster/incoming\ntmp-dst-dir = %s/cluster/incoming.tmp\n' \
+        "$DIR" "$n" "$n" "$DIR" "$DIR" >"$DIR/lb$n.conf"
+    "$BIN" pull -f "$DIR/lb$n.conf" --once 2>/dev/null
+done
+printf '[process]\nsrc-dir = %s/cluster/incoming\n[local-store]\ndir = %s/cluster/local-store\n[graphite]\nenabled = false\n[cluster:demo]\nhosts = lb1 lb2\nwindow = 60\ngrace = 0\n' \
+    "$DIR" "$DIR" >"$DIR/cluster.conf"
+echo "\$ cat $DIR/cluster.conf"; cat "$DIR/cluster.conf"
+echo; echo "\$ haproxide process -f $DIR/cluster.conf --once    # lb1's round, lb2's, and the cluster's"
+"$BIN" process -f "$DIR/cluster.conf" --once
+echo; echo "\$ grep -h -e fe_main.stot -e ClusterHosts $DIR/cluster/local-store/*/stats"
+grep -h -e 'frontend.fe_main.stot' -e 'ClusterHosts ' "$DIR"/cluster/local-store/*/stats
 
 echo; echo "== stopping instance 1: its socket file stays behind, stale"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
