@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use haproxy::{ShowInfo, ShowStat};
 use serde_json::Value;
-use testkit::{Lab, Signal, TestCommand, Workspace, stop_with, terminate, wait_for};
+use testkit::{Lab, Signal, TestCommand, Workspace, dir_entries, stop_with, terminate, wait_for};
 
 /// A spool and a config for `lab`'s socket directory.
 struct Setup {
@@ -104,15 +104,6 @@ fn failed(round: &Path) -> Vec<String> {
         .collect()
 }
 
-fn files(round: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(round)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn one_round_of_four_instances_matches_direct_queries() {
     let lab = Lab::builder().instances(4).start();
@@ -131,7 +122,7 @@ fn one_round_of_four_instances_matches_direct_queries() {
         .collect();
     expected.push("manifest.json".into());
     expected.sort();
-    assert_eq!(files(round), expected);
+    assert_eq!(dir_entries(round), expected);
     assert_eq!(failed(round), Vec::<String>::new());
     let system = nix::unistd::gethostname().unwrap().into_string().unwrap();
     assert_eq!(
@@ -168,7 +159,7 @@ fn a_stale_socket_does_not_blank_the_round() {
     assert_eq!(rounds.len(), 1);
     let round = &rounds[0];
     assert_eq!(
-        files(round),
+        dir_entries(round),
         [
             "hap0.sock_info",
             "hap0.sock_stat",
@@ -373,7 +364,10 @@ fn rounds_in_the_same_second_do_not_collide() {
     let rounds = setup.rounds();
     assert_eq!(rounds.len(), 3);
     for round in &rounds {
-        assert_eq!(files(round), ["hap0.sock_info", "hap0.sock_stat", "manifest.json"]);
+        assert_eq!(
+            dir_entries(round),
+            ["hap0.sock_info", "hap0.sock_stat", "manifest.json"]
+        );
     }
     let (first_epoch, _) = round_key(&rounds[0]);
     let same_second: Vec<_> = rounds
@@ -428,7 +422,10 @@ fn a_dangling_symlink_is_skipped_and_reported_once() {
     assert!(status.success());
     for round in setup.rounds() {
         assert_eq!(failed(&round), Vec::<String>::new(), "the link is not a target");
-        assert_eq!(files(&round), ["hap0.sock_info", "hap0.sock_stat", "manifest.json"]);
+        assert_eq!(
+            dir_entries(&round),
+            ["hap0.sock_info", "hap0.sock_stat", "manifest.json"]
+        );
     }
     let log = setup.read_log();
     let warnings = log

@@ -776,15 +776,6 @@ mod tests {
         list.iter().map(|name| (*name).to_owned()).collect()
     }
 
-    fn files(dir: &Path) -> Vec<String> {
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .collect();
-        files.sort();
-        files
-    }
-
     fn released(list: &[&str]) -> Vec<Finished> {
         list.iter().map(|name| Finished::Released((*name).to_owned())).collect()
     }
@@ -802,7 +793,7 @@ mod tests {
         assert_eq!(outcome.emitted, ["1700000000.1000000"]);
         let round = spool.src_dir().join("1700000000.1000000");
         assert_eq!(
-            files(&round),
+            testkit::dir_entries(&round),
             [
                 "lb1~a.sock_info",
                 "lb1~a.sock_stat",
@@ -820,8 +811,14 @@ mod tests {
         assert_eq!(manifest.missing, Vec::<String>::new());
         assert_eq!(manifest.failed, names(&["lb2~b.sock"]));
         // The window is no longer open; the members' own files are untouched.
-        assert_eq!(files(&windows_dir(&spool.src_dir()).join("web")), ["last-window"]);
-        assert_eq!(files(&spool.dir.path().join("members").join("1700000001")).len(), 3);
+        assert_eq!(
+            testkit::dir_entries(&windows_dir(&spool.src_dir()).join("web")),
+            ["last-window"]
+        );
+        assert_eq!(
+            testkit::dir_entries(&spool.dir.path().join("members").join("1700000001")).len(),
+            3
+        );
 
         // A member finished before its cluster round is held, then released with it.
         assert_eq!(clusters.finished("1700000001"), [Finished::Held("1700000001".into())]);
@@ -934,7 +931,7 @@ mod tests {
         spool.add(&other, "odd/host name\n", "1700000021");
         other.expire(SystemTime::now() + Duration::from_secs(31));
         assert_eq!(
-            files(&spool.src_dir().join("1700000020.1000002")),
+            testkit::dir_entries(&spool.src_dir().join("1700000020.1000002")),
             [
                 "manifest.json",
                 "odd%2Fhost%20name%0A~a.sock_info",

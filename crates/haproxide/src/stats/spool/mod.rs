@@ -531,7 +531,7 @@ mod tests {
             fs::read_to_string(dst.join("1700000000").join("b.sock_info")).unwrap(),
             "theirs"
         );
-        assert_eq!(dir_names(&dst.join("1700000000.1")), Vec::<String>::new());
+        assert_eq!(testkit::dir_entries(&dst.join("1700000000.1")), Vec::<String>::new());
         assert_eq!(
             fs::read_to_string(root.path().join("incoming.last-round")).unwrap(),
             "1700000000.2\n"
@@ -568,15 +568,6 @@ mod tests {
             fs::read_to_string(root.path().join("central.last-sequence")).unwrap(),
             "1000004\n"
         );
-    }
-
-    fn dir_names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
     }
 
     #[test]
