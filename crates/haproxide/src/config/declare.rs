@@ -405,6 +405,20 @@ pub const IP_ADDRESS: Parser<IpAddr> = Parser {
     parse: parse_ip,
 };
 
+/// `ADDRESS:PORT`, `[IPv6]:PORT`, or `:PORT` (every address, as Go writes it).
+pub const LISTEN_ADDRESS: Parser<std::net::SocketAddr> = Parser {
+    kind: "address:port",
+    parse: |text| {
+        let text = text.trim();
+        let full = match text.strip_prefix(':') {
+            Some(port) => format!("0.0.0.0:{port}"),
+            None => text.to_owned(),
+        };
+        full.parse()
+            .map_err(|_| "expected ADDRESS:PORT, [IPv6]:PORT or :PORT".into())
+    },
+};
+
 /// An `http://` URL.
 pub const HTTP_URL: Parser<String> = Parser {
     kind: "URL",

@@ -23,20 +23,6 @@ const FILE_MODE: Parser<u32> = Parser {
     },
 };
 
-/// `ADDRESS:PORT`, `[IPv6]:PORT`, or `:PORT` (every address, as Go writes it).
-const LISTEN_ADDRESS: Parser<SocketAddr> = Parser {
-    kind: "address:port",
-    parse: |text| {
-        let text = text.trim();
-        let full = match text.strip_prefix(':') {
-            Some(port) => format!("0.0.0.0:{port}"),
-            None => text.to_owned(),
-        };
-        full.parse()
-            .map_err(|_| "expected ADDRESS:PORT, [IPv6]:PORT or :PORT".into())
-    },
-};
-
 /// Histogram bucket bounds in seconds, rising.
 const BUCKETS: Parser<Vec<f64>> = Parser {
     kind: "seconds, rising",
@@ -322,7 +308,7 @@ pub(super) const ENABLE_PROMETHEUS: Key<bool> = Key::new(
 );
 pub(super) const SERVER_BIND: Key<SocketAddr> = Key::new(
     "server-bind",
-    LISTEN_ADDRESS,
+    declare::LISTEN_ADDRESS,
     DefaultValue::Builtin("127.0.0.1:9341"),
     "where /metrics and /healthz are served (`:9341` is every address, as in HAProxyKafka)",
 );

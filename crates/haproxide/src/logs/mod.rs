@@ -104,7 +104,7 @@ fn route(path: &str, metrics: &Metrics, kafka: &Kafka) -> Response {
         "/metrics" => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: metrics.render(kafka.queued()),
+            body: metrics.render(kafka.queued()).into_bytes(),
         },
         "/healthz" => match metrics.stalled() {
             stalled if stalled.is_empty() => Response::text(200, "ok\n"),
@@ -179,7 +179,7 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     notify("READY=1");
     let server = listener.map(|listener| {
         let (metrics, kafka) = (Arc::clone(&metrics), Arc::clone(&kafka));
-        tokio::spawn(serve(listener, move |path| route(path, &metrics, &kafka)))
+        tokio::spawn(serve(listener, move |request| route(request.path, &metrics, &kafka)))
     });
     let watchdog = watchdog_interval();
     let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(1)));

@@ -15,7 +15,7 @@ pub struct Response {
     /// The `Content-Type`.
     pub content_type: &'static str,
     /// The body.
-    pub body: String,
+    pub body: Vec<u8>,
 }
 
 impl Response {
@@ -24,16 +24,25 @@ impl Response {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
-            body: body.into(),
+            body: body.into().into_bytes(),
         }
     }
+}
+
+/// What a route is told of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The `Accept` header's value, or empty.
+    pub accept: &'a str,
 }
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8192;
 
-/// Answers every connection of `listener` with `route(path)`, until dropped.
-pub async fn serve(listener: TcpListener, route: impl Fn(&str) -> Response + Clone + Send + 'static) {
+/// Answers every connection of `listener` with `route(request)`, until dropped.
+pub async fn serve(listener: TcpListener, route: impl Fn(&Request<'_>) -> Response + Clone + Send + 'static) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -46,7 +55,7 @@ pub async fn serve(listener: TcpListener, route: impl Fn(&str) -> Response + Clo
     }
 }
 
-async fn answer(mut stream: TcpStream, route: impl Fn(&str) -> Response) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, route: impl Fn(&Request<'_>) -> Response) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|window| window == b"\r\n\r\n") && !head.windows(2).any(|window| window == b"\n\n") {
@@ -56,12 +65,21 @@ async fn answer(mut stream: TcpStream, route: impl Fn(&str) -> Response) -> std:
         }
         head.extend_from_slice(&chunk[..read]);
     }
-    let request_line = head.split(|byte| *byte == b'\n').next().unwrap_or_default();
-    let request_line = String::from_utf8_lossy(request_line);
-    let mut words = request_line.split_whitespace();
+    let head = String::from_utf8_lossy(&head);
+    let mut lines = head.lines();
+    let mut words = lines.next().unwrap_or_default().split_whitespace();
     let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let accept = lines
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("accept"))
+        .map_or("", |(_, value)| value.trim());
+    let request = Request {
+        path: target.split('?').next().unwrap_or_default(),
+        accept,
+    };
     let response = match method {
-        "GET" | "HEAD" => route(target.split('?').next().unwrap_or_default()),
+        "GET" | "HEAD" => route(&request),
         _ => Response::text(405, "only GET and HEAD\n"),
     };
     let reason = match response.status {
@@ -79,7 +97,7 @@ async fn answer(mut stream: TcpStream, route: impl Fn(&str) -> Response) -> std:
     )
     .into_bytes();
     if method != "HEAD" {
-        reply.extend_from_slice(response.body.as_bytes());
+        reply.extend_from_slice(&response.body);
     }
     stream.write_all(&reply).await?;
     stream.shutdown().await
