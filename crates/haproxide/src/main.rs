@@ -43,7 +43,7 @@ enum Command {
     #[command(
         display_name = "haproxide",
         after_help = "Reads the sections [DEFAULT], [paths], [process], [graphite], [local-store], [kafka], \
-                      [kafka-rounds], [frontend-groups], [backend-groups], [server-groups] and \
+                      [kafka-rounds], [prometheus], [frontend-groups], [backend-groups], [server-groups] and \
                       every [cluster:NAME].\n\
                       SIGTERM, SIGHUP or SIGINT starts no new round, gives the sinks shutdown-timeout \
                       to deliver what they hold, and exits 0, with or without --once.",

@@ -170,7 +170,7 @@ pub(crate) fn get_status(port: u16, path: &str) -> u16 {
 
 /// One HTTP/1.0 request to a loopback `port` (the answer is never chunked),
 /// `headers` being extra `Name: value\r\n` lines; the status and the body.
-pub(crate) fn loopback_request(
+pub fn loopback_request(
     port: u16,
     method: &str,
     path: &str,

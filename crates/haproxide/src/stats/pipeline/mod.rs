@@ -49,6 +49,7 @@ use crate::stats::sinks::kafka::{KafkaSink, KafkaSinkSettings};
 use crate::stats::sinks::kafka_rounds::{self, KafkaRounds};
 use crate::stats::sinks::local_store::{self, LocalStore};
 use crate::stats::sinks::plaintext::{self, Plaintext, sanitize};
+use crate::stats::sinks::prometheus::{Prometheus, PrometheusSettings};
 use crate::stats::sinks::{Sink, Snapshot};
 use crate::stats::spool::{self, SharedNamer, round_epoch};
 use ledger::Ledger;
@@ -354,9 +355,14 @@ impl Settings {
         if let Some(rounds) = KafkaRounds::from_config(config)? {
             sinks.push(Box::new(rounds));
         }
+        let clusters = ClusterSettings::from_config(config)?;
+        let many_hosts = config.get(&SECTION, &SOURCE)? == Source::Kafka || !clusters.is_empty();
+        if let Some(prometheus) = PrometheusSettings::from_config(config, many_hosts)? {
+            sinks.push(Box::new(Prometheus::new(prometheus)));
+        }
         if sinks.is_empty() {
             bail!(
-                "no destination for the metrics: [graphite] enabled = false, no [local-store] section, [kafka] and [kafka-rounds] not enabled"
+                "no destination for the metrics: [graphite] enabled = false, no [local-store] section, [kafka], [kafka-rounds] and [prometheus] not enabled"
             );
         }
         Ok(Settings {
@@ -368,7 +374,7 @@ impl Settings {
             exclude_backends: config.get_opt(&SECTION, &EXCLUDE_BACKENDS)?,
             sinks,
             shutdown_timeout: config.get(&SECTION, &SHUTDOWN_TIMEOUT)?,
-            clusters: ClusterSettings::from_config(config)?,
+            clusters,
             namer: None,
             finished: None,
         })

@@ -4,7 +4,8 @@
 //! own way (off the async runtime: encoding is CPU work), and returns once
 //! they are safely handed over. `graphite`, `local-store` and `kafka`
 //! (with `format = graphite`) write Graphite's [`plaintext`] lines;
-//! `kafka-rounds` takes no metrics but ships the round's files as they are. `process` deletes a snapshot's
+//! `kafka-rounds` takes no metrics but ships the round's files as they are;
+//! `prometheus` keeps the latest round for Prometheus to scrape. `process` deletes a snapshot's
 //! directory only after every enabled sink returned `Ok`, so a failing sink
 //! keeps the directory in the spool for a retry; [`Sink::recovered`] says when
 //! to retry. Each sink gets the snapshots in round order, one at a time, from a
@@ -15,6 +16,7 @@ pub mod kafka;
 pub mod kafka_rounds;
 pub mod local_store;
 pub mod plaintext;
+pub mod prometheus;
 
 use std::future::Future;
 use std::path::PathBuf;
