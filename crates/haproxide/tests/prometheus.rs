@@ -147,7 +147,7 @@ fn prometheus_scrapes_the_sums_of_two_instances_as_promex_names_them() {
 }
 
 #[test]
-fn names_with_quotes_backslashes_newlines_and_utf8_stay_valid_exposition() {
+fn names_with_quotes_backslashes_and_utf8_stay_valid_exposition() {
     let served = Served::new("");
     let round = served.space.path().join("staging");
     copy_dir(
