@@ -168,7 +168,7 @@ pub(crate) fn get_status(port: u16, path: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// One HTTP/1.0 request to a loopback `port` (the answer is never chunked),
+/// One HTTP/1.0 request to a loopback `port` (a chunked answer is put together),
 /// `headers` being extra `Name: value\r\n` lines; the status and the body.
 pub fn loopback_request(
     port: u16,
@@ -191,9 +191,23 @@ pub fn loopback_request(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let content = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, content)| content.to_owned())
-        .unwrap_or_default();
-    Ok((status, content))
+    let (head, content) = answer.split_once("\r\n\r\n").unwrap_or((answer.as_str(), ""));
+    let chunked = head
+        .lines()
+        .any(|line| line.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    Ok((status, if chunked { dechunk(content) } else { content.to_owned() }))
+}
+
+/// The body of a chunked answer (HAProxy's own services chunk even for HTTP/1.0).
+fn dechunk(mut chunks: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, rest)) = chunks.split_once("\r\n") {
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        body.push_str(&rest[..size]);
+        chunks = rest[size..].strip_prefix("\r\n").unwrap_or(&rest[size..]);
+    }
+    body
 }

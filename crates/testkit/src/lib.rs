@@ -61,12 +61,16 @@ pub fn haproxy_binary() -> PathBuf {
     std::env::var_os("HAPROXY_BIN").map_or_else(|| PathBuf::from("/usr/sbin/haproxy"), PathBuf::from)
 }
 
-/// A frontend routed to one backend.
+/// A frontend routed to one backend, or (with none) HAProxy's own
+/// Prometheus exporter.
 #[derive(Debug, Clone)]
 struct FrontendSpec {
     name: String,
     backend: String,
 }
+
+/// The frontend [`LabBuilder::promex`] adds.
+pub const PROMEX_FRONTEND: &str = "fe_promex";
 
 /// A backend and the names of its servers.
 #[derive(Debug, Clone)]
@@ -82,6 +86,7 @@ pub struct LabBuilder {
     master_cli: bool,
     health_checks: bool,
     tcp_stats: bool,
+    promex: bool,
     server_options: String,
     frontends: Vec<FrontendSpec>,
     backends: Vec<BackendSpec>,
@@ -103,6 +108,13 @@ impl LabBuilder {
     /// Also give every instance admin stats sockets on TCP, `127.0.0.1` and `[::1]`.
     pub fn tcp_stats(mut self) -> Self {
         self.tcp_stats = true;
+        self
+    }
+
+    /// Also give every instance HAProxy's own Prometheus exporter (PROMEX),
+    /// at `/metrics` of frontend [`PROMEX_FRONTEND`].
+    pub fn promex(mut self) -> Self {
+        self.promex = true;
         self
     }
 
@@ -144,6 +156,9 @@ impl LabBuilder {
         if self.frontends.is_empty() {
             let backend = self.backends[0].name.clone();
             self = self.frontend("fe_main", &backend);
+        }
+        if self.promex {
+            self = self.frontend(PROMEX_FRONTEND, "");
         }
         let dir = tempfile::Builder::new()
             .prefix("haproxide-lab-")
@@ -239,10 +254,15 @@ impl LabBuilder {
             );
         }
         for (frontend, (_, port)) in self.frontends.iter().zip(frontend_ports) {
+            let route = if frontend.backend.is_empty() {
+                "http-request use-service prometheus-exporter if { path /metrics }".to_owned()
+            } else {
+                format!("default_backend {}", frontend.backend)
+            };
             let _ = write!(
                 config,
-                "frontend {}\n    bind 127.0.0.1:{port}\n    default_backend {}\n\n",
-                frontend.name, frontend.backend
+                "frontend {}\n    bind 127.0.0.1:{port}\n    {route}\n\n",
+                frontend.name
             );
         }
         for (backend, ports) in self.backends.iter().zip(server_ports) {
@@ -278,6 +298,7 @@ impl Lab {
             master_cli: false,
             health_checks: false,
             tcp_stats: false,
+            promex: false,
             server_options: String::new(),
             frontends: Vec::new(),
             backends: Vec::new(),

@@ -42,7 +42,9 @@ use haproxy::{Header, ObjectType, ShowInfo, StatReader};
 use regex::Regex;
 
 use crate::stats::metric_names::{
-    BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, FRONTEND, SERVER, SERVER_AVG, SERVER_AVG_TIME,
+    BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, BACKEND_EXTENDED, BACKEND_STATES, CHECK_STATUS, DAEMON_EXTENDED, FRONTEND,
+    FRONTEND_EXTENDED, FRONTEND_STATES, Reduce, SERVER, SERVER_AVG, SERVER_AVG_TIME, SERVER_EXTENDED, SERVER_STATES,
+    SERVER_STATUS, States,
 };
 use crate::stats::metrics::{Batch, Entity, Member};
 use crate::stats::sinks::plaintext::sanitize;
@@ -135,6 +137,9 @@ pub struct Options {
     pub exclude_backends: HashSet<String>,
     /// Grouping.
     pub groups: Groups,
+    /// Also the fields HAProxy's exporter has beyond haproxystats' lists, and
+    /// the states, into the batch's extended sections (for `prometheus`).
+    pub extended: bool,
 }
 
 impl Default for Options {
@@ -149,6 +154,7 @@ impl Default for Options {
             exclude_frontends: HashSet::new(),
             exclude_backends: HashSet::new(),
             groups: Groups::default(),
+            extended: false,
         }
     }
 }
@@ -287,6 +293,28 @@ fn daemon(infos: &[(String, ShowInfo)], options: &Options, batch: &mut Batch, pr
     }
     let (fields, values): (Vec<String>, Vec<f64>) = daemon.into_iter().unzip();
     batch.section(fields).push(Member::ungrouped(Entity::Daemon), values);
+    if options.extended {
+        let (fields, values): (Vec<String>, Vec<f64>) = DAEMON_EXTENDED
+            .iter()
+            .filter_map(|(name, reduce)| {
+                let values = all(name)?;
+                let first = *values.first()?;
+                let reduced = values
+                    .iter()
+                    .skip(1)
+                    .fold(first, |total, value| reduce.combine(total, *value));
+                let value = if *reduce == Reduce::Mean {
+                    reduced / values.len() as f64
+                } else {
+                    reduced
+                };
+                Some(((*name).to_owned(), value))
+            })
+            .unzip();
+        batch
+            .extended_section(fields)
+            .push(Member::ungrouped(Entity::Daemon), values);
+    }
     if options.per_process_metrics {
         let keys = process_keys(infos);
         let mut fields: Vec<String> = summed.iter().map(|(name, _)| (*name).to_owned()).collect();
@@ -436,9 +464,14 @@ impl Tally {
         }
     }
 
-    fn merge(&mut self, other: &Tally) {
-        for (total, value) in self.values.iter_mut().zip(&other.values) {
+    fn merge(&mut self, other: &Tally, columns: &Columns) {
+        let split = columns.extended_start().min(self.values.len());
+        let (summed, rest) = self.values.split_at_mut(split);
+        for (total, value) in summed.iter_mut().zip(&other.values) {
             *total += value;
+        }
+        for (offset, (total, value)) in rest.iter_mut().zip(&other.values[split..]).enumerate() {
+            *total = columns.reduce(split + offset).combine(*total, *value);
         }
         self.rows += other.rows;
         self.timed_rows += other.timed_rows;
@@ -451,29 +484,72 @@ impl Tally {
 }
 
 /// The columns tallied for one kind of row: summed, averaged over all rows,
-/// averaged over rows with `lbtot > 0`.
+/// averaged over rows with `lbtot > 0`, then, with [`Options::extended`],
+/// the extended ones (each combined its own way) and the counts of each
+/// state of the [`States`] columns.
 struct Columns {
     summed: Vec<String>,
     averaged: &'static [&'static str],
     timed: &'static [&'static str],
+    extended: &'static [(&'static str, Reduce)],
+    states: &'static [States],
+}
+
+impl Reduce {
+    /// Two tallied values (of rows or of processes) combined.
+    fn combine(self, total: f64, value: f64) -> f64 {
+        match self {
+            Reduce::Sum | Reduce::Mean => total + value,
+            Reduce::Max => total.max(value),
+            Reduce::Min => total.min(value),
+        }
+    }
 }
 
 impl Columns {
+    /// The `show stat` columns read into one slot each.
     fn names(&self) -> impl Iterator<Item = &str> {
         self.summed
             .iter()
             .map(String::as_str)
             .chain(self.averaged.iter().copied())
             .chain(self.timed.iter().copied())
+            .chain(self.extended.iter().map(|(name, _)| *name))
     }
 
+    /// Slots of a [`Tally`]: one per column of [`Columns::names`], then one
+    /// per state.
     fn width(&self) -> usize {
-        self.summed.len() + self.averaged.len() + self.timed.len()
+        self.extended_start()
+            + self.extended.len()
+            + self.states.iter().map(|states| states.labels.len()).sum::<usize>()
     }
 
     /// Where the timed columns start in a [`Tally`].
     fn timed_start(&self) -> usize {
         self.summed.len() + self.averaged.len()
+    }
+
+    /// Where the extended columns start in a [`Tally`].
+    fn extended_start(&self) -> usize {
+        self.timed_start() + self.timed.len()
+    }
+
+    /// Where the counts of each [`States`] start in a [`Tally`].
+    fn state_starts(&self) -> impl Iterator<Item = (usize, &States)> {
+        let mut start = self.extended_start() + self.extended.len();
+        self.states.iter().map(move |states| {
+            let here = start;
+            start += states.labels.len();
+            (here, states)
+        })
+    }
+
+    /// How a slot's values combine.
+    fn reduce(&self, slot: usize) -> Reduce {
+        slot.checked_sub(self.extended_start())
+            .and_then(|offset| self.extended.get(offset))
+            .map_or(Reduce::Sum, |(_, reduce)| *reduce)
     }
 
     /// Indexes into `summed` of `names`, in the order of `names`.
@@ -505,22 +581,44 @@ impl Layout {
                 .map(|name| (*name).to_owned()),
         );
         let mut server = Some(server);
+        let extended = |fields, states| {
+            if options.extended {
+                (fields, states)
+            } else {
+                (&[][..], &[][..])
+            }
+        };
         let kinds = PerKind::new(|kind| match kind {
-            Kind::Frontend => Columns {
-                summed: options.frontend_metrics.clone(),
-                averaged: &[],
-                timed: &[],
-            },
-            Kind::Backend => Columns {
-                summed: options.backend_metrics.clone(),
-                averaged: BACKEND_AVG,
-                timed: BACKEND_AVG_TIME,
-            },
-            Kind::Server => Columns {
-                summed: server.take().unwrap_or_default(),
-                averaged: SERVER_AVG,
-                timed: SERVER_AVG_TIME,
-            },
+            Kind::Frontend => {
+                let (extended, states) = extended(FRONTEND_EXTENDED, FRONTEND_STATES);
+                Columns {
+                    summed: options.frontend_metrics.clone(),
+                    averaged: &[],
+                    timed: &[],
+                    extended,
+                    states,
+                }
+            }
+            Kind::Backend => {
+                let (extended, states) = extended(BACKEND_EXTENDED, BACKEND_STATES);
+                Columns {
+                    summed: options.backend_metrics.clone(),
+                    averaged: BACKEND_AVG,
+                    timed: BACKEND_AVG_TIME,
+                    extended,
+                    states,
+                }
+            }
+            Kind::Server => {
+                let (extended, states) = extended(SERVER_EXTENDED, SERVER_STATES);
+                Columns {
+                    summed: server.take().unwrap_or_default(),
+                    averaged: SERVER_AVG,
+                    timed: SERVER_AVG_TIME,
+                    extended,
+                    states,
+                }
+            }
         });
         let server_configured = kinds[Kind::Server].select(&options.server_metrics);
         let server_default = kinds[Kind::Server].select(&owned(SERVER));
@@ -628,18 +726,22 @@ impl Sites {
             present,
         };
         let by_name = options.aggr_server_metrics;
+        let kinds = &sites.layout.kinds;
         for file in files {
-            merge_into(&mut sites.frontends, file.frontends);
-            merge_into(&mut sites.backends, file.backends);
+            merge_into(&mut sites.frontends, file.frontends, &kinds[Kind::Frontend]);
+            merge_into(&mut sites.backends, file.backends, &kinds[Kind::Backend]);
+            let server_columns = &kinds[Kind::Server];
             for (backend, servers) in file.servers {
                 // Keys are moved, not cloned: tens of thousands of servers per round.
                 let merged = sites.servers.entry(backend).or_default();
                 for (server, tally) in servers {
                     if by_name {
-                        merge_one(&mut sites.servers_by_name, server.clone(), &tally);
+                        merge_one(&mut sites.servers_by_name, server.clone(), &tally, server_columns);
                     }
                     match merged.entry(server) {
-                        std::collections::btree_map::Entry::Occupied(mut existing) => existing.get_mut().merge(&tally),
+                        std::collections::btree_map::Entry::Occupied(mut existing) => {
+                            existing.get_mut().merge(&tally, server_columns)
+                        }
                         std::collections::btree_map::Entry::Vacant(slot) => {
                             slot.insert(tally);
                         }
@@ -703,7 +805,98 @@ impl Sites {
             section.push(member, plan.values(tally));
             cells += width;
         }
+        if options.extended {
+            self.emit_extended_proxies(kind, tallies, excluded, batch);
+        }
         cells
+    }
+
+    /// The extended columns of `kind` every reply used has: slot and reduction.
+    fn extended_plan(&self, kind: Kind) -> (Vec<String>, Vec<(usize, Reduce)>) {
+        let columns = &self.layout.kinds[kind];
+        let start = columns.extended_start();
+        let mut fields = Vec::new();
+        let mut slots = Vec::new();
+        for (offset, (name, reduce)) in columns.extended.iter().enumerate() {
+            if self.present[kind][start + offset] {
+                fields.push((*name).to_owned());
+                slots.push((start + offset, *reduce));
+            }
+        }
+        for (_, states) in columns.state_starts() {
+            fields.extend(states.labels.iter().map(|label| format!("{}={label}", states.column)));
+        }
+        (fields, slots)
+    }
+
+    /// A tally's extended values as [`Sites::extended_plan`] lays them out:
+    /// a state column no process reported for the entity has no value.
+    fn extended_values(&self, kind: Kind, slots: &[(usize, Reduce)], tally: &Tally, values: &mut Vec<f64>) {
+        for &(slot, reduce) in slots {
+            let value = tally.values[slot];
+            values.push(if reduce == Reduce::Mean {
+                value / tally.rows
+            } else {
+                value
+            });
+        }
+        for (start, states) in self.layout.kinds[kind].state_starts() {
+            let counts = &tally.values[start..start + states.labels.len()];
+            let reported = counts.iter().any(|count| *count > 0.0);
+            values.extend(counts.iter().map(|count| if reported { *count } else { f64::NAN }));
+        }
+    }
+
+    /// The extended section of frontends or backends; a backend's has the
+    /// states of its servers counted too (`agg_server_status=UP`, …).
+    fn emit_extended_proxies(
+        &self,
+        kind: Kind,
+        tallies: &BTreeMap<String, Tally>,
+        excluded: &HashSet<String>,
+        batch: &mut Batch,
+    ) {
+        let (mut fields, slots) = self.extended_plan(kind);
+        let backends = kind == Kind::Backend;
+        if backends {
+            for (prefix, labels) in [
+                ("agg_server_status", SERVER_STATUS),
+                ("agg_server_check_status", SERVER_STATUS),
+                ("agg_check_status", CHECK_STATUS),
+            ] {
+                fields.extend(labels.iter().map(|label| format!("{prefix}={label}")));
+            }
+        }
+        let server_states: Vec<(usize, usize)> = self.layout.kinds[Kind::Server]
+            .state_starts()
+            .map(|(start, states)| (start, states.labels.len()))
+            .collect();
+        let section = batch.extended_section(fields);
+        let mut values = Vec::new();
+        for (key, tally) in tallies.iter().filter(|(key, _)| !excluded.contains(*key)) {
+            values.clear();
+            self.extended_values(kind, &slots, tally, &mut values);
+            if backends {
+                let servers = self.servers.get(key).filter(|servers| !servers.is_empty());
+                // Status, the same again under its older name, then check results.
+                for &(start, width) in [server_states.first(), server_states.first(), server_states.get(1)]
+                    .into_iter()
+                    .flatten()
+                {
+                    for offset in 0..width {
+                        values.push(servers.map_or(f64::NAN, |servers| {
+                            servers.values().map(|server| server.values[start + offset]).sum()
+                        }));
+                    }
+                }
+            }
+            let name = tally.name(key).to_owned();
+            let entity = match kind {
+                Kind::Frontend => Entity::Frontend(name),
+                Kind::Backend | Kind::Server => Entity::Backend(name),
+            };
+            section.push(Member::ungrouped(entity), values.iter().copied());
+        }
     }
 
     /// `TotalServers` of each backend not excluded, its servers, and with
@@ -745,6 +938,23 @@ impl Sites {
                 cells += width;
             }
         }
+        if options.extended {
+            let (fields, slots) = self.extended_plan(Kind::Server);
+            let section = batch.extended_section(fields);
+            let mut values = Vec::new();
+            for (backend, servers) in &included {
+                let reported_backend = backend_name(backend);
+                for (key, tally) in *servers {
+                    values.clear();
+                    self.extended_values(Kind::Server, &slots, tally, &mut values);
+                    let entity = Entity::Server {
+                        backend: reported_backend.clone(),
+                        server: tally.name(key).to_owned(),
+                    };
+                    section.push(Member::ungrouped(entity), values.iter().copied());
+                }
+            }
+        }
         if options.aggr_server_metrics {
             let plan = self.plan(Kind::Server, &self.layout.server_default);
             let width = plan.fields.len();
@@ -762,10 +972,10 @@ impl Sites {
     }
 }
 
-fn merge_into(into: &mut BTreeMap<String, Tally>, from: HashMap<String, Tally>) {
+fn merge_into(into: &mut BTreeMap<String, Tally>, from: HashMap<String, Tally>, columns: &Columns) {
     for (key, tally) in from {
         match into.get_mut(&key) {
-            Some(existing) => existing.merge(&tally),
+            Some(existing) => existing.merge(&tally, columns),
             None => {
                 into.insert(key, tally);
             }
@@ -773,9 +983,9 @@ fn merge_into(into: &mut BTreeMap<String, Tally>, from: HashMap<String, Tally>) 
     }
 }
 
-fn merge_one<K: Ord>(into: &mut BTreeMap<K, Tally>, key: K, tally: &Tally) {
+fn merge_one<K: Ord>(into: &mut BTreeMap<K, Tally>, key: K, tally: &Tally, columns: &Columns) {
     match into.get_mut(&key) {
-        Some(existing) => existing.merge(tally),
+        Some(existing) => existing.merge(tally, columns),
         None => {
             into.insert(key, tally.clone());
         }
@@ -842,11 +1052,19 @@ impl FileTallies {
                 .map(|name| rows.header().column(name))
                 .collect()
         });
+        let state_indexes = PerKind::new(|kind| -> Vec<Option<usize>> {
+            layout.kinds[kind]
+                .states
+                .iter()
+                .map(|states| rows.header().column(states.column))
+                .collect()
+        });
         let lbtot = rows.header().column("lbtot");
         // Split each row only as far as the last column read here.
         let identity = ["pxname", "svname", "type"].map(|name| rows.header().column(name));
         let last = indexes
             .iter()
+            .chain(state_indexes.iter())
             .flatten()
             .chain(&identity)
             .chain([&lbtot])
@@ -858,7 +1076,7 @@ impl FileTallies {
         let mut last_line = 0;
         let outcome = rows.for_each_row(|row| -> anyhow::Result<()> {
             last_line = row.line();
-            Ok(tallies.add(row, &indexes, lbtot, layout)?)
+            Ok(tallies.add(row, &indexes, &state_indexes, lbtot, layout)?)
         });
         // HAProxy ends every reply with a newline: without one, the last row may be cut.
         let complete = rows.ended_with_line_end();
@@ -889,6 +1107,7 @@ impl FileTallies {
         &mut self,
         row: &haproxy::StatRow<'_>,
         indexes: &PerKind<Vec<Option<usize>>>,
+        state_indexes: &PerKind<Vec<Option<usize>>>,
         lbtot: Option<usize>,
         layout: &Layout,
     ) -> Result<(), haproxy::ValueError> {
@@ -920,10 +1139,26 @@ impl FileTallies {
                 entry(servers, &svname, &sanitize(&svname), columns.width())
             }
         };
-        let timed_start = columns.timed_start();
+        let (timed_start, extended_start) = (columns.timed_start(), columns.extended_start());
+        let first = tally.rows == 0.0;
         for (slot, (total, index)) in tally.values.iter_mut().zip(&indexes[kind]).enumerate() {
-            if slot < timed_start || balanced {
+            if slot < timed_start || (slot < extended_start && balanced) {
                 *total += value(*index)?;
+            } else if slot >= extended_start {
+                let value = value(*index)?;
+                *total = if first {
+                    value
+                } else {
+                    columns.reduce(slot).combine(*total, value)
+                };
+            }
+        }
+        for ((start, states), index) in columns.state_starts().zip(&state_indexes[kind]) {
+            let state = index
+                .and_then(|index| row.cell(index))
+                .and_then(|text| (states.state_of)(&text));
+            if let Some(state) = state {
+                tally.values[start + state] += 1.0;
             }
         }
         tally.rows += 1.0;
@@ -959,6 +1194,92 @@ mod tests {
         assert_eq!(nearest(&[1.0, 2.0, 3.0], 25), 1.0);
         assert_eq!(nearest(&[1.0, 2.0, 3.0], 75), 3.0);
         assert!((sample_std(&[10.0, 25.0]) - 10.606601717798213).abs() < 1e-12);
+    }
+
+    #[test]
+    fn extended_fields_combine_their_own_way_and_states_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = "# pxname,svname,status,lbtot,check_status,qtime_max,lastchg,uweight,type,\n";
+        let files: Vec<StatFile> = [
+            "fe,FRONTEND,OPEN,,,,,,0,\nbe,s1,UP,3,L7OK,40,100,10,2,\nbe,s2,MAINT (via be/s1),0,,0,5,0,2,\nbe,BACKEND,UP,3,,40,5,10,1,\n",
+            "fe,FRONTEND,STOP,,,,,,0,\nbe,s1,DOWN 1/2,1,* L4CON,90,30,20,2,\nbe,s2,no check,0,,0,7,0,2,\nbe,BACKEND,UP,1,,90,7,20,1,\n",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(index, rows)| {
+            let path = dir.path().join(format!("p{index}_stat"));
+            std::fs::write(&path, format!("{header}{rows}\n")).unwrap();
+            StatFile {
+                socket: format!("p{index}"),
+                path,
+            }
+        })
+        .collect();
+        let options = Options {
+            extended: true,
+            ..Options::default()
+        };
+        let mut batch = Batch::new(1);
+        let report = aggregate(&[], &files, &options, &mut batch);
+        assert_eq!(report.problems, Vec::<String>::new());
+        let value = |entity: &Entity, field: &str| -> Option<f64> {
+            batch.extended_sections().iter().find_map(|section| {
+                let column = section.fields().iter().position(|name| name == field)?;
+                section
+                    .rows()
+                    .find(|(member, _)| member.entity == *entity)
+                    .map(|(_, values)| values[column])
+            })
+        };
+        let s1 = Entity::Server {
+            backend: "be".into(),
+            server: "s1".into(),
+        };
+        let s2 = Entity::Server {
+            backend: "be".into(),
+            server: "s2".into(),
+        };
+        assert_eq!(value(&s1, "qtime_max"), Some(90.0), "the larger");
+        assert_eq!(value(&s1, "lastchg"), Some(30.0), "the smaller");
+        assert_eq!(value(&s1, "uweight"), Some(15.0), "the mean");
+        assert_eq!(value(&s1, "status=UP"), Some(1.0));
+        assert_eq!(value(&s1, "status=DOWN"), Some(1.0));
+        assert_eq!(value(&s1, "check_status=L7OK"), Some(1.0));
+        assert_eq!(
+            value(&s1, "check_status=L4CON"),
+            Some(1.0),
+            "a check running counts as its last result"
+        );
+        assert_eq!(value(&s2, "status=MAINT"), Some(1.0));
+        assert_eq!(value(&s2, "status=UP"), Some(1.0), "no check is up");
+        assert!(value(&s2, "check_status=L7OK").unwrap().is_nan(), "no check, no result");
+        let fe = Entity::Frontend("fe".into());
+        assert_eq!(value(&fe, "status=UP"), Some(1.0));
+        assert_eq!(value(&fe, "status=DOWN"), Some(1.0));
+        let be = Entity::Backend("be".into());
+        assert_eq!(value(&be, "status=UP"), Some(2.0));
+        assert_eq!(value(&be, "agg_server_status=UP"), Some(2.0), "s1 once, s2 once");
+        assert_eq!(value(&be, "agg_server_status=MAINT"), Some(1.0));
+        assert_eq!(value(&be, "agg_server_check_status=DOWN"), Some(1.0));
+        assert_eq!(value(&be, "agg_check_status=L4CON"), Some(1.0));
+        assert_eq!(value(&be, "qtime_max"), Some(90.0));
+        // Without `extended`, nothing of it.
+        let mut plain = Batch::new(1);
+        aggregate(&[], &files, &Options::default(), &mut plain);
+        assert!(plain.extended_sections().is_empty());
+        assert_eq!(
+            plain
+                .sections()
+                .iter()
+                .map(|section| section.fields().to_vec())
+                .collect::<Vec<_>>(),
+            batch
+                .sections()
+                .iter()
+                .map(|section| section.fields().to_vec())
+                .collect::<Vec<_>>(),
+            "the other sinks' sections are the same either way"
+        );
     }
 
     #[test]

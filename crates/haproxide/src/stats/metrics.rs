@@ -117,6 +117,10 @@ pub struct Batch {
     /// The load balancer the round's manifest names, when it names one.
     host: Option<String>,
     sections: Vec<Section>,
+    /// Fields beyond haproxystats' (HAProxy's exporter's, and states
+    /// counted as `status=UP`), for the sinks that ask for them: apart, so
+    /// that the others never see them.
+    extended: Vec<Section>,
 }
 
 impl Batch {
@@ -126,6 +130,7 @@ impl Batch {
             timestamp,
             host: None,
             sections: Vec::new(),
+            extended: Vec::new(),
         }
     }
 
@@ -151,13 +156,17 @@ impl Batch {
 
     /// Starts a section with these fields; rows are pushed into it.
     pub fn section(&mut self, fields: Vec<String>) -> &mut Section {
-        self.sections.push(Section {
-            fields,
-            members: Vec::new(),
-            values: Vec::new(),
-        });
-        let last = self.sections.len() - 1;
-        &mut self.sections[last]
+        start(&mut self.sections, fields)
+    }
+
+    /// The extended sections (see [`crate::stats::metric_names::FRONTEND_EXTENDED`]).
+    pub fn extended_sections(&self) -> &[Section] {
+        &self.extended
+    }
+
+    /// Starts an extended section; rows are pushed into it.
+    pub fn extended_section(&mut self, fields: Vec<String>) -> &mut Section {
+        start(&mut self.extended, fields)
     }
 
     /// Adds one metric of haproxide's own pipeline.
@@ -169,6 +178,7 @@ impl Batch {
     /// Adds the sections of `other` after this batch's own.
     pub fn append(&mut self, other: Batch) {
         self.sections.extend(other.sections);
+        self.extended.extend(other.extended);
     }
 
     /// How many metrics have a value (`NaN`s left out).
@@ -197,6 +207,17 @@ impl Batch {
             })
         })
     }
+}
+
+/// A new empty section with `fields` at the end of `sections`.
+fn start(sections: &mut Vec<Section>, fields: Vec<String>) -> &mut Section {
+    sections.push(Section {
+        fields,
+        members: Vec::new(),
+        values: Vec::new(),
+    });
+    let last = sections.len() - 1;
+    &mut sections[last]
 }
 
 #[cfg(test)]

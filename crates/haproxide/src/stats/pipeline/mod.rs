@@ -420,6 +420,7 @@ impl Settings {
     /// for every snapshot, so edits apply without a restart.
     fn snapshot_options(&self, problems: &mut Vec<String>) -> Options {
         let mut options = self.options.clone();
+        options.extended = self.sinks.iter().any(|sink| sink.takes_extended_metrics());
         options.exclude_frontends = read_exclusions(self.exclude_frontends.as_deref(), problems);
         options.exclude_backends = read_exclusions(self.exclude_backends.as_deref(), problems);
         options

@@ -66,6 +66,13 @@ pub trait Sink: Send + Sync {
         true
     }
 
+    /// Whether it takes the extended metrics too: the fields HAProxy's own
+    /// Prometheus exporter has beyond haproxystats' lists, and the states
+    /// ([`crate::stats::metrics::Batch::extended_sections`]).
+    fn takes_extended_metrics(&self) -> bool {
+        false
+    }
+
     /// Hands `snapshot` over; `Ok` only once it is safe.
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_>;
 

@@ -67,7 +67,7 @@ pub fn render(batch: &Batch, host: Option<&str>) -> Rendered {
         label
     });
     let mut labels = Vec::with_capacity(128);
-    for section in batch.sections() {
+    for section in batch.sections().iter().chain(batch.extended_sections()) {
         // Each field's target for each scope, looked up once per section.
         let targets: Vec<[Option<Target>; 4]> = section
             .fields()
@@ -108,21 +108,22 @@ pub fn render(batch: &Batch, host: Option<&str>) -> Rendered {
                 }
                 let out = &mut rendered.families[target.family];
                 out.extend_from_slice(FAMILIES[target.family].name.as_bytes());
-                match (target.field.code, labels.is_empty()) {
+                match (target.field.label, labels.is_empty()) {
                     (None, true) => {}
                     (None, false) => {
                         out.push(b'{');
                         out.extend_from_slice(&labels);
                         out.push(b'}');
                     }
-                    (Some(code), _) => {
+                    (Some((name, value)), _) => {
                         out.push(b'{');
                         out.extend_from_slice(&labels);
                         if !labels.is_empty() {
                             out.push(b',');
                         }
-                        out.extend_from_slice(b"code=\"");
-                        out.extend_from_slice(code.as_bytes());
+                        out.extend_from_slice(name.as_bytes());
+                        out.extend_from_slice(b"=\"");
+                        out.extend_from_slice(value.as_bytes());
                         out.extend_from_slice(b"\"}");
                     }
                 }

@@ -243,6 +243,10 @@ impl Sink for Prometheus {
         });
     }
 
+    fn takes_extended_metrics(&self) -> bool {
+        true
+    }
+
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_> {
         let latest = Arc::clone(&self.latest);
         let host_label = self.settings.host_label;
