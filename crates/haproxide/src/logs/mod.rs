@@ -104,7 +104,7 @@ fn route(path: &str, metrics: &Metrics, kafka: &Kafka) -> Response {
         "/metrics" => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: metrics.render(kafka.queued()).into_bytes(),
+            body: vec![std::sync::Arc::new(metrics.render(kafka.queued()).into_bytes())],
         },
         "/healthz" => match metrics.stalled() {
             stalled if stalled.is_empty() => Response::text(200, "ok\n"),

@@ -2,6 +2,7 @@
 //! `/healthz`): GET and HEAD only, one request per connection, the request
 //! head bounded in size and time, so a slow or odd client costs nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,8 +15,9 @@ pub struct Response {
     pub status: u16,
     /// The `Content-Type`.
     pub content_type: &'static str,
-    /// The body.
-    pub body: Vec<u8>,
+    /// The body: pieces sent one after the other, shared rather than
+    /// copied (a large body is sent from where it already is).
+    pub body: Vec<Arc<Vec<u8>>>,
 }
 
 impl Response {
@@ -24,7 +26,7 @@ impl Response {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
-            body: body.into().into_bytes(),
+            body: vec![Arc::new(body.into().into_bytes())],
         }
     }
 }
@@ -40,6 +42,25 @@ pub struct Request<'a> {
 
 /// The longest request head read.
 const MAX_HEAD: usize = 8192;
+/// How long a client has to send its request head.
+const HEAD_TIME: Duration = Duration::from_secs(5);
+/// How long a client has to take the whole answer (a scrape of tens of
+/// megabytes over a slow link included).
+const ANSWER_TIME: Duration = Duration::from_secs(120);
+
+/// The request head, or `None` when the client closes or sends too much.
+async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") && !head.windows(2).any(|window| window == b"\n\n") {
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 || head.len() + read > MAX_HEAD {
+            return None;
+        }
+        head.extend_from_slice(&chunk[..read]);
+    }
+    Some(head)
+}
 
 /// Answers every connection of `listener` with `route(request)`, until dropped.
 pub async fn serve(listener: TcpListener, route: impl Fn(&Request<'_>) -> Response + Clone + Send + 'static) {
@@ -50,21 +71,15 @@ pub async fn serve(listener: TcpListener, route: impl Fn(&Request<'_>) -> Respon
         };
         let route = route.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, route)).await;
+            let _ = tokio::time::timeout(ANSWER_TIME, answer(stream, route)).await;
         });
     }
 }
 
 async fn answer(mut stream: TcpStream, route: impl Fn(&Request<'_>) -> Response) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|window| window == b"\r\n\r\n") && !head.windows(2).any(|window| window == b"\n\n") {
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 || head.len() + read > MAX_HEAD {
-            return Ok(());
-        }
-        head.extend_from_slice(&chunk[..read]);
-    }
+    let Ok(Some(head)) = tokio::time::timeout(HEAD_TIME, read_head(&mut stream)).await else {
+        return Ok(());
+    };
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.lines();
     let mut words = lines.next().unwrap_or_default().split_whitespace();
@@ -89,16 +104,17 @@ async fn answer(mut stream: TcpStream, route: impl Fn(&Request<'_>) -> Response)
         503 => "Service Unavailable",
         _ => "",
     };
-    let mut reply = format!(
+    let head = format!(
         "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         response.status,
         response.content_type,
-        response.body.len()
-    )
-    .into_bytes();
+        response.body.iter().map(|piece| piece.len()).sum::<usize>()
+    );
+    stream.write_all(head.as_bytes()).await?;
     if method != "HEAD" {
-        reply.extend_from_slice(&response.body);
+        for piece in &response.body {
+            stream.write_all(piece).await?;
+        }
     }
-    stream.write_all(&reply).await?;
     stream.shutdown().await
 }

@@ -7,6 +7,7 @@
 //! newline → `\n`), so no proxy or server name can break the exposition.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use super::families::{FAMILIES, Family, Scope, Target, target};
 use crate::stats::metrics::{Batch, Entity};
@@ -44,22 +45,52 @@ impl Format {
     }
 }
 
-/// One round's sample lines, family by family (indexes of [`FAMILIES`]).
+/// One round's sample lines, family by family (indexes of [`FAMILIES`]),
+/// each block shared by every scrape that sends it.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Rendered {
     /// The sample lines of each family, in [`FAMILIES`] order.
-    pub families: Vec<Vec<u8>>,
+    pub families: Vec<Arc<Vec<u8>>>,
     /// How many samples.
     pub samples: usize,
+}
+
+/// An exposition being put together: headers written here, the rounds'
+/// blocks of lines shared as they are, never copied.
+#[derive(Debug, Default)]
+pub struct Pieces {
+    done: Vec<Arc<Vec<u8>>>,
+    open: Vec<u8>,
+}
+
+impl Pieces {
+    /// Where text is written next.
+    pub fn text(&mut self) -> &mut Vec<u8> {
+        &mut self.open
+    }
+
+    /// Appends a shared block after the text written so far.
+    pub fn share(&mut self, block: &Arc<Vec<u8>>) {
+        if !self.open.is_empty() {
+            self.done.push(Arc::new(std::mem::take(&mut self.open)));
+        }
+        self.done.push(Arc::clone(block));
+    }
+
+    /// The pieces, in order.
+    pub fn finish(mut self) -> Vec<Arc<Vec<u8>>> {
+        if !self.open.is_empty() {
+            self.done.push(Arc::new(self.open));
+        }
+        self.done
+    }
 }
 
 /// Renders the frontends, backends, servers and processes of `batch`; with
 /// `host`, every sample gets a `host` label.
 pub fn render(batch: &Batch, host: Option<&str>) -> Rendered {
-    let mut rendered = Rendered {
-        families: vec![Vec::new(); FAMILIES.len()],
-        samples: 0,
-    };
+    let mut families = vec![Vec::new(); FAMILIES.len()];
+    let mut samples = 0;
     let host_label = host.map(|host| {
         let mut label = Vec::from(&b"host=\""[..]);
         escape_into(&mut label, host);
@@ -106,7 +137,7 @@ pub fn render(batch: &Batch, host: Option<&str>) -> Rendered {
                 if value.is_nan() {
                     continue;
                 }
-                let out = &mut rendered.families[target.family];
+                let out = &mut families[target.family];
                 out.extend_from_slice(FAMILIES[target.family].name.as_bytes());
                 match (target.field.label, labels.is_empty()) {
                     (None, true) => {}
@@ -130,11 +161,14 @@ pub fn render(batch: &Batch, host: Option<&str>) -> Rendered {
                 out.push(b' ');
                 write_value(out, value * target.field.scale);
                 out.push(b'\n');
-                rendered.samples += 1;
+                samples += 1;
             }
         }
     }
-    rendered
+    Rendered {
+        families: families.into_iter().map(Arc::new).collect(),
+        samples,
+    }
 }
 
 /// Appends `name="value"` (escaped), after a comma unless it is the first.
@@ -188,7 +222,7 @@ pub fn write_header(out: &mut Vec<u8>, family: &Family, format: Format) {
 
 /// Every family with samples in any of `rounds`, each under one header,
 /// the rounds' lines in the order given.
-pub fn assemble<'a>(out: &mut Vec<u8>, rounds: impl Iterator<Item = &'a Rendered> + Clone, format: Format) {
+pub fn assemble<'a>(out: &mut Pieces, rounds: impl Iterator<Item = &'a Rendered> + Clone, format: Format) {
     for (index, family) in FAMILIES.iter().enumerate() {
         let mut lines = rounds
             .clone()
@@ -198,9 +232,9 @@ pub fn assemble<'a>(out: &mut Vec<u8>, rounds: impl Iterator<Item = &'a Rendered
         if lines.peek().is_none() {
             continue;
         }
-        write_header(out, family, format);
+        write_header(out.text(), family, format);
         for block in lines {
-            out.extend_from_slice(block);
+            out.share(block);
         }
     }
 }
@@ -234,9 +268,9 @@ mod tests {
     }
 
     fn text(rendered: &[&Rendered], format: Format) -> String {
-        let mut out = Vec::new();
+        let mut out = Pieces::default();
         assemble(&mut out, rendered.iter().copied(), format);
-        String::from_utf8(out).unwrap()
+        String::from_utf8(out.finish().iter().flat_map(|piece| piece.iter().copied()).collect()).unwrap()
     }
 
     #[test]

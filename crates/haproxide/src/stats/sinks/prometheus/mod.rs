@@ -29,7 +29,7 @@ use super::{Delivery, Sink, Snapshot};
 use crate::config::declare::{self, DefaultValue, Key, Parser, Section};
 use crate::config::{Config, ConfigError};
 use crate::runtime::http::{Request, Response, serve};
-use exposition::{Format, Rendered};
+use exposition::{Format, Pieces, Rendered};
 use families::{Family, Kind};
 
 /// `[prometheus] enabled`.
@@ -119,16 +119,13 @@ impl Latest {
         crate::runtime::unpoisoned(self.rounds.lock(), "the Prometheus sink's rounds")
     }
 
-    /// The whole exposition in `format`.
-    fn exposition(&self, format: Format, host_label: bool) -> Vec<u8> {
+    /// The whole exposition in `format`, in pieces.
+    fn exposition(&self, format: Format, host_label: bool) -> Vec<Arc<Vec<u8>>> {
         let scrapes = self.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
         let rounds = self.rounds();
-        let size: usize = rounds
-            .values()
-            .map(|held| held.rendered.families.iter().map(Vec::len).sum::<usize>())
-            .sum();
-        let mut out = Vec::with_capacity(size + 64 * 1024);
-        exposition::assemble(&mut out, rounds.values().map(|held| &held.rendered), format);
+        let mut pieces = Pieces::default();
+        exposition::assemble(&mut pieces, rounds.values().map(|held| &held.rendered), format);
+        let out = pieces.text();
         let own = |out: &mut Vec<u8>, family: &Family, samples: &mut dyn Iterator<Item = (Option<&str>, f64)>| {
             exposition::write_header(out, family, format);
             for (host, value) in samples {
@@ -143,22 +140,22 @@ impl Latest {
                 out.push(b'\n');
             }
         };
-        own(&mut out, &SCRAPES, &mut std::iter::once((None, scrapes as f64)));
+        own(out, &SCRAPES, &mut std::iter::once((None, scrapes as f64)));
         own(
-            &mut out,
+            out,
             &ROUNDS,
             &mut std::iter::once((None, self.rounds_taken.load(Ordering::Relaxed) as f64)),
         );
         if !rounds.is_empty() {
             own(
-                &mut out,
+                out,
                 &ROUND_TIMESTAMP,
                 &mut rounds
                     .iter()
                     .map(|(host, held)| (Some(host.as_str()), held.timestamp as f64)),
             );
             own(
-                &mut out,
+                out,
                 &RENDER_SECONDS,
                 &mut rounds
                     .iter()
@@ -168,7 +165,7 @@ impl Latest {
         if format == Format::OpenMetrics {
             out.extend_from_slice(b"# EOF\n");
         }
-        out
+        pieces.finish()
     }
 }
 
