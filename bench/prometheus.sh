@@ -32,7 +32,8 @@ mv "$DIR/staging" "$DIR/incoming/1700000000"
 printf '[DEFAULT]\nloglevel = warning\n[process]\nsrc-dir = %s/incoming\n[graphite]\nenabled = false\n[prometheus]\nenabled = true\nbind = 127.0.0.1:%s\n' \
     "$DIR" "$ours" >"$DIR/haproxide.conf"
 "$BIN" process -f "$DIR/haproxide.conf" >"$DIR/process.log" 2>&1 &
-PIDS+=($!)
+PROCESS_PID=$!
+PIDS+=("$PROCESS_PID")
 
 # HAProxy with the generator's shape and PROMEX; the exporter on its socket.
 promex=$(free_port)
@@ -78,3 +79,6 @@ echo "== one scrape, median of $SCRAPES, one after the other"
 measure "haproxide, the round of 4 processes aggregated" "http://127.0.0.1:$ours/metrics"
 measure "PROMEX of one HAProxy (200 fe, 1,000 be x 10 srv)" "http://127.0.0.1:$promex/metrics"
 measure "prometheus-haproxy-exporter 0.14 on that HAProxy" "http://127.0.0.1:$exporter/metrics"
+echo "== haproxide: rendering the round when it arrived (once a round), and its memory"
+curl -s "http://127.0.0.1:$ours/metrics" | grep '^haproxide_prometheus_render_seconds'
+grep -E '^Vm(HWM|RSS)' "/proc/$PROCESS_PID/status"

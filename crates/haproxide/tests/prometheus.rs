@@ -294,3 +294,41 @@ fn every_promex_family_of_frontends_backends_and_servers_is_served_the_same() {
     let (status, _) = terminate(process);
     assert!(status.success());
 }
+
+#[test]
+fn with_host_labels_each_load_balancer_s_latest_round_is_served_apart() {
+    let served = Served::new("");
+    let config = served.space.config().to_owned();
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("host-label = true\n");
+    fs::write(&config, text).unwrap();
+    // Two load balancers, the second with two rounds: its later one is served.
+    for (name, host) in [("1700000000", "lb1"), ("1700000010", "lb2"), ("1700000020", "lb2")] {
+        let round = served.space.path().join("staging");
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/haproxystats/synthetic-1700000000"),
+            &round,
+        );
+        fs::write(
+            round.join("manifest.json"),
+            format!(r#"{{"round": "{name}", "host": "{host}", "failed": []}}"#),
+        )
+        .unwrap();
+        fs::rename(&round, served.space.path().join("incoming").join(name)).unwrap();
+    }
+    let process = served.process();
+    let text = served.wait_for_series("haproxide_prometheus_rounds_total 3\n");
+    let (clean, said) = promtool_check_metrics(&text);
+    assert!(clean, "promtool check metrics: {said}");
+    assert!(text.contains("haproxy_frontend_sessions_total{proxy=\"fe_http\",host=\"lb1\"} 40\n"));
+    assert!(text.contains("haproxy_frontend_sessions_total{proxy=\"fe_http\",host=\"lb2\"} 40\n"));
+    assert!(text.contains("haproxide_prometheus_round_timestamp_seconds{host=\"lb1\"} 1700000000\n"));
+    assert!(text.contains("haproxide_prometheus_round_timestamp_seconds{host=\"lb2\"} 1700000020\n"));
+    assert_eq!(
+        text.matches("# TYPE haproxy_frontend_sessions_total counter\n").count(),
+        1,
+        "one header a family, every host's lines under it"
+    );
+    let (status, _) = terminate(process);
+    assert!(status.success());
+}
