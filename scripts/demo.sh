@@ -4,7 +4,8 @@
 # master CLI), sends them some HTTP traffic, shows `haproxide query` at work,
 # then runs `haproxide pull` and shows the spool filling, and `haproxide
 # process`, which aggregates the rounds into the local store, then a
-# cluster of the two instances pulled as two load balancers, and finally
+# cluster of the two instances pulled as two load balancers, served to
+# Prometheus as well, and finally
 # `haproxide reload` of the master-worker instance while traffic runs
 # through it: a good reload, a broken file that changes nothing, JSON steps;
 # then `haproxide backends`, which fills an empty backend from a targets file
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/lib.sh
-need_packages haproxy
+need_packages haproxy curl
 HAPROXY=/usr/sbin/haproxy
 echo "== building haproxide (release)"
 build_release
@@ -112,13 +113,22 @@ for n in 1 2; do
         "$DIR" "$n" "$n" "$DIR" "$DIR" >"$DIR/lb$n.conf"
     "$BIN" pull -f "$DIR/lb$n.conf" --once 2>/dev/null
 done
-printf '[process]\nsrc-dir = %s/cluster/incoming\n[local-store]\ndir = %s/cluster/local-store\n[graphite]\nenabled = false\n[cluster:demo]\nhosts = lb1 lb2\nwindow = 60\ngrace = 0\n' \
-    "$DIR" "$DIR" >"$DIR/cluster.conf"
+PROMETHEUS_PORT=$(free_port)
+printf '[process]\nsrc-dir = %s/cluster/incoming\n[local-store]\ndir = %s/cluster/local-store\n[graphite]\nenabled = false\n[cluster:demo]\nhosts = lb1 lb2\nwindow = 60\ngrace = 0\n[prometheus]\nenabled = true\nbind = 127.0.0.1:%s\n' \
+    "$DIR" "$DIR" "$PROMETHEUS_PORT" >"$DIR/cluster.conf"
 echo "\$ cat $DIR/cluster.conf"; cat "$DIR/cluster.conf"
-echo; echo "\$ haproxide process -f $DIR/cluster.conf --once    # lb1's round, lb2's, and the cluster's"
-"$BIN" process -f "$DIR/cluster.conf" --once
+echo; echo "\$ haproxide process -f $DIR/cluster.conf    # lb1's round, lb2's, and the cluster's; SIGTERM once all three are delivered"
+"$BIN" process -f "$DIR/cluster.conf" &
+CLUSTER_PROCESS=$!
+for _ in $(seq 1 100); do
+    [ "$(ls "$DIR/cluster/local-store" 2>/dev/null | wc -l)" -ge 3 ] && break
+    sleep 0.1
+done
 echo; echo "\$ grep -h -e fe_main.stot -e ClusterHosts $DIR/cluster/local-store/*/stats"
 grep -h -e 'frontend.fe_main.stot' -e 'ClusterHosts ' "$DIR"/cluster/local-store/*/stats
+echo; echo "\$ curl -s http://127.0.0.1:$PROMETHEUS_PORT/metrics | grep -e '^haproxy_frontend_http_requests_total' -e 'server_status.*s1.*UP'    # named as HAProxy's own exporter names them"
+curl -s "http://127.0.0.1:$PROMETHEUS_PORT/metrics" | grep -e '^haproxy_frontend_http_requests_total' -e 'server_status.*s1.*UP'
+kill -TERM "$CLUSTER_PROCESS"; wait "$CLUSTER_PROCESS" 2>/dev/null || true
 
 echo; echo "== stopping instance 1: its socket file stays behind, stale"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
