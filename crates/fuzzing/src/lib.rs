@@ -12,6 +12,7 @@ use std::path::Path;
 
 use haproxide::agent::formula::{Formula, HealthReport};
 use haproxide::config::Ini;
+use haproxide::runtime::http::Request;
 use haproxide::stats::spool::archive::{read_packed, unpack_round};
 use haproxide::stats::spool::manifest::Manifest;
 use haproxy::{AgentReply, LogFormat, LogLine, ReloadAnswer, ServersState, ShowInfo, ShowProc, ShowStat, StatReader};
@@ -37,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("manifest", manifest),
     ("round_archive", round_archive),
     ("health_json", health_json),
+    ("http_request", http_request),
 ];
 
 /// Datagrams through Wikimedia's mapping: a message is one JSON object of
@@ -378,4 +380,18 @@ pub fn health_json(data: &[u8]) {
     let reply = Formula::default().reply(&report).to_string();
     assert!(!reply.contains('\n'), "{reply:?}");
     let _: AgentReply = reply.parse().unwrap_or_else(|error| panic!("{reply:?}: {error}"));
+}
+
+/// A request head sent to a daemon's HTTP endpoint (`/metrics`): the
+/// method and path are single words, the path has no query, `Accept` is
+/// one line, trimmed.
+pub fn http_request(data: &[u8]) {
+    let head = String::from_utf8_lossy(data);
+    let request = Request::parse(&head);
+    for word in [request.method, request.path] {
+        assert!(!word.contains(char::is_whitespace), "{word:?}");
+    }
+    assert!(!request.path.contains('?'), "{:?}", request.path);
+    assert!(!request.accept.contains(['\r', '\n']), "{:?}", request.accept);
+    assert_eq!(request.accept, request.accept.trim());
 }

@@ -34,10 +34,32 @@ impl Response {
 /// What a route is told of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request<'a> {
+    /// The method (`GET`), or empty.
+    pub method: &'a str,
     /// The path, without the query.
     pub path: &'a str,
     /// The `Accept` header's value, or empty.
     pub accept: &'a str,
+}
+
+impl<'a> Request<'a> {
+    /// Reads a request head (request line and headers, as the client sent
+    /// them, lossily decoded); whatever it holds, a request comes out.
+    pub fn parse(head: &'a str) -> Request<'a> {
+        let mut lines = head.lines();
+        let mut words = lines.next().unwrap_or_default().split_whitespace();
+        let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+        let accept = lines
+            .take_while(|line| !line.is_empty())
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("accept"))
+            .map_or("", |(_, value)| value.trim());
+        Request {
+            method,
+            path: target.split('?').next().unwrap_or_default(),
+            accept,
+        }
+    }
 }
 
 /// The longest request head read.
@@ -81,19 +103,8 @@ async fn answer(mut stream: TcpStream, route: impl Fn(&Request<'_>) -> Response)
         return Ok(());
     };
     let head = String::from_utf8_lossy(&head);
-    let mut lines = head.lines();
-    let mut words = lines.next().unwrap_or_default().split_whitespace();
-    let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
-    let accept = lines
-        .take_while(|line| !line.is_empty())
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("accept"))
-        .map_or("", |(_, value)| value.trim());
-    let request = Request {
-        path: target.split('?').next().unwrap_or_default(),
-        accept,
-    };
-    let response = match method {
+    let request = Request::parse(&head);
+    let response = match request.method {
         "GET" | "HEAD" => route(&request),
         _ => Response::text(405, "only GET and HEAD\n"),
     };
@@ -111,10 +122,37 @@ async fn answer(mut stream: TcpStream, route: impl Fn(&Request<'_>) -> Response)
         response.body.iter().map(|piece| piece.len()).sum::<usize>()
     );
     stream.write_all(head.as_bytes()).await?;
-    if method != "HEAD" {
+    if request.method != "HEAD" {
         for piece in &response.body {
             stream.write_all(piece).await?;
         }
     }
     stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_prometheus_scrape_request_reads_as_what_it_asks() {
+        let head = include_str!("../../../../fixtures/http/prometheus-2.42-scrape-request.txt");
+        let request = Request::parse(head);
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.path, "/metrics");
+        assert_eq!(
+            request.accept,
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        );
+        let odd = Request::parse("get /x?y=1 HTTP/1.0\naccept :  text/plain  \n\nAccept: later\n");
+        assert_eq!((odd.method, odd.path, odd.accept), ("get", "/x", "text/plain"));
+        assert_eq!(
+            Request::parse(""),
+            Request {
+                method: "",
+                path: "",
+                accept: ""
+            }
+        );
+    }
 }
