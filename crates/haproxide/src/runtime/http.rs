@@ -49,11 +49,12 @@ impl<'a> Request<'a> {
         let mut lines = head.lines();
         let mut words = lines.next().unwrap_or_default().split_whitespace();
         let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+        // A bare CR inside a line ends the value: it is one line, or nothing.
         let accept = lines
             .take_while(|line| !line.is_empty())
             .filter_map(|line| line.split_once(':'))
             .find(|(name, _)| name.trim().eq_ignore_ascii_case("accept"))
-            .map_or("", |(_, value)| value.trim());
+            .map_or("", |(_, value)| value.split('\r').next().unwrap_or_default().trim());
         Request {
             method,
             path: target.split('?').next().unwrap_or_default(),
