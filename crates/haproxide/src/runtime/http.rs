@@ -155,5 +155,7 @@ mod tests {
                 accept: ""
             }
         );
+        // Found by the http_request fuzz target: a bare CR ends the value.
+        assert_eq!(Request::parse("GET / HTTP/1.1\r\nAccept: a\r\0b\r\n\r\n").accept, "a");
     }
 }
