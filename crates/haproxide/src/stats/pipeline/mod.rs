@@ -836,6 +836,12 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
     remove_leftovers(&shared.settings.src_dir);
     shared.scan()?;
     tracing::info!(src_dir = %shared.settings.src_dir.display(), workers, "process started");
+    for sink in shared.settings.sinks.iter().filter(|sink| once && sink.pulled()) {
+        tracing::warn!(
+            "{} is scraped, so it serves only while process runs: with --once, only until these rounds are done",
+            sink.name()
+        );
+    }
 
     let mut lanes = tokio::task::JoinSet::new();
     for sink in 0..sinks {

@@ -73,6 +73,12 @@ pub trait Sink: Send + Sync {
         false
     }
 
+    /// Whether its reader pulls from it (`prometheus`), so that it serves
+    /// only while `process` runs: not after `--once`.
+    fn pulled(&self) -> bool {
+        false
+    }
+
     /// Hands `snapshot` over; `Ok` only once it is safe.
     fn deliver(&self, snapshot: Arc<Snapshot>) -> Delivery<'_>;
 

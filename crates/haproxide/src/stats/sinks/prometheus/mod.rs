@@ -224,7 +224,8 @@ impl Sink for Prometheus {
                     }
                 }
             };
-            tracing::info!("prometheus: serving {path} on {bind}");
+            let serving = listener.local_addr().map_or(bind, |address| address);
+            tracing::info!("prometheus: serving {path} on {serving}");
             serve(listener, move |request: &Request<'_>| {
                 if request.path != path {
                     return Response::text(404, format!("try {path}\n"));
@@ -241,6 +242,10 @@ impl Sink for Prometheus {
     }
 
     fn takes_extended_metrics(&self) -> bool {
+        true
+    }
+
+    fn pulled(&self) -> bool {
         true
     }
 
