@@ -187,17 +187,7 @@ fn pull_then_process_equals_direct_queries_of_two_instances() {
         "the delivered round is removed"
     );
     let stored = setup.stored(&round);
-    let sum = |pxname: &str, svname: &str, column: &str| -> f64 {
-        direct
-            .iter()
-            .flat_map(|stat| {
-                stat.rows()
-                    .filter(|row| row.pxname() == pxname && row.svname() == svname)
-                    .map(|row| row.int(column))
-            })
-            .map(|value| value.unwrap().unwrap_or(0) as f64)
-            .sum()
-    };
+    let sum = |pxname: &str, svname: &str, column: &str| common::stat_sum(&direct, pxname, svname, column);
     for column in ["stot", "bin", "bout", "hrsp_2xx", "req_tot", "conn_tot"] {
         assert_eq!(
             stored[&format!("frontend.fe_main.{column}")],

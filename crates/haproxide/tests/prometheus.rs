@@ -5,6 +5,8 @@
 // Test helpers fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
@@ -85,17 +87,7 @@ fn prometheus_scrapes_the_sums_of_two_instances_as_promex_names_them() {
         .iter()
         .map(|instance| ShowStat::parse(instance.raw_command("show stat")).unwrap())
         .collect();
-    let sum = |pxname: &str, svname: &str, column: &str| -> f64 {
-        direct
-            .iter()
-            .flat_map(|stat| {
-                stat.rows()
-                    .filter(|row| row.pxname() == pxname && row.svname() == svname)
-                    .map(|row| row.int(column))
-            })
-            .map(|value| value.unwrap().unwrap_or(0) as f64)
-            .sum()
-    };
+    let sum = |pxname: &str, svname: &str, column: &str| common::stat_sum(&direct, pxname, svname, column);
     let process = served.process();
     let text = served.wait_for_series("haproxy_frontend_http_requests_total{proxy=\"fe_main\"}");
     let (clean, said) = promtool_check_metrics(&text);

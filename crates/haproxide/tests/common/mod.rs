@@ -1,4 +1,28 @@
-//! What several test programs share: which metric paths a cluster round sums.
+//! What several test programs share: which metric paths a cluster round
+//! sums, and a column's sum over instances' `show stat`.
+
+// Each test program uses what it needs of this.
+#![allow(dead_code)]
+
+use haproxy::ShowStat;
+
+/// `column` of the row `pxname`/`svname`, summed over `replies` (an empty
+/// cell counts 0).
+pub fn stat_sum(replies: &[ShowStat], pxname: &str, svname: &str, column: &str) -> f64 {
+    replies
+        .iter()
+        .flat_map(|stat| {
+            stat.rows()
+                .filter(|row| row.pxname() == pxname && row.svname() == svname)
+                .map(|row| row.int(column))
+        })
+        .map(|value| {
+            value
+                .unwrap_or_else(|error| panic!("{pxname}/{svname} {column}: {error}"))
+                .unwrap_or(0) as f64
+        })
+        .sum()
+}
 
 /// Whether haproxystats' rules sum the metric at `path` (below
 /// `<namespace>.<host>.haproxy.`) across processes, and so a cluster's
