@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Fetches promtool (Debian 12's prometheus package, 2.42) once into the
-# cache directory outside the repository, and prints its path. The logs
-# tests check their /metrics exposition with `promtool check metrics`. The
-# package is extracted with dpkg -x, never installed (no service starts).
+# Fetches Debian 12's prometheus package (2.42) once into the cache
+# directory outside the repository, and prints promtool's path. Tests check
+# every /metrics exposition with `promtool check metrics`, and the
+# prometheus sink's tests scrape with the server beside it
+# (`usr/bin/prometheus`). The package is extracted with dpkg -x, never
+# installed (no service starts).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Debian's HAProxy and
-# carbon-c-relay, Consul 1.8.7 from Debian bullseye, moto_server from PyPI, promtool from Debian 12 and
+# carbon-c-relay, Consul 1.8.7 from Debian bullseye, moto_server from PyPI, Prometheus and promtool from Debian 12 and
 # tansu 0.6.0 built from crates.io into the cache, which the integration tests start on loopback), then runs
 # formatting and lint checks and every test of the workspace, then the
 # integration tests that talk to HAProxy (reload, backends, query, pull,
@@ -24,7 +24,8 @@ export MOTO_BIN
 # (10 to 16 minutes the first time on 2 cores).
 TANSU_BIN=$(bash scripts/tansu.sh)
 export TANSU_BIN
-# promtool, which checks the logs daemon's /metrics.
+# Prometheus 2.42 and promtool (one Debian package, extracted): promtool checks every
+# /metrics exposition; the prometheus sink's tests scrape with the real server.
 PROMTOOL_BIN=$(bash scripts/promtool.sh)
 export PROMTOOL_BIN
 echo "== $("${HAPROXY_BIN:-/usr/sbin/haproxy}" -v | head -1)"
