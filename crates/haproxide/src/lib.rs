@@ -7,6 +7,7 @@
 //! - [`reload`]: a validated, verified, hitless HAProxy reload.
 //! - [`backends`]: HAProxy's servers follow Consul, AWS or a file, at run time or by template.
 //! - [`logs`]: HAProxy's request logs from a unix socket to Kafka as JSON.
+//! - [`checks`]: Nagios/Icinga checks of the daemons' work.
 //! - [`kafka`]: librdkafka's client properties, for `logs` and `process`'s Kafka sink.
 //! - [`config`]: the INI configuration (and other programs' YAML files),
 //!   each section declared once by the component that reads it.
@@ -18,6 +19,7 @@
 
 pub mod agent;
 pub mod backends;
+pub mod checks;
 pub mod config;
 pub mod kafka;
 pub mod logs;

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use haproxide::config::Program;
 use haproxide::config::flags::SectionFlags;
-use haproxide::{agent, backends, config, logs, query, reload, stats};
+use haproxide::{agent, backends, checks, config, logs, query, reload, stats};
 
 /// One binary for HAProxy operators.
 #[derive(Debug, Parser)]
@@ -82,6 +82,39 @@ enum Command {
                       SIGTERM, SIGHUP or SIGINT stops reading, drains the queues, gives Kafka flush-timeout, and exits 0."
     )]
     Logs(ConfigFiles),
+    /// Nagios/Icinga checks: one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    #[command(display_name = "haproxide", subcommand)]
+    Check(CheckCommand),
+}
+
+/// The checks.
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// Rounds waiting in process's src-dir, and the oldest one's age (haproxystats' queue check).
+    #[command(display_name = "haproxide")]
+    Spool(SpoolCheckArgs),
+}
+
+/// Flags of `check spool`.
+#[derive(Debug, Args)]
+struct SpoolCheckArgs {
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// The spool to check, instead of the configuration's `[process] src-dir`.
+    #[arg(long, value_name = "DIR")]
+    src_dir: Option<PathBuf>,
+    /// WARNING above this many rounds waiting.
+    #[arg(short, long, default_value_t = 60.0)]
+    warning: f64,
+    /// CRITICAL above this many rounds waiting.
+    #[arg(short, long, default_value_t = 120.0)]
+    critical: f64,
+    /// WARNING when the oldest round waiting is older than this (seconds).
+    #[arg(long, default_value_t = 300.0)]
+    age_warning: f64,
+    /// CRITICAL when the oldest round waiting is older than this (seconds).
+    #[arg(long, default_value_t = 900.0)]
+    age_critical: f64,
 }
 
 /// The command line of `haproxykafka` (Wikimedia's name).
@@ -211,7 +244,15 @@ fn main() -> ExitCode {
             let cli = HaproxykafkaCli::parse_from(argv);
             logs_program(logs::haproxykafka::load(&cli.config).map_err(anyhow::Error::from))
         }
-        _ => run(Cli::parse_from(argv)),
+        _ => match Cli::try_parse_from(&argv) {
+            Ok(cli) => run(cli),
+            // A check's usage error is UNKNOWN (3), as the plugin conventions say.
+            Err(error) if argv.get(1).is_some_and(|word| word == "check") && error.use_stderr() => {
+                let _ = error.print();
+                return ExitCode::from(checks::State::Unknown.exit_code());
+            }
+            Err(error) => error.exit(),
+        },
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("{invoked}: {error:#}");
@@ -269,6 +310,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config =
                 config::load_checked(args.files.file.as_deref(), args.files.dir.as_deref(), Program::Backends)?;
             backends::main(&config, backends_run(args.once, args.dry_run))
+        }
+        Command::Check(CheckCommand::Spool(args)) => {
+            let thresholds = checks::spool::Thresholds {
+                warning: args.warning,
+                critical: args.critical,
+                age_warning: args.age_warning,
+                age_critical: args.age_critical,
+            };
+            let outcome =
+                match checks::spool::src_dir(args.src_dir, args.files.file.as_deref(), args.files.dir.as_deref()) {
+                    Ok(src_dir) => checks::spool::check(&src_dir, thresholds, std::time::SystemTime::now()),
+                    Err(error) => checks::Outcome::unknown(checks::spool::NAME, format!("{error:#}")),
+                };
+            Ok(outcome.report())
         }
     }
 }

@@ -293,6 +293,11 @@ fn check_groups(config: &Config) -> Vec<ConfigError> {
     errors
 }
 
+/// `[process] src-dir` of a configuration (for the spool check).
+pub fn configured_src_dir(config: &Config) -> Result<PathBuf, ConfigError> {
+    config.get(&SECTION, &SRC_DIR)
+}
+
 /// `[process]` and what it needs from `[graphite]` and `[local-store]`.
 pub struct Settings {
     src_dir: PathBuf,

@@ -1,0 +1,103 @@
+//! The Nagios/Icinga checks against real daemons: `check spool` while a
+//! real `pull` fills the spool of a real HAProxy and `process` empties it.
+
+// Test helpers fail the test by panicking, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::process::Output;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use testkit::{Lab, Workspace, dir_entries};
+
+/// The status line, and the exit code.
+fn checked(space: &Workspace, args: &[&str]) -> (String, i32) {
+    let output: Output = space.command(env!("CARGO_BIN_EXE_haproxide"), args).output();
+    assert!(
+        output.stderr.is_empty() || output.status.code() == Some(3),
+        "{output:?}"
+    );
+    (
+        String::from_utf8(output.stdout).unwrap().trim_end().to_owned(),
+        output.status.code().unwrap(),
+    )
+}
+
+#[test]
+fn check_spool_says_ok_warning_critical_and_unknown_as_rounds_wait_and_age() {
+    let lab = Lab::builder().start();
+    let space = Workspace::new("haproxide.conf", |dir| {
+        let root = dir.display();
+        format!(
+            "[pull]\nsocket-dir = {}\ndst-dir = {root}/incoming\ntmp-dst-dir = {root}/incoming.tmp\n\
+             min-free-space = 1M\ntimeout = 0.5\n[process]\nsrc-dir = {root}/incoming\n\
+             [graphite]\nenabled = false\n[local-store]\ndir = {root}/local-store\n",
+            lab.socket_dir().display()
+        )
+    });
+    let spool = space.path().join("incoming");
+    fs::create_dir_all(&spool).unwrap();
+    let check = ["check", "spool", "--warning", "1", "--critical", "2"];
+    let pull = || {
+        space
+            .command(env!("CARGO_BIN_EXE_haproxide"), &["pull", "--once"])
+            .expect_success()
+    };
+
+    assert_eq!(
+        checked(&space, &check),
+        (
+            format!(
+                "SPOOL OK - 0 rounds waiting in {} | rounds=0;1;2;0 oldest_age=0s;300;900;0",
+                spool.display()
+            ),
+            0
+        )
+    );
+    pull();
+    pull();
+    let (line, code) = checked(&space, &check);
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.starts_with(&format!(
+            "SPOOL WARNING - 2 rounds waiting in {}, the oldest ",
+            spool.display()
+        )),
+        "{line}"
+    );
+    pull();
+    let (line, code) = checked(&space, &check);
+    assert_eq!(code, 2, "{line}");
+    assert!(line.starts_with("SPOOL CRITICAL - 3 rounds waiting"), "{line}");
+
+    // process empties the spool: OK again.
+    space
+        .command(env!("CARGO_BIN_EXE_haproxide"), &["process", "--once"])
+        .expect_success();
+    assert_eq!(checked(&space, &check).1, 0);
+
+    // One round, but 1,000 s old: CRITICAL past --age-critical (900 by default).
+    pull();
+    let round = dir_entries(&spool).pop().unwrap();
+    let old = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 1000;
+    fs::rename(spool.join(&round), spool.join(old.to_string())).unwrap();
+    let (line, code) = checked(&space, &check);
+    assert_eq!(code, 2, "{line}");
+    assert!(
+        line.contains("1 round waiting") && line.contains(" s old | rounds=1;1;2;0 oldest_age=10"),
+        "{line}"
+    );
+    let (line, code) = checked(&space, &[&check[..], &["--age-critical", "5000"]].concat());
+    assert_eq!(code, 1, "past --age-warning only: {line}");
+
+    // UNKNOWN: a spool that cannot be read, a bad threshold.
+    fs::remove_dir_all(&spool).unwrap();
+    fs::write(&spool, "not a directory").unwrap();
+    let (line, code) = checked(&space, &check);
+    assert_eq!(code, 3, "{line}");
+    assert!(
+        line.starts_with(&format!("SPOOL UNKNOWN - cannot read {}: ", spool.display())),
+        "{line}"
+    );
+    assert_eq!(checked(&space, &["check", "spool", "--warning", "many"]).1, 3);
+}
