@@ -93,6 +93,25 @@ enum CheckCommand {
     /// Rounds waiting in process's src-dir, and the oldest one's age (haproxystats' queue check).
     #[command(display_name = "haproxide")]
     Spool(SpoolCheckArgs),
+    /// Ask the agent as HAProxy does; CRITICAL on down, fail, stopped or maint, WARNING on drain or 0%.
+    #[command(display_name = "haproxide")]
+    Agent(AgentCheckArgs),
+}
+
+/// Flags of `check agent`.
+#[derive(Debug, Args)]
+struct AgentCheckArgs {
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// The agent's address, instead of the configuration's `[agent] bind` (loopback when it binds every address).
+    #[arg(long, value_name = "ADDRESS")]
+    host: Option<std::net::IpAddr>,
+    /// The agent's port, instead of the configuration's `[agent] port`.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Seconds to connect, and as many for the reply.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
 }
 
 /// Flags of `check spool`.
@@ -323,6 +342,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(src_dir) => checks::spool::check(&src_dir, thresholds, std::time::SystemTime::now()),
                     Err(error) => checks::Outcome::unknown(checks::spool::NAME, format!("{error:#}")),
                 };
+            Ok(outcome.report())
+        }
+        Command::Check(CheckCommand::Agent(args)) => {
+            let address = checks::agent::address(
+                args.host,
+                args.port,
+                args.files.file.as_deref(),
+                args.files.dir.as_deref(),
+            );
+            let timeout = std::time::Duration::try_from_secs_f64(args.timeout)
+                .map_err(|_| anyhow::anyhow!("--timeout {}: not a number of seconds", args.timeout));
+            let outcome = match (address, timeout) {
+                (Ok(address), Ok(timeout)) => checks::agent::check(address, timeout),
+                (Err(error), _) | (_, Err(error)) => {
+                    checks::Outcome::unknown(checks::agent::NAME, format!("{error:#}"))
+                }
+            };
             Ok(outcome.report())
         }
     }

@@ -1,14 +1,15 @@
 //! The Nagios/Icinga checks against real daemons: `check spool` while a
-//! real `pull` fills the spool of a real HAProxy and `process` empties it.
+//! real `pull` fills the spool of a real HAProxy and `process` empties it;
+//! `check agent` against a real `agent` following a health endpoint.
 
 // Test helpers fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::process::Output;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use testkit::{Lab, Workspace, dir_entries};
+use testkit::{HttpServer, Lab, Workspace, dir_entries, free_port, terminate, wait_for};
 
 /// The status line, and the exit code.
 fn checked(space: &Workspace, args: &[&str]) -> (String, i32) {
@@ -100,4 +101,51 @@ fn check_spool_says_ok_warning_critical_and_unknown_as_rounds_wait_and_age() {
         "{line}"
     );
     assert_eq!(checked(&space, &["check", "spool", "--warning", "many"]).1, 3);
+}
+
+#[test]
+fn check_agent_judges_the_reply_as_haproxy_acts_on_it() {
+    let mut endpoint = HttpServer::start("health");
+    endpoint.respond_json(
+        200,
+        r#"{"ConnectionUsagePercent": 80, "Status": "ready", "SystemLoad": 0.5, "SwapBytesUsed": 0}"#,
+    );
+    let port = free_port();
+    let space = Workspace::new("agent.conf", |_| {
+        format!(
+            "[agent]\nbind = 127.0.0.1\nport = {port}\ntimeout = 0.5\nretries = 0\ninterval = 0.1\n\
+             health-url = http://127.0.0.1:{}/health\n",
+            endpoint.port()
+        )
+    });
+    let agent = space
+        .command(env!("CARGO_BIN_EXE_haproxide"), &["agent"])
+        .spawn(&space.path().join("agent.log"));
+    wait_for("the agent listening", Duration::from_secs(10), || {
+        space.read("agent.log").contains("agent listening")
+    });
+    let check = ["check", "agent"];
+    let expect = |line: &str, code: i32| {
+        let expected = (line.replace("ADDRESS", &format!("127.0.0.1:{port}")), code);
+        wait_for(line, Duration::from_secs(10), || checked(&space, &check) == expected);
+    };
+    // 1 - 0.56 - 0.2: 24% of the weight, Datawave's formula.
+    expect("AGENT OK - ADDRESS answered 24% ready up | weight=24%;;;0", 0);
+    endpoint.respond_json(503, r#"{"Status": "drain"}"#);
+    expect("AGENT WARNING - ADDRESS answered 0% drain | weight=0%;;;0", 1);
+    endpoint.stop();
+    expect("AGENT CRITICAL - ADDRESS answered down", 2);
+    let (status, _) = terminate(agent);
+    assert!(status.success());
+    let (line, code) = checked(&space, &check);
+    assert_eq!(code, 3, "{line}");
+    assert!(
+        line.starts_with(&format!("AGENT UNKNOWN - no answer from 127.0.0.1:{port}: ")),
+        "{line}"
+    );
+    // The port on the command line wins over the file's.
+    let other = free_port();
+    let (line, code) = checked(&space, &["check", "agent", "--port", &other.to_string()]);
+    assert_eq!(code, 3);
+    assert!(line.contains(&format!("127.0.0.1:{other}")), "{line}");
 }

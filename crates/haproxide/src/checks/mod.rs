@@ -6,7 +6,9 @@
 //!
 //! - [`spool`]: rounds waiting in `process`'s `src-dir`, and the oldest one's
 //!   age (haproxystats' `check_haproxystats_queue_size.py`).
+//! - [`agent`]: the agent's reply, asked for as HAProxy asks.
 
+pub mod agent;
 pub mod spool;
 
 use std::fmt;
