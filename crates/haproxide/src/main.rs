@@ -96,6 +96,23 @@ enum CheckCommand {
     /// Ask the agent as HAProxy does; CRITICAL on down, fail, stopped or maint, WARNING on drain or 0%.
     #[command(display_name = "haproxide")]
     Agent(AgentCheckArgs),
+    /// Ask logs' /healthz: OK while every stage moves, CRITICAL naming the stalled ones.
+    #[command(display_name = "haproxide")]
+    Logs(LogsCheckArgs),
+}
+
+/// Flags of `check logs`.
+#[derive(Debug, Args)]
+struct LogsCheckArgs {
+    /// logs' configuration: INI, or HAProxyKafka's config.yaml.
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// Where /healthz is served, instead of the configuration's `[logs-monitoring] server-bind`.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    address: Option<std::net::SocketAddr>,
+    /// Seconds to connect, and as many for the answer.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
 }
 
 /// Flags of `check agent`.
@@ -351,9 +368,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.files.file.as_deref(),
                 args.files.dir.as_deref(),
             );
-            let timeout = std::time::Duration::try_from_secs_f64(args.timeout)
-                .map_err(|_| anyhow::anyhow!("--timeout {}: not a number of seconds", args.timeout));
-            let outcome = match (address, timeout) {
+            let outcome = match (address, check_timeout(args.timeout)) {
                 (Ok(address), Ok(timeout)) => checks::agent::check(address, timeout),
                 (Err(error), _) | (_, Err(error)) => {
                     checks::Outcome::unknown(checks::agent::NAME, format!("{error:#}"))
@@ -361,7 +376,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(outcome.report())
         }
+        Command::Check(CheckCommand::Logs(args)) => {
+            let address = checks::logs::address(args.address, args.files.file.as_deref(), args.files.dir.as_deref());
+            let outcome = match (address, check_timeout(args.timeout)) {
+                (Ok(address), Ok(timeout)) => checks::logs::check(address, timeout),
+                (Err(error), _) | (_, Err(error)) => checks::Outcome::unknown(checks::logs::NAME, format!("{error:#}")),
+            };
+            Ok(outcome.report())
+        }
     }
+}
+
+/// A check's `--timeout`.
+fn check_timeout(seconds: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|_| anyhow::anyhow!("--timeout {seconds}: not a number of seconds"))
 }
 
 /// `logs`, from its loaded configuration (INI or HAProxyKafka's YAML).

@@ -607,6 +607,41 @@ fn the_watchdog_is_pinged_only_while_every_stage_moves() {
     );
 }
 
+#[test]
+fn check_logs_says_ok_while_every_stage_moves_critical_when_one_stalls_unknown_when_gone() {
+    let setup = Setup::new();
+    let daemon = setup.start(
+        &haproxide()
+            .args(&["logs", "-f"])
+            .args(&[setup.ini()])
+            .env("HAPROXIDE_FAILPOINT", "logs-parser-hang"),
+    );
+    let check = || {
+        let output = haproxide().args(&["check", "logs", "-f"]).args(&[setup.ini()]).output();
+        (
+            String::from_utf8_lossy(&output.stdout).trim_end().to_owned(),
+            output.status.code().unwrap(),
+        )
+    };
+    let address = format!("127.0.0.1:{}", setup.metrics_port);
+    assert_eq!(check(), (format!("LOGS OK - {address}/healthz: ok"), 0));
+    // One datagram: the parsers take it and hang (the failpoint); 5 s on, the stall shows.
+    let sender = UnixDatagram::unbound().unwrap();
+    sender.send_to(b"<134>1 - - haproxy 1 - - x\n", setup.socket()).unwrap();
+    let critical = (format!("LOGS CRITICAL - {address}/healthz: stalled: parser"), 2);
+    wait_for("the stall seen by the check", Duration::from_secs(10), || {
+        check() == critical
+    });
+    let (status, _) = terminate(daemon);
+    assert!(status.success(), "{status}\n{}", setup.log());
+    let (line, code) = check();
+    assert_eq!(code, 3, "{line}");
+    assert!(
+        line.starts_with(&format!("LOGS UNKNOWN - no answer from {address}: ")),
+        "{line}"
+    );
+}
+
 /// The first fixture datagram with `sequence` set to `number`: lines that
 /// can be told apart in the topic.
 fn numbered_datagram(number: u64) -> Vec<u8> {

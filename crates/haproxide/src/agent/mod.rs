@@ -80,15 +80,12 @@ const PORT: Key<u16> = Key::new(
     DefaultValue::Fallback("5555"),
     "the port to listen on",
 );
-/// Where a client on this host reaches the agent `[agent]` configures: its
-/// `bind` and `port`, loopback when it binds every address.
+/// The address the agent `[agent]` configures listens on: `bind` and `port`.
 pub fn configured_address(config: &Config) -> Result<std::net::SocketAddr, crate::config::ConfigError> {
-    let bind = match config.get(&SECTION, &BIND)? {
-        IpAddr::V4(address) if address.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        IpAddr::V6(address) if address.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        address => address,
-    };
-    Ok(std::net::SocketAddr::new(bind, config.get(&SECTION, &PORT)?))
+    Ok(std::net::SocketAddr::new(
+        config.get(&SECTION, &BIND)?,
+        config.get(&SECTION, &PORT)?,
+    ))
 }
 
 /// Where the health comes from.

@@ -80,7 +80,8 @@ pub fn check(address: SocketAddr, timeout: Duration) -> Outcome {
     }
 }
 
-/// The agent's address: `port` (and `host`) given, else `[agent]`'s.
+/// The agent's address: `port` (and `host`) given, else `[agent]`'s
+/// (loopback when it listens on every address).
 pub fn address(
     host: Option<std::net::IpAddr>,
     port: Option<u16>,
@@ -91,7 +92,7 @@ pub fn address(
         (Some(host), Some(port)) => return Ok(SocketAddr::new(host, port)),
         _ => {
             let config = crate::config::load_checked(file, dir, crate::config::Program::Agent)?;
-            crate::agent::configured_address(&config)?
+            super::reachable(crate::agent::configured_address(&config)?)
         }
     };
     Ok(SocketAddr::new(

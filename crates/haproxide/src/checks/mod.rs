@@ -7,12 +7,26 @@
 //! - [`spool`]: rounds waiting in `process`'s `src-dir`, and the oldest one's
 //!   age (haproxystats' `check_haproxystats_queue_size.py`).
 //! - [`agent`]: the agent's reply, asked for as HAProxy asks.
+//! - [`logs`]: `logs`' `/healthz`.
 
 pub mod agent;
+pub mod logs;
 pub mod spool;
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
+
+/// Where a check on this host reaches a daemon that listens on `bind`:
+/// loopback when it listens on every address.
+pub fn reachable(bind: SocketAddr) -> SocketAddr {
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bind.port())
+}
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
