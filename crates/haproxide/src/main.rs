@@ -99,6 +99,25 @@ enum CheckCommand {
     /// Ask logs' /healthz: OK while every stage moves, CRITICAL naming the stalled ones.
     #[command(display_name = "haproxide")]
     Logs(LogsCheckArgs),
+    /// How long ago pull delivered its last round into the spool.
+    #[command(display_name = "haproxide")]
+    Pull(FreshnessCheckArgs),
+    /// How long ago process had its last round confirmed by every sink.
+    #[command(display_name = "haproxide")]
+    Process(FreshnessCheckArgs),
+}
+
+/// Flags of `check pull` and `check process`.
+#[derive(Debug, Args)]
+struct FreshnessCheckArgs {
+    #[command(flatten)]
+    files: ConfigFiles,
+    /// WARNING when the last round is older than this (seconds).
+    #[arg(short, long, default_value_t = 60.0)]
+    warning: f64,
+    /// CRITICAL when the last round is older than this (seconds).
+    #[arg(short, long, default_value_t = 300.0)]
+    critical: f64,
 }
 
 /// Flags of `check logs`.
@@ -376,6 +395,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(outcome.report())
         }
+        Command::Check(CheckCommand::Pull(args)) => Ok(freshness(Program::Pull, &args).report()),
+        Command::Check(CheckCommand::Process(args)) => Ok(freshness(Program::Process, &args).report()),
         Command::Check(CheckCommand::Logs(args)) => {
             let address = checks::logs::address(args.address, args.files.file.as_deref(), args.files.dir.as_deref());
             let outcome = match (address, check_timeout(args.timeout)) {
@@ -384,6 +405,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(outcome.report())
         }
+    }
+}
+
+/// `check pull` / `check process`: the record beside the configured spool.
+fn freshness(program: Program, args: &FreshnessCheckArgs) -> checks::Outcome {
+    let (name, daemon) = match program {
+        Program::Pull => ("PULL", "pull"),
+        _ => ("PROCESS", "process"),
+    };
+    let record =
+        config::load_checked(args.files.file.as_deref(), args.files.dir.as_deref(), program).and_then(|config| {
+            Ok(match program {
+                Program::Pull => stats::spool::last_round_file(&stats::collect::configured_dst_dir(&config)?),
+                _ => stats::spool::last_delivered_file(&stats::pipeline::configured_src_dir(&config)?),
+            })
+        });
+    match record {
+        Ok(record) => checks::freshness::check(
+            name,
+            daemon,
+            &record,
+            args.warning,
+            args.critical,
+            std::time::SystemTime::now(),
+        ),
+        Err(error) => checks::Outcome::unknown(name, format!("{error:#}")),
     }
 }
 

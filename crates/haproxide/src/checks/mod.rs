@@ -8,8 +8,10 @@
 //!   age (haproxystats' `check_haproxystats_queue_size.py`).
 //! - [`agent`]: the agent's reply, asked for as HAProxy asks.
 //! - [`logs`]: `logs`' `/healthz`.
+//! - [`freshness`]: how long ago `pull` or `process` last finished a round.
 
 pub mod agent;
+pub mod freshness;
 pub mod logs;
 pub mod spool;
 

@@ -167,6 +167,11 @@ pub const SECTION: Section = Section::of(
     ],
 );
 
+/// `[pull] dst-dir` of a configuration (for the pull check).
+pub fn configured_dst_dir(config: &Config) -> Result<PathBuf, crate::config::ConfigError> {
+    config.get(&SECTION, &DST_DIR)
+}
+
 /// The `[pull]` settings, read and checked once at start.
 #[derive(Debug, Clone)]
 pub struct Settings {

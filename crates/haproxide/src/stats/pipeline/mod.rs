@@ -749,6 +749,12 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
         std::fs::remove_dir_all(&doomed).map_err(|error| format!("cannot remove {}: {error}", doomed.display()))
     })
     .await;
+    if matches!(removal, Ok(Ok(()))) {
+        let record = spool::last_delivered_file(&shared.settings.src_dir);
+        if let Err(error) = std::fs::write(&record, format!("{name}\n")) {
+            tracing::warn!("cannot write {}: {error}", record.display());
+        }
+    }
     match removal {
         Ok(Ok(())) => tracing::info!(
             "round {name}: {} metrics delivered in {:.3} s{}",

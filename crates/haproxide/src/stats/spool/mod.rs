@@ -49,12 +49,16 @@ pub fn beside(dir: &Path, suffix: &str) -> PathBuf {
     dir.with_file_name(format!("{name}.{suffix}"))
 }
 
-/// The file beside `dst-dir` that keeps the name of the last round delivered.
-fn last_round_file(dst_dir: &Path) -> PathBuf {
-    let name = dst_dir
-        .file_name()
-        .map_or_else(|| "spool".into(), |name| name.to_string_lossy());
-    dst_dir.with_file_name(format!("{name}.last-round"))
+/// The file beside `dst-dir` that keeps the name of the last round `pull`
+/// delivered (written as it delivers it: its time is the delivery's).
+pub fn last_round_file(dst_dir: &Path) -> PathBuf {
+    beside(dst_dir, "last-round")
+}
+
+/// The file beside `src-dir` that keeps the name of the last round `process`
+/// delivered to every sink (written then: its time is the delivery's).
+pub fn last_delivered_file(src_dir: &Path) -> PathBuf {
+    beside(src_dir, "last-delivered")
 }
 
 /// The files of a round directory, by kind, each sorted by target name.
