@@ -387,24 +387,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.files.file.as_deref(),
                 args.files.dir.as_deref(),
             );
-            let outcome = match (address, check_timeout(args.timeout)) {
-                (Ok(address), Ok(timeout)) => checks::agent::check(address, timeout),
-                (Err(error), _) | (_, Err(error)) => {
-                    checks::Outcome::unknown(checks::agent::NAME, format!("{error:#}"))
-                }
-            };
-            Ok(outcome.report())
+            Ok(ask_check(checks::agent::NAME, address, args.timeout, checks::agent::check).report())
+        }
+        Command::Check(CheckCommand::Logs(args)) => {
+            let address = checks::logs::address(args.address, args.files.file.as_deref(), args.files.dir.as_deref());
+            Ok(ask_check(checks::logs::NAME, address, args.timeout, checks::logs::check).report())
         }
         Command::Check(CheckCommand::Pull(args)) => Ok(freshness(Program::Pull, &args).report()),
         Command::Check(CheckCommand::Process(args)) => Ok(freshness(Program::Process, &args).report()),
-        Command::Check(CheckCommand::Logs(args)) => {
-            let address = checks::logs::address(args.address, args.files.file.as_deref(), args.files.dir.as_deref());
-            let outcome = match (address, check_timeout(args.timeout)) {
-                (Ok(address), Ok(timeout)) => checks::logs::check(address, timeout),
-                (Err(error), _) | (_, Err(error)) => checks::Outcome::unknown(checks::logs::NAME, format!("{error:#}")),
-            };
-            Ok(outcome.report())
-        }
     }
 }
 
@@ -434,10 +424,20 @@ fn freshness(program: Program, args: &FreshnessCheckArgs) -> checks::Outcome {
     }
 }
 
-/// A check's `--timeout`.
-fn check_timeout(seconds: f64) -> anyhow::Result<std::time::Duration> {
-    std::time::Duration::try_from_secs_f64(seconds)
-        .map_err(|_| anyhow::anyhow!("--timeout {seconds}: not a number of seconds"))
+/// A check that asks a daemon at `address`, waiting `timeout` seconds;
+/// UNKNOWN when the address or the timeout cannot be had.
+fn ask_check(
+    name: &'static str,
+    address: anyhow::Result<std::net::SocketAddr>,
+    timeout: f64,
+    check: fn(std::net::SocketAddr, std::time::Duration) -> checks::Outcome,
+) -> checks::Outcome {
+    let timeout = std::time::Duration::try_from_secs_f64(timeout)
+        .map_err(|_| anyhow::anyhow!("--timeout {timeout}: not a number of seconds"));
+    match (address, timeout) {
+        (Ok(address), Ok(timeout)) => check(address, timeout),
+        (Err(error), _) | (_, Err(error)) => checks::Outcome::unknown(name, format!("{error:#}")),
+    }
 }
 
 /// `logs`, from its loaded configuration (INI or HAProxyKafka's YAML).

@@ -4,8 +4,7 @@
 //! `drain` or a weight of 0% WARNING, anything else OK; no answer, or one
 //! HAProxy would refuse, UNKNOWN.
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,16 +21,9 @@ const MAX_REPLY: u64 = 4096;
 /// Asks the agent at `address`, waiting at most `timeout` to connect and
 /// as long again for the reply.
 pub fn check(address: SocketAddr, timeout: Duration) -> Outcome {
-    let reply = (|| -> std::io::Result<String> {
-        let stream = TcpStream::connect_timeout(&address, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        let mut reply = String::new();
-        stream.take(MAX_REPLY).read_to_string(&mut reply)?;
-        Ok(reply)
-    })();
-    let reply = match reply {
+    let reply = match super::ask(NAME, address, timeout, b"", MAX_REPLY) {
         Ok(reply) => reply,
-        Err(error) => return Outcome::unknown(NAME, format!("no answer from {address}: {error}")),
+        Err(unknown) => return unknown,
     };
     let line = reply.lines().next().unwrap_or_default().trim();
     let parsed: AgentReply = match line.parse() {

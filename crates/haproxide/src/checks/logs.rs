@@ -3,8 +3,7 @@
 //! stalled stages otherwise (the same progress its systemd watchdog
 //! follows). 200 is OK, 503 CRITICAL, anything else or no answer UNKNOWN.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,17 +18,10 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// Asks `GET /healthz` of `address`, waiting at most `timeout` to connect
 /// and as long again for the answer.
 pub fn check(address: SocketAddr, timeout: Duration) -> Outcome {
-    let answer = (|| -> std::io::Result<String> {
-        let mut stream = TcpStream::connect_timeout(&address, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())?;
-        let mut answer = String::new();
-        stream.take(MAX_ANSWER).read_to_string(&mut answer)?;
-        Ok(answer)
-    })();
-    let answer = match answer {
+    let request = format!("GET /healthz HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    let answer = match super::ask(NAME, address, timeout, request.as_bytes(), MAX_ANSWER) {
         Ok(answer) => answer,
-        Err(error) => return Outcome::unknown(NAME, format!("no answer from {address}: {error}")),
+        Err(unknown) => return unknown,
     };
     let status: Option<u16> = answer.split_whitespace().nth(1).and_then(|code| code.parse().ok());
     let body = answer

@@ -16,8 +16,10 @@ pub mod logs;
 pub mod spool;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Where a check on this host reaches a daemon that listens on `bind`:
 /// loopback when it listens on every address.
@@ -28,6 +30,28 @@ pub fn reachable(bind: SocketAddr) -> SocketAddr {
         ip => ip,
     };
     SocketAddr::new(ip, bind.port())
+}
+
+/// Asks the daemon at `address` as its client would: connects (within
+/// `timeout`), sends `request`, and reads the answer until the daemon
+/// closes (`timeout` at most between reads, `limit` bytes at most). No
+/// answer is check `name`'s UNKNOWN.
+pub fn ask(
+    name: &'static str,
+    address: SocketAddr,
+    timeout: Duration,
+    request: &[u8],
+    limit: u64,
+) -> Result<String, Outcome> {
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.write_all(request)?;
+        let mut answer = String::new();
+        stream.take(limit).read_to_string(&mut answer)?;
+        Ok(answer)
+    })();
+    answer.map_err(|error| Outcome::unknown(name, format!("no answer from {address}: {error}")))
 }
 
 /// A check's verdict.
