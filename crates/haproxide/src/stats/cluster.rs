@@ -534,10 +534,11 @@ impl Clusters {
             .collect();
         // Hosts that missed it are not waited for until they send again.
         cluster.absent.extend(missing.iter().cloned());
-        cluster.newest_emitted = Some(cluster.newest_emitted.map_or(window, |newest| newest.max(window)));
+        let newest = cluster.newest_emitted.map_or(window, |newest| newest.max(window));
+        cluster.newest_emitted = Some(newest);
         let window_dir = cluster.dir(&self.root).join(window.to_string());
         let members: Vec<String> = open.hosts.values().flatten().cloned().collect();
-        let moved = self.move_window(&name, window, &open, &missing);
+        let moved = self.move_window(&name, window, &open, &missing, newest);
         match moved {
             Ok(round) => {
                 let waited = SystemTime::now().duration_since(open.opened).unwrap_or_default();
@@ -649,8 +650,16 @@ fn recover_window(dir: &Path) -> anyhow::Result<Window> {
 
 impl Clusters {
     /// Gives window `window` of `cluster` its manifest and moves it into
-    /// `src-dir` as a round of epoch `window`; the round's name.
-    fn move_window(&self, cluster: &str, window: u64, open: &Window, missing: &[String]) -> anyhow::Result<String> {
+    /// `src-dir` as a round of epoch `window`, recording it when it is the
+    /// `newest` window emitted; the round's name.
+    fn move_window(
+        &self,
+        cluster: &str,
+        window: u64,
+        open: &Window,
+        missing: &[String],
+        newest: u64,
+    ) -> anyhow::Result<String> {
         let cluster_dir = self.root.join(cluster);
         let window_dir = cluster_dir.join(window.to_string());
         let window_dir = window_dir.as_path();
@@ -686,11 +695,9 @@ impl Clusters {
         std::fs::write(window_dir.join(spool::MANIFEST_FILE), manifest.to_text())
             .with_context(|| format!("cannot write the manifest of {}", window_dir.display()))?;
         let (_, target) = spool::move_in(window_dir, &self.src_dir, window, || spool::next_sequence(&self.namer))?;
-        let emitted_file = cluster_dir.join(EMITTED_FILE);
-        let newest = std::fs::read_to_string(&emitted_file)
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok());
-        if newest.is_none_or(|newest| newest < window) {
+        // The newest window emitted is recorded when this one is it.
+        if newest == window {
+            let emitted_file = cluster_dir.join(EMITTED_FILE);
             std::fs::write(&emitted_file, format!("{window}\n"))
                 .with_context(|| format!("cannot write {}", emitted_file.display()))?;
         }
