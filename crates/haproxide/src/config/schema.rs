@@ -137,6 +137,15 @@ fn warn_unknown(config: &Config, report: &mut Report) {
     }
 }
 
+/// For tests: writes `text` to `path`, loads it, and gives the errors the
+/// checks of `scope` find, as `check-config` prints them.
+#[cfg(test)]
+pub(crate) fn errors_in(path: &std::path::Path, text: &str, scope: Scope) -> Vec<String> {
+    std::fs::write(path, text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let config = Config::load(Some(path), None).unwrap_or_else(|error| panic!("{error}"));
+    check(&config, scope).errors.iter().map(ToString::to_string).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

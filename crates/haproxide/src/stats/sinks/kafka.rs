@@ -288,18 +288,10 @@ mod tests {
     #[test]
     fn check_config_names_what_librdkafka_and_the_section_refuse() {
         use crate::config::Program;
-        use crate::config::schema::{Scope, check};
+        use crate::config::schema::{Scope, errors_in};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.conf");
-        let errors = |text: &str| -> Vec<String> {
-            std::fs::write(&path, text).unwrap();
-            let config = Config::load(Some(&path), None).unwrap();
-            check(&config, Scope::Of(Program::Process))
-                .errors
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        };
+        let errors = |text: &str| errors_in(&path, text, Scope::Of(Program::Process));
         let file = path.display();
         assert_eq!(
             errors("[kafka]\nenabled = true\nbrokers = 127.0.0.1:9092\nrdkafka.acks = all\nacks = 1\n"),

@@ -280,23 +280,14 @@ impl Sink for KafkaRounds {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::config::Program;
-    use crate::config::schema::{Scope, check};
+    use crate::config::schema::{Scope, errors_in};
 
     #[test]
     fn check_config_names_a_missing_broker_once_and_refuses_shipping_consumed_rounds_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.conf");
-        let errors = |text: &str| -> Vec<String> {
-            std::fs::write(&path, text).unwrap();
-            let config = Config::load(Some(&path), None).unwrap();
-            check(&config, Scope::Of(Program::Process))
-                .errors
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        };
+        let errors = |text: &str| errors_in(&path, text, Scope::Of(Program::Process));
         let file = path.display();
         let no_brokers = format!("{file}:3: [kafka-rounds]: brokers is not set");
         assert_eq!(
