@@ -63,14 +63,11 @@ impl Setup {
     /// Local-store and the Kafka sink to `tansu`'s `topic` in `format`.
     fn kafka(tansu: &Tansu, topic: &str, format: &str) -> Setup {
         let setup = Setup::new("");
-        let config = setup.space.config().to_owned();
-        let mut text = fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
+        setup.space.append_config(&format!(
             "\n[kafka]\nenabled = true\nbrokers = {}\ntopic = {topic}\nformat = {format}\nmessage-bytes = 4K\n\
              rdkafka.message.timeout.ms = 3000\nrdkafka.acks = all\n",
             tansu.address()
         ));
-        fs::write(&config, text).unwrap();
         setup
     }
 
@@ -989,10 +986,9 @@ fn stored_by_host(setup: &Setup) -> BTreeMap<String, Vec<BTreeMap<String, f64>>>
 #[test]
 fn a_cluster_round_adds_its_hosts_up_and_goes_without_a_host_after_grace() {
     let setup = Setup::new("");
-    let config = setup.space.config().to_owned();
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str("\n[cluster:web]\nhosts = lb1 lb2 lb3\nwindow = 10\ngrace = 0\n");
-    fs::write(&config, text).unwrap();
+    setup
+        .space
+        .append_config("\n[cluster:web]\nhosts = lb1 lb2 lb3\nwindow = 10\ngrace = 0\n");
     // Three load balancers of one window, unlike each other: lb2 has one
     // process of the two, lb3 has 40 more servers.
     setup.add_edited_round("1700000200", |round| record_host(round, "1700000200", "lb1"));

@@ -290,10 +290,7 @@ fn every_promex_family_of_frontends_backends_and_servers_is_served_the_same() {
 #[test]
 fn with_host_labels_each_load_balancer_s_latest_round_is_served_apart() {
     let served = Served::new("");
-    let config = served.space.config().to_owned();
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str("host-label = true\n");
-    fs::write(&config, text).unwrap();
+    served.space.append_config("host-label = true\n");
     // Two load balancers, the second with two rounds: its later one is served.
     for (name, host) in [("1700000000", "lb1"), ("1700000010", "lb2"), ("1700000020", "lb2")] {
         let round = served.space.path().join("staging");

@@ -50,6 +50,13 @@ impl Workspace {
             .listing(self.path())
     }
 
+    /// Appends `text` to the configuration file.
+    pub fn append_config(&self, text: &str) {
+        let mut config = fs::read_to_string(&self.config).expect("the configuration");
+        config.push_str(text);
+        fs::write(&self.config, config).expect("the configuration written");
+    }
+
     /// The text of `name` in the workspace (a daemon's log), empty when missing.
     pub fn read(&self, name: &str) -> String {
         fs::read_to_string(self.path().join(name)).unwrap_or_default()
