@@ -739,6 +739,7 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
     let name = &outgoing.snapshot.round;
     let path = shared.settings.src_dir.join(name);
     let doomed = shared.settings.src_dir.join(format!("{REMOVING}{name}"));
+    let (record, delivered) = (spool::last_delivered_file(&shared.settings.src_dir), name.clone());
     let removal = tokio::task::spawn_blocking(move || -> Result<(), String> {
         std::fs::rename(&path, &doomed).map_err(|error| {
             format!(
@@ -746,15 +747,14 @@ async fn remove_round(shared: &Shared, outgoing: &Outgoing) {
                 path.display()
             )
         })?;
-        std::fs::remove_dir_all(&doomed).map_err(|error| format!("cannot remove {}: {error}", doomed.display()))
-    })
-    .await;
-    if matches!(removal, Ok(Ok(()))) {
-        let record = spool::last_delivered_file(&shared.settings.src_dir);
-        if let Err(error) = std::fs::write(&record, format!("{name}\n")) {
+        std::fs::remove_dir_all(&doomed).map_err(|error| format!("cannot remove {}: {error}", doomed.display()))?;
+        // What `check process` reads: the last round every sink confirmed.
+        if let Err(error) = std::fs::write(&record, format!("{delivered}\n")) {
             tracing::warn!("cannot write {}: {error}", record.display());
         }
-    }
+        Ok(())
+    })
+    .await;
     match removal {
         Ok(Ok(())) => tracing::info!(
             "round {name}: {} metrics delivered in {:.3} s{}",
