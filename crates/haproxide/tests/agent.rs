@@ -8,11 +8,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use haproxy::ShowStat;
 use testkit::{
-    HttpServer, Lab, Signal, TestCommand, Workspace, free_port, free_port_v6, stop_with, terminate, wait_for,
+    HttpServer, Lab, NotifySocket, Signal, TestCommand, Workspace, free_port, free_port_v6, stop_with, terminate,
+    wait_for,
 };
 
 /// A health endpoint body, as Datawave's `HealthBean` writes it.
@@ -322,6 +323,49 @@ fn a_url_that_never_answered_validly_gets_the_unavailable_response_not_an_empty_
     assert_eq!(setup.ask(""), "100% ready up\n");
     let (status, _) = terminate(agent);
     assert!(status.success());
+}
+
+#[test]
+fn systemd_hears_ready_once_every_source_was_polled_and_pings_while_they_are() {
+    let endpoint = HttpServer::start("health");
+    endpoint.respond_json(200, &health("Ready", 0, 0.0));
+    // Accepts connections and never answers: its first poll gives up after 1 s.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let setup = AgentSetup::bound(
+        "127.0.0.1",
+        free_port(),
+        &format!(
+            "health-url = http://127.0.0.1:{}/health\ninterval = 0.1\ntimeout = 1\nretries = 0\n\
+             [agent-urls]\nbe_slow = http://127.0.0.1:{}/health\n",
+            endpoint.port(),
+            silent.local_addr().unwrap().port()
+        ),
+    );
+    let notify = NotifySocket::bind(setup.space.path());
+    let started = Instant::now();
+    let agent = setup
+        .command(&[])
+        .env("NOTIFY_SOCKET", notify.path())
+        .env("WATCHDOG_USEC", "400000")
+        .spawn(&setup.space.path().join("agent.log"));
+    assert_eq!(notify.wait_for("READY=1", Duration::from_secs(10)), ["READY=1"]);
+    let ready_after = started.elapsed();
+    assert!(
+        ready_after >= Duration::from_secs(1),
+        "ready after {ready_after:?}, before be_slow's poll ended"
+    );
+    // Ready means replies from the sources, not the empty line of an agent
+    // that knows nothing yet.
+    assert_eq!(setup.ask(""), "100% ready up\n");
+    let states = notify.receive_for(Duration::from_secs(2));
+    assert!(
+        states.iter().filter(|state| *state == "WATCHDOG=1").count() >= 8,
+        "a ping every 200 ms: {states:?}"
+    );
+    assert!(states.iter().all(|state| state == "WATCHDOG=1"), "{states:?}");
+    let (status, _) = terminate(agent);
+    assert!(status.success());
+    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use haproxy::ShowStat;
-use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, Moto, ReloadLab, TestCommand, terminate};
+use testkit::{Check, Consul, HttpLoad, HttpServer, Launch, Moto, NotifySocket, ReloadLab, TestCommand, terminate};
 
 /// Requests per second of the load (the issue asks for at least 500).
 const LOAD_RATE: u32 = 600;
@@ -362,6 +362,50 @@ fn after_a_reload_dynamic_servers_are_added_again_within_a_second() {
     eprintln!("dynamic servers serving again {back:?} after the new worker answered");
     let log = setup.stop();
     assert!(log.contains("reloaded or restarted; converging"), "{log}");
+}
+
+#[test]
+fn systemd_hears_ready_once_haproxy_follows_the_first_discovery_and_pings_while_passes_go_on() {
+    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
+    let servers = instances();
+    let targets = lab.dir().join("web.targets");
+    std::fs::write(
+        &targets,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", servers[0].port(), servers[1].port()),
+    )
+    .unwrap();
+    let section = format!(
+        "[backend:be_dyn]\nsource = file\nfile = {}\nsockets = {}\n",
+        targets.display(),
+        lab.stats_socket().display()
+    );
+    let config = controller_config(&lab, &section);
+    let notify = NotifySocket::bind(lab.dir());
+    let controller = haproxide()
+        .args(&["backends", "-f", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", notify.path())
+        .env("WATCHDOG_USEC", "400000")
+        .spawn(&config.with_file_name(CONTROLLER_LOG));
+    assert_eq!(notify.wait_for("READY=1", Duration::from_secs(10)), ["READY=1"]);
+    // Ready: the servers are in HAProxy already, not on their way.
+    let addresses: Vec<String> = serving(&lab, "be_dyn")
+        .into_iter()
+        .map(|(_, _, address)| address)
+        .collect();
+    let mut expected: Vec<String> = ports(&servers, &[0, 1])
+        .iter()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+    expected.sort();
+    assert_eq!(addresses, expected);
+    let states = notify.receive_for(Duration::from_secs(2));
+    assert!(
+        states.iter().filter(|state| *state == "WATCHDOG=1").count() >= 8,
+        "a ping every 200 ms: {states:?}"
+    );
+    assert!(states.iter().all(|state| state == "WATCHDOG=1"), "{states:?}");
+    stop_controller(controller, &config);
+    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
 }
 
 #[test]

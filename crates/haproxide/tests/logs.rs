@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use testkit::{Record, Signal, Tansu, TestCommand, free_port, stop_with, terminate, wait_for};
+use testkit::{NotifySocket, Record, Signal, Tansu, TestCommand, free_port, stop_with, terminate, wait_for};
 
 const TOPIC: &str = "webrequest_text";
 const DLQ: &str = "webrequest_errors";
@@ -555,29 +555,16 @@ fn haproxykafka_reads_its_yaml_file() {
 #[test]
 fn the_watchdog_is_pinged_only_while_every_stage_moves() {
     let setup = Setup::new();
-    let notify_path = setup.dir.path().join("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let notify = NotifySocket::bind(setup.dir.path());
     let daemon = setup.start(
         &haproxide()
             .args(&["logs", "-f"])
             .args(&[setup.ini()])
-            .env("NOTIFY_SOCKET", &notify_path)
+            .env("NOTIFY_SOCKET", notify.path())
             .env("WATCHDOG_USEC", "400000")
             .env("HAPROXIDE_FAILPOINT", "logs-parser-hang"),
     );
-    let mut buffer = [0u8; 256];
-    let mut receive_for = |span: Duration| {
-        let mut states = Vec::new();
-        let until = Instant::now() + span;
-        while Instant::now() < until {
-            if let Ok(length) = notify.recv(&mut buffer) {
-                states.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
-            }
-        }
-        states
-    };
-    let before = receive_for(Duration::from_secs(1));
+    let before = notify.receive_for(Duration::from_secs(1));
     assert_eq!(before.first().map(String::as_str), Some("READY=1"), "{before:?}");
     let pings = before.iter().filter(|state| *state == "WATCHDOG=1").count();
     assert!(pings >= 3, "a ping every 200 ms: {before:?}");
@@ -585,8 +572,8 @@ fn the_watchdog_is_pinged_only_while_every_stage_moves() {
     let sender = UnixDatagram::unbound().unwrap();
     sender.send_to(b"<134>1 - - haproxy 1 - - x\n", setup.socket()).unwrap();
     // The stall shows after 5 s without a heartbeat; then no more pings.
-    let during = receive_for(Duration::from_secs(6));
-    let after = receive_for(Duration::from_secs(2));
+    let during = notify.receive_for(Duration::from_secs(6));
+    let after = notify.receive_for(Duration::from_secs(2));
     assert!(
         after.iter().all(|state| state != "WATCHDOG=1"),
         "pinged while stalled: {after:?}"
@@ -600,8 +587,11 @@ fn the_watchdog_is_pinged_only_while_every_stage_moves() {
     let (status, elapsed) = terminate(daemon);
     assert!(status.success(), "{status}\n{}", setup.log());
     assert!(elapsed < FLUSH_TIMEOUT + Duration::from_secs(1), "{elapsed:?}");
+    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
     assert!(
-        setup.log().contains("stalled for more than 5s: parser"),
+        setup
+            .log()
+            .contains("stalled: parser; not telling the watchdog that all is well"),
         "{}",
         setup.log()
     );

@@ -14,7 +14,8 @@ mod common;
 
 use haproxy::ShowStat;
 use testkit::{
-    CarbonRelay, Lab, Signal, Tansu, TestCommand, Workspace, copy_dir, dir_entries, stop_with, terminate, wait_for,
+    CarbonRelay, Lab, NotifySocket, Signal, Tansu, TestCommand, Workspace, copy_dir, dir_entries, stop_with, terminate,
+    wait_for,
 };
 
 /// `[graphite]` keys for a sink that reconnects every 0.1 to 0.2 s.
@@ -414,6 +415,31 @@ fn the_daemon_picks_up_renamed_rounds_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert!(setup.log("again.log").contains("SIGINT: stopping"));
+}
+
+#[test]
+fn systemd_hears_ready_once_src_dir_is_watched_and_pings_while_workers_move() {
+    let setup = Setup::new("");
+    let notify = NotifySocket::bind(setup.space.path());
+    let daemon = setup
+        .command(&["process"])
+        .env("NOTIFY_SOCKET", notify.path())
+        .env("WATCHDOG_USEC", "400000")
+        .spawn(&setup.space.path().join("daemon.log"));
+    assert_eq!(notify.wait_for("READY=1", Duration::from_secs(10)), ["READY=1"]);
+    // Logged once src-dir is watched and its backlog scanned.
+    assert!(setup.log("daemon.log").contains("process started"));
+    setup.add_round("1700000100");
+    let states = notify.receive_for(Duration::from_secs(2));
+    assert!(
+        states.iter().filter(|state| *state == "WATCHDOG=1").count() >= 8,
+        "a ping every 200 ms: {states:?}"
+    );
+    assert!(states.iter().all(|state| state == "WATCHDOG=1"), "{states:?}");
+    assert_eq!(dir_entries(&setup.store()), ["1700000100"]);
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
 }
 
 /// Adds round 1700000200 and runs `process --once`, whose `sink` fails:

@@ -8,11 +8,11 @@ use std::fs;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use haproxy::{ShowInfo, ShowStat};
 use serde_json::Value;
-use testkit::{Lab, Signal, TestCommand, Workspace, dir_entries, stop_with, terminate, wait_for};
+use testkit::{Lab, NotifySocket, Signal, TestCommand, Workspace, dir_entries, stop_with, terminate, wait_for};
 
 /// A spool and a config for `lab`'s socket directory.
 struct Setup {
@@ -443,4 +443,62 @@ fn the_manifest_records_the_host_name_pull_is_given() {
     assert!(status.success(), "{stderr}");
     let rounds = setup.rounds();
     assert_eq!(manifest(&rounds[0])["host"], "lb1");
+}
+
+/// `pull` under a stand-in for systemd (`WatchdogSec=0.4`), logging into
+/// `pull.log`; with `failpoint`, rounds stop after the first.
+fn supervised(setup: &Setup, notify: &NotifySocket, failpoint: &str) -> Child {
+    setup
+        .command(&["pull"])
+        .env("NOTIFY_SOCKET", notify.path())
+        .env("WATCHDOG_USEC", "400000")
+        .env("HAPROXIDE_FAILPOINT", failpoint)
+        .spawn(&setup.space.path().join("pull.log"))
+}
+
+#[test]
+fn systemd_hears_ready_after_the_first_round_and_pings_while_rounds_end() {
+    let lab = Lab::builder().start();
+    // A socket that accepts and never answers holds every round until pull-timeout.
+    let _silent = UnixListener::bind(lab.socket_dir().join("silent.sock")).unwrap();
+    let setup = Setup::new(&lab, "pull-interval = 0.5\npull-timeout = 1\nread-timeout = 60\n");
+    let notify = NotifySocket::bind(setup.space.path());
+    let started = Instant::now();
+    let daemon = supervised(&setup, &notify, "");
+    assert_eq!(notify.wait_for("READY=1", Duration::from_secs(10)), ["READY=1"]);
+    let ready_after = started.elapsed();
+    assert!(
+        ready_after >= Duration::from_secs(1),
+        "ready {ready_after:?} after the start, before the first round ended"
+    );
+    assert!(!setup.rounds().is_empty(), "ready without a round");
+    // Pings every 200 ms while rounds end (each a second long here).
+    let states = notify.receive_for(Duration::from_secs(3));
+    let pings = states.iter().filter(|state| *state == "WATCHDOG=1").count();
+    assert!(pings >= 12, "{states:?}");
+    assert!(states.iter().all(|state| state == "WATCHDOG=1"), "{states:?}");
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
+}
+
+#[test]
+fn the_watchdog_is_no_longer_pinged_once_rounds_stop_ending() {
+    let lab = Lab::builder().start();
+    // Wedged once no round ended for two intervals past the deadline: 0.9 s.
+    let setup = Setup::new(&lab, "pull-interval = 0.2\npull-timeout = 0.5\n");
+    let notify = NotifySocket::bind(setup.space.path());
+    let daemon = supervised(&setup, &notify, "pull-round-hang");
+    notify.wait_for("READY=1", Duration::from_secs(10));
+    let during = notify.receive_for(Duration::from_secs(2));
+    let after = notify.receive_for(Duration::from_secs(1));
+    assert!(during.iter().any(|state| state == "WATCHDOG=1"), "{during:?}");
+    assert!(after.is_empty(), "pinged while wedged: {after:?}");
+    let (status, _) = terminate(daemon);
+    assert!(status.success());
+    let log = setup.read_log();
+    assert!(
+        log.contains("stalled: pull rounds; not telling the watchdog that all is well"),
+        "{log}"
+    );
 }

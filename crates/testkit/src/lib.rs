@@ -14,7 +14,8 @@
 //! `expose-fd listeners`, master-worker or standalone), and [`HttpLoad`] the
 //! bounded loopback traffic that shows whether a reload lost a request.
 //! [`Consul`], [`Moto`] (AWS's APIs) and [`Tansu`] (a Kafka-protocol broker)
-//! are the other peers.
+//! are the other peers; [`NotifySocket`] receives a daemon's systemd
+//! notifications.
 
 // A harness reports broken set-ups by panicking: that is how a test fails.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -25,6 +26,7 @@ mod files;
 mod http;
 mod load;
 mod moto;
+mod notify;
 mod process;
 mod prometheus;
 mod promtool;
@@ -49,6 +51,7 @@ pub use http::loopback_request;
 pub use load::{HttpLoad, LoadReport};
 pub use moto::{GroupMember, Moto, moto_binary};
 pub use nix::sys::signal::Signal;
+pub use notify::NotifySocket;
 pub use process::{stop_with, terminate, wait_for};
 pub use prometheus::{Prometheus, Sample, prometheus_binary};
 pub use promtool::{promtool_binary, promtool_check_metrics};

@@ -35,6 +35,7 @@ pub struct HttpHealth {
     client: reqwest::Client,
     url: String,
     retries: u32,
+    timeout: Duration,
 }
 
 impl HttpHealth {
@@ -46,6 +47,7 @@ impl HttpHealth {
             client,
             url: url.to_owned(),
             retries,
+            timeout,
         })
     }
 
@@ -109,6 +111,14 @@ impl HealthSource {
                 Ok(report) => Outcome::Report(report),
                 Err(error) => Outcome::Failed(error),
             },
+        }
+    }
+
+    /// The longest one poll may take: every attempt timing out.
+    pub fn longest_poll(&self) -> Duration {
+        match self {
+            HealthSource::Http(http) => http.timeout * (http.retries + 1),
+            HealthSource::Local => Duration::ZERO,
         }
     }
 

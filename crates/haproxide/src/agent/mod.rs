@@ -8,8 +8,10 @@
 //! a task per health source polls it and every connection is answered from
 //! the last result at once; with `interval = 0` each connection polls first.
 //! `[agent-urls]` maps `agent-send` strings to health URLs of their own, so
-//! one agent answers for several backends. SIGTERM/SIGHUP/SIGINT: stop accepting,
-//! finish the replies under way (for at most [`STOP_GRACE`]), exit 0.
+//! one agent answers for several backends. Under systemd it is ready once
+//! every poller has polled, and pings the watchdog while they keep polling.
+//! SIGTERM/SIGHUP/SIGINT: stop accepting, finish the replies under way (for
+//! at most [`STOP_GRACE`]), exit 0.
 
 pub mod formula;
 pub mod health;
@@ -31,6 +33,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
+use crate::runtime::notify::{Heartbeat, Supervisor};
 use crate::runtime::shutdown::{Shutdown, within_grace};
 use crate::runtime::{ProblemChange, note_problem, unpoisoned};
 use formula::Formula;
@@ -38,6 +41,10 @@ use health::{HealthSource, HttpHealth, Outcome};
 
 /// How long replies under way may take after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How much longer than two intervals and its longest poll a poller may be
+/// silent before it is called wedged (and the watchdog no longer pinged).
+const POLL_SLACK: Duration = Duration::from_secs(10);
 
 /// Connections accepted per wake-up before signals get a look in.
 const ACCEPT_BATCH: usize = 256;
@@ -489,10 +496,11 @@ impl Agent {
 }
 
 /// Polls route `index` every `interval` (after each poll), forever.
-async fn poll_forever(agent: Arc<Agent>, index: usize) {
+async fn poll_forever(agent: Arc<Agent>, index: usize, heartbeat: Arc<Heartbeat>) {
     loop {
         let outcome = agent.routes[index].source.poll().await;
         agent.apply(index, outcome);
+        heartbeat.beat();
         tokio::time::sleep(agent.settings.interval).await;
     }
 }
@@ -536,13 +544,23 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
             format!(" every {:?}", agent.settings.interval)
         }
     );
-    let pollers: Vec<_> = if agent.settings.interval.is_zero() {
-        Vec::new()
-    } else {
-        (0..agent.routes.len())
-            .map(|index| tokio::spawn(poll_forever(Arc::clone(&agent), index)))
-            .collect()
-    };
+    // Each poller beats after each poll; one silent for two intervals past
+    // its longest poll is wedged. Ready once each has polled: the replies
+    // are then the sources' own.
+    let mut heartbeats = Vec::new();
+    let mut pollers = Vec::new();
+    if !agent.settings.interval.is_zero() {
+        for (index, route) in agent.routes.iter().enumerate() {
+            let allowance = agent.settings.interval * 2 + route.source.longest_poll() + POLL_SLACK;
+            let heartbeat = Arc::new(Heartbeat::new(
+                format!("poll of {}", route.source.describe()),
+                Some(allowance),
+            ));
+            heartbeats.push(Arc::clone(&heartbeat));
+            pollers.push(tokio::spawn(poll_forever(Arc::clone(&agent), index, heartbeat)));
+        }
+    }
+    let supervisor = Supervisor::heartbeats(heartbeats);
     let limit = Arc::new(Semaphore::new(agent.settings.max_connections));
     // The same listening socket, to accept what else is waiting without the
     // reactor: a socket answered on the spot is never registered with it.
@@ -581,6 +599,7 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    supervisor.stopping();
     // Both handles of the listening socket: the port closes.
     drop(listener);
     drop(waiting);

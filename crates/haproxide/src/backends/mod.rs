@@ -10,6 +10,10 @@
 //! from what HAProxy says, so a change HAProxy refused is tried again on the
 //! next pass, and after a reload (dynamic servers gone, slots as the
 //! configuration wrote them) the backend converges again at once.
+//!
+//! Under systemd it is ready once every backend has been brought in line
+//! with its first discovery (and the template, if any, first rendered), and
+//! pings the watchdog while every controller keeps passing.
 
 pub mod ep2;
 pub mod haproxy;
@@ -20,6 +24,7 @@ pub mod template;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -31,6 +36,7 @@ use self::sources::{Found, Source};
 use crate::config::declare::{self, Parser};
 use crate::config::schema::section_location;
 use crate::config::{Config, ConfigError, DefaultValue, Key, Section};
+use crate::runtime::notify::{Heartbeat, Supervisor};
 use crate::runtime::shutdown::Shutdown;
 use crate::runtime::{ProblemChange, note_problem};
 
@@ -758,6 +764,7 @@ pub async fn serve(settings: Settings, run: Run) -> anyhow::Result<ExitCode> {
         .with_context(|| "another `haproxide backends` is running, or the lock file cannot be taken")?;
     let mut shutdown = Shutdown::listen()?;
     let mut controllers = tokio::task::JoinSet::new();
+    let mut heartbeats = Vec::new();
     let mut rendered = Vec::new();
     for backend in settings.backends.iter().cloned() {
         let source = backend.source.build()?;
@@ -777,16 +784,28 @@ pub async fn serve(settings: Settings, run: Run) -> anyhow::Result<ExitCode> {
             rendered.push((template_backend(&backend), found.clone()));
         }
         if !backend.template || runtime_first {
+            // A pass starts every `haproxy-poll` and waits on each runtime-API
+            // exchange at most `timeout`.
+            let allowance = settings.haproxy_poll * 2 + settings.timeout * EXCHANGES_PER_PASS;
+            let heartbeat = Arc::new(Heartbeat::new(format!("{} passes", backend.section), Some(allowance)));
+            heartbeats.push(Arc::clone(&heartbeat));
             let controller = Controller::new(backend, &settings);
-            controllers.spawn(controller.run(found, run));
+            controllers.spawn(controller.run(found, run, heartbeat));
         }
     }
     if let Some(template) = settings.template.clone() {
-        controllers.spawn(template::run(template, rendered, run));
+        // Rendered on changes only: silence is no stall.
+        let heartbeat = Arc::new(Heartbeat::new("template", None));
+        heartbeats.push(Arc::clone(&heartbeat));
+        controllers.spawn(template::run(template, rendered, run, heartbeat));
     }
+    let supervisor = (run == Run::Daemon).then(|| Supervisor::heartbeats(heartbeats));
     let outcome = tokio::select! {
         signal = shutdown.requested() => {
             tracing::info!("{signal}: stopping");
+            if let Some(supervisor) = supervisor {
+                supervisor.stopping();
+            }
             Ok(ExitCode::SUCCESS)
         }
         outcome = async {
@@ -800,6 +819,10 @@ pub async fn serve(settings: Settings, run: Run) -> anyhow::Result<ExitCode> {
     controllers.abort_all();
     outcome
 }
+
+/// How many runtime-API exchanges (each within `timeout`) a pass is allowed
+/// past two `haproxy-poll`s before its controller is called wedged.
+const EXCHANGES_PER_PASS: u32 = 20;
 
 /// What the template writer needs of a `mode = template` backend.
 fn template_backend(backend: &BackendSettings) -> template::TemplateBackend {
@@ -850,12 +873,18 @@ impl Controller {
 
     /// Passes until stopped (daemon), converged (once) or printed (dry run);
     /// `true` when it ended without a problem.
-    async fn run(mut self, mut found: watch::Receiver<Option<Vec<Found>>>, run: Run) -> bool {
+    async fn run(
+        mut self,
+        mut found: watch::Receiver<Option<Vec<Found>>>,
+        run: Run,
+        heartbeat: Arc<Heartbeat>,
+    ) -> bool {
         let started = Instant::now();
         loop {
             let latest = found.borrow_and_update().clone();
             if let Some(found) = latest {
                 let pending = self.pass(&found, run).await;
+                heartbeat.beat();
                 match run {
                     Run::DryRun => return self.problem.is_none(),
                     Run::Once if pending == 0 => return self.problem.is_none(),

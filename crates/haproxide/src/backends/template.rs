@@ -44,6 +44,7 @@ use super::Run;
 use super::plan::{server_name, settle_ports};
 use super::sources::Found;
 use crate::reload::{self, Format, Outcome, Report};
+use crate::runtime::notify::Heartbeat;
 use crate::runtime::{ProblemChange, note_problem};
 
 /// The writer's settings (`[template]` and `[reload]`).
@@ -420,11 +421,13 @@ impl Writer {
 
 /// Keeps `settings.target` rendered from the template with every
 /// backend's servers until stopped (daemon), or once; `true` when it ended
-/// without a problem.
+/// without a problem. `heartbeat` beats after each pass that did not wait
+/// for a source.
 pub async fn run(
     settings: TemplateSettings,
     backends: Vec<(TemplateBackend, watch::Receiver<Option<Vec<Found>>>)>,
     run: Run,
+    heartbeat: Arc<Heartbeat>,
 ) -> bool {
     let changed = Arc::new(Notify::new());
     for (_, found) in &backends {
@@ -446,6 +449,9 @@ pub async fn run(
     loop {
         let outcome = writer.pass(&backends, run).await;
         let waiting = outcome == Ok(Passed::Waiting);
+        if !waiting {
+            heartbeat.beat();
+        }
         let problem = outcome.err();
         match note_problem(&mut writer.problem, problem.clone()) {
             ProblemChange::Began => tracing::error!("{}", problem.as_deref().unwrap_or_default()),

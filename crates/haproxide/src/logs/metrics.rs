@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::runtime::notify::Heartbeat;
 
 /// The stages of the pipeline, each with a queue in front of it (but the
 /// receiver's, which is the kernel's socket buffer).
@@ -46,6 +48,17 @@ impl Stage {
             Stage::Producer => Some("producer"),
             Stage::KafkaQueue => Some("kafka-msg"),
             Stage::DiskBuffer => Some("disk-buffer"),
+        }
+    }
+
+    /// What the log and `/healthz` call it when it stalls.
+    fn beat_name(self) -> &'static str {
+        match self {
+            Stage::Receiver => "receiver",
+            Stage::Parser => "parser",
+            Stage::Producer => "producer",
+            Stage::KafkaQueue => "kafka-queue",
+            Stage::DiskBuffer => "disk-buffer",
         }
     }
 
@@ -109,7 +122,6 @@ pub const STALL: Duration = Duration::from_secs(5);
 /// Everything `logs` counts.
 #[derive(Debug)]
 pub struct Metrics {
-    start: Instant,
     /// Set when the daemon stops: stages finish what they hold.
     pub stopping: AtomicBool,
     /// Datagrams read from the socket.
@@ -133,7 +145,7 @@ pub struct Metrics {
     /// Bytes in the disk buffer.
     pub buffer_bytes: AtomicU64,
     saturated: [AtomicU64; 5],
-    beats: [AtomicU64; 5],
+    beats: [Heartbeat; 5],
     /// Per-line parse time.
     pub parsing: Histogram,
     /// Per-line time from the batch's receipt to the hand-over to librdkafka.
@@ -144,7 +156,6 @@ impl Metrics {
     /// Fresh counters; histograms with the configured bounds.
     pub fn new(parsing_buckets: &[f64], processing_buckets: &[f64]) -> Metrics {
         Metrics {
-            start: Instant::now(),
             stopping: AtomicBool::new(false),
             received: AtomicU64::new(0),
             truncated: AtomicU64::new(0),
@@ -157,7 +168,7 @@ impl Metrics {
             replayed: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
             saturated: Default::default(),
-            beats: Default::default(),
+            beats: Stage::ALL.map(|stage| Heartbeat::new(stage.beat_name(), Some(STALL))),
             parsing: Histogram::new(parsing_buckets),
             processing: Histogram::new(processing_buckets),
         }
@@ -176,24 +187,16 @@ impl Metrics {
 
     /// `stage` is alive (working, or waiting with nothing owed).
     pub fn beat(&self, stage: Stage) {
-        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.beats[stage.index()].store(now, Ordering::Relaxed);
+        self.beats[stage.index()].beat();
     }
 
     /// The stages that have not beaten within [`STALL`] (empty: healthy).
-    pub fn stalled(&self) -> Vec<&'static str> {
-        let now = self.start.elapsed();
+    pub fn stalled(&self) -> Vec<&str> {
         [Stage::Receiver, Stage::Parser, Stage::Producer]
             .into_iter()
-            .filter(|stage| {
-                let last = Duration::from_millis(self.beats[stage.index()].load(Ordering::Relaxed));
-                now.saturating_sub(last) > STALL
-            })
-            .map(|stage| match stage {
-                Stage::Receiver => "receiver",
-                Stage::Parser => "parser",
-                _ => "producer",
-            })
+            .map(|stage| &self.beats[stage.index()])
+            .filter(|beat| beat.is_stalled())
+            .map(Heartbeat::name)
             .collect()
     }
 
@@ -333,21 +336,5 @@ mod tests {
             .lines()
             .filter(|line| line.starts_with("haproxykafka_saturation_errors{"));
         assert_eq!(channels.count(), 4, "{text}");
-    }
-
-    #[test]
-    fn a_stage_that_stops_beating_is_stalled() {
-        let metrics = Metrics::new(&[1.0], &[1.0]);
-        for stage in Stage::ALL {
-            metrics.beat(stage);
-        }
-        assert!(metrics.stalled().is_empty());
-        let later = Metrics {
-            start: Instant::now() - STALL - Duration::from_secs(1),
-            ..Metrics::new(&[1.0], &[1.0])
-        };
-        later.beat(Stage::Receiver);
-        later.beat(Stage::Producer);
-        assert_eq!(later.stalled(), vec!["parser"]);
     }
 }

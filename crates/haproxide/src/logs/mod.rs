@@ -33,7 +33,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::config::Config;
 use crate::runtime::http::{Response, serve};
-use crate::runtime::notify::{notify, watchdog_interval};
+use crate::runtime::notify::Supervisor;
 
 use self::config::Settings;
 use self::fields::Mapping;
@@ -45,12 +45,10 @@ use self::receiver::Batch;
 /// the receiver is gone; a result that finds the producer's queue full is
 /// dropped and counted.
 fn parse(batches: &Receiver<Batch>, producer: &Sender<Encoded>, mapping: &Mapping, metrics: &Metrics) {
-    // A failpoint for the watchdog test, in debug builds only: the parsers
-    // stop beating as a wedged pipeline would.
-    #[cfg(debug_assertions)]
-    let hang = std::env::var("HAPROXIDE_FAILPOINT").is_ok_and(|name| name == "logs-parser-hang");
+    // A failpoint for the watchdog test: the parsers stop beating as a
+    // wedged pipeline would.
+    let hang = crate::runtime::failpoint("logs-parser-hang");
     loop {
-        #[cfg(debug_assertions)]
         if hang && metrics.received.load(Ordering::Relaxed) > 0 {
             std::thread::park();
             continue;
@@ -176,39 +174,21 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         let kafka = Arc::clone(&kafka);
         spawn("logs-producer", Box::new(move || kafka.run(&encoded_receiver)))?
     };
-    notify("READY=1");
     let server = listener.map(|listener| {
         let (metrics, kafka) = (Arc::clone(&metrics), Arc::clone(&kafka));
         tokio::spawn(serve(listener, move |request| route(request.path, &metrics, &kafka)))
     });
-    let watchdog = watchdog_interval();
-    let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(1)));
-    let mut stalled_before = false;
-    let signal = loop {
-        tokio::select! {
-            signal = shutdown.requested() => break signal,
-            _ = ping.tick() => {
-                let stalled = metrics.stalled();
-                if stalled.is_empty() {
-                    if watchdog.is_some() {
-                        notify("WATCHDOG=1");
-                    }
-                    if stalled_before {
-                        tracing::info!("every stage makes progress again");
-                    }
-                } else if !stalled_before {
-                    tracing::error!(
-                        "stalled for more than {:?}: {}; not telling the watchdog that all is well",
-                        metrics::STALL,
-                        stalled.join(", ")
-                    );
-                }
-                stalled_before = !stalled.is_empty();
-            }
-        }
+    // Ready as soon as the socket is bound and the stages run.
+    let supervisor = {
+        let metrics = Arc::clone(&metrics);
+        Supervisor::start(
+            || true,
+            move || metrics.stalled().into_iter().map(str::to_owned).collect(),
+        )
     };
+    let signal = shutdown.requested().await;
     tracing::info!("{signal}: no more reading; draining the queues and flushing to Kafka");
-    notify("STOPPING=1");
+    supervisor.stopping();
     let stop_started = Instant::now();
     // The file first: HAProxy's next datagrams fail at once rather than
     // queue where no one reads; then the reader drains what the kernel holds.

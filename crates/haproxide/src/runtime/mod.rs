@@ -41,6 +41,13 @@ pub fn unpoisoned<Guard>(locked: LockResult<Guard>, what: &str) -> Guard {
     })
 }
 
+/// Whether the tests asked for the failpoint `name` (`HAPROXIDE_FAILPOINT`):
+/// a debug build then wedges where a bug could, for the watchdog tests.
+/// Always `false` in release builds.
+pub fn failpoint(name: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var("HAPROXIDE_FAILPOINT").is_ok_and(|set| set == name)
+}
+
 /// How a problem that is logged only when it changes has moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemChange {

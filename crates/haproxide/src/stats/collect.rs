@@ -13,13 +13,15 @@
 //! and look like what was asked. Failures are logged when a socket's state
 //! changes, not every round. Before each round, back-pressure is checked: a
 //! full queue or too little free space skips the round with one log line.
-//! SIGTERM, SIGHUP or SIGINT cancels a round in flight (its staging directory is
+//! Under systemd it is ready after its first round, and pings the watchdog
+//! while rounds keep ending. SIGTERM, SIGHUP or SIGINT cancels a round in flight (its staging directory is
 //! removed) and exits 0.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -30,6 +32,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::config::declare::{self, DefaultValue, Key, Section};
+use crate::runtime::notify::{Heartbeat, Supervisor};
 use crate::runtime::shutdown::Shutdown;
 use crate::runtime::{ProblemChange, note_problem};
 use crate::sockets;
@@ -121,6 +124,10 @@ const SERVERS: Key<Vec<Endpoint>> = Key::new(
     DefaultValue::Unset("none"),
     "more sockets to ask: `unix:///path` and `tcp://host:port`, comma-separated",
 );
+/// What a round without `pull-timeout` is allowed before pulling is called
+/// wedged (each socket's own timeouts bound it).
+const UNBOUNDED_ROUND: Duration = Duration::from_secs(60);
+
 /// `[pull] read-timeout`.
 const READ_TIMEOUT: Key<Duration> = Key::new(
     "read-timeout",
@@ -341,6 +348,15 @@ impl Puller {
         let mut shutdown = Shutdown::listen()?;
         let mut ticks = tokio::time::interval(self.settings.pull_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Ready after the first round; a round should end within its deadline
+        // and the next one start an interval later: pulling is wedged when
+        // none has ended for two intervals past that.
+        let deadline = self.settings.pull_timeout.unwrap_or(UNBOUNDED_ROUND);
+        let rounds = Arc::new(Heartbeat::new(
+            "pull rounds",
+            Some(self.settings.pull_interval * 2 + deadline),
+        ));
+        let supervisor = Supervisor::heartbeats(vec![Arc::clone(&rounds)]);
         tracing::info!(
             interval = ?self.settings.pull_interval,
             dst_dir = %self.settings.dst_dir.display(),
@@ -351,11 +367,15 @@ impl Puller {
                 _ = ticks.tick() => {}
                 _ = shutdown.requested() => break,
             }
+            // The watchdog test's failpoint: rounds stop after the first.
+            let hung = crate::runtime::failpoint("pull-round-hang") && rounds.has_beaten();
             tokio::select! {
-                outcome = self.checked_round() => self.record_spool_state(outcome.err()),
+                outcome = self.checked_round(), if !hung => self.record_spool_state(outcome.err()),
                 signal = shutdown.requested() => { tracing::info!("round cancelled by {signal}"); break; }
             }
+            rounds.beat();
         }
+        supervisor.stopping();
         tracing::info!("pull stopped");
         Ok(ExitCode::SUCCESS)
     }

@@ -13,7 +13,8 @@
 //! later, oldest first. Which round stands where is the [`ledger`]'s to
 //! keep: a round directory is deleted only after every sink confirmed it. A
 //! round that cannot be read at all is moved to the quarantine directory
-//! with the reason, never retried in a loop.
+//! with the reason, never retried in a loop. Under systemd it is ready once
+//! the workers run, and pings the watchdog while none is stuck on a round.
 //! SIGTERM/SIGHUP/SIGINT: no new rounds are started; the lanes get
 //! `shutdown-timeout` to deliver what they hold, then exit 0 (the rest stays
 //! in the spool).
@@ -34,6 +35,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::config::declare::{self, DefaultValue, Entries, Key, Parser, Section};
 use crate::config::schema::section_location;
 use crate::config::{Config, ConfigError};
+use crate::runtime::notify::{Heartbeat, Supervisor};
 use crate::runtime::shutdown::{Shutdown, within_grace};
 use crate::runtime::watch::{DirEvent, watch_dir};
 use crate::stats::aggregate::{Groups, Options, aggregate, seconds, summed_part};
@@ -53,6 +55,13 @@ use crate::stats::sinks::prometheus::{Prometheus, PrometheusSettings};
 use crate::stats::sinks::{Sink, Snapshot};
 use crate::stats::spool::{self, SharedNamer, round_epoch};
 use ledger::Ledger;
+
+/// How long a worker may spend on one round (reading, aggregating, waiting
+/// its turn behind earlier rounds) before it is called wedged: far past the
+/// second or so the largest rounds take.
+const ROUND_ALLOWANCE: Duration = Duration::from_secs(60);
+/// How often an idle worker beats.
+const IDLE_BEAT: Duration = Duration::from_secs(1);
 
 /// `[process] workers`.
 const WORKERS: Key<usize> = Key::new(
@@ -859,16 +868,28 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
         shared.settings.sinks[sink].start();
         lanes.spawn(run_lane(Arc::clone(&shared), sink));
     }
+    // Each worker beats when it finishes a round and every second while
+    // idle; one silent for longer than a round may take is wedged.
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
+    let mut heartbeats = Vec::new();
+    for worker in 0..workers {
         let shared = Arc::clone(&shared);
+        let heartbeat = Arc::new(Heartbeat::new(format!("worker {worker}"), Some(ROUND_ALLOWANCE)));
+        heartbeats.push(Arc::clone(&heartbeat));
         tasks.spawn(async move {
-            while let Some((name, ticket)) = shared.next().await {
+            loop {
+                heartbeat.beat();
+                let Ok(next) = tokio::time::timeout(IDLE_BEAT, shared.next()).await else {
+                    continue;
+                };
+                let Some((name, ticket)) = next else { break };
                 handle(&shared, &name, ticket).await;
                 shared.done(&name, ticket);
             }
         });
     }
+    // Ready once the workers run: src-dir is watched and was scanned.
+    let mut supervisor = (!once).then(|| Supervisor::heartbeats(heartbeats));
     // Until a stop signal (or, with --once, until no round is left): a stop
     // signal means the same with or without --once.
     let mut shutdown = Shutdown::listen()?;
@@ -892,6 +913,9 @@ pub async fn run(settings: Settings, once: bool) -> anyhow::Result<ExitCode> {
             signal = shutdown.requested(), if !signalled => {
                 tracing::info!("{signal}: stopping, finishing the rounds in flight");
                 signalled = true;
+                if let Some(supervisor) = supervisor.take() {
+                    supervisor.stopping();
+                }
                 shared.stop();
             }
         }
