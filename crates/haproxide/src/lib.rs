@@ -11,6 +11,8 @@
 //! - [`kafka`]: librdkafka's client properties, for `logs` and `process`'s Kafka sink.
 //! - [`config`]: the INI configuration (and other programs' YAML files),
 //!   each section declared once by the component that reads it.
+//! - [`generate`]: man pages, shell completions and the commented
+//!   configuration file, made from the declarations for the package.
 //! - [`runtime`]: logging, stop signals, systemd notifications and the
 //!   HTTP endpoints the daemons share.
 //!
@@ -21,6 +23,7 @@ pub mod agent;
 pub mod backends;
 pub mod checks;
 pub mod config;
+pub mod generate;
 pub mod kafka;
 pub mod logs;
 pub mod query;

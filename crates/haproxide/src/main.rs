@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use haproxide::config::Program;
@@ -85,6 +86,29 @@ enum Command {
     /// Nagios/Icinga checks: one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     #[command(display_name = "haproxide", subcommand)]
     Check(CheckCommand),
+    /// Write the files a package installs that are made from the declarations.
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// What `generate` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Generated {
+    /// A man page per program and subcommand (`haproxide-pull.1`, `ep2.1`, …).
+    Man,
+    /// bash, zsh and fish completions of `haproxide`.
+    Completions,
+    /// `haproxide.conf`: every section the daemons read, each key commented out at its default.
+    Config,
+}
+
+/// Flags of `generate`.
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// What to write.
+    what: Generated,
+    /// The directory to write into (created when missing).
+    dir: PathBuf,
 }
 
 /// The checks.
@@ -395,7 +419,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check(CheckCommand::Pull(args)) => Ok(freshness(Program::Pull, &args).report()),
         Command::Check(CheckCommand::Process(args)) => Ok(freshness(Program::Process, &args).report()),
+        Command::Generate(args) => generate(&args),
     }
+}
+
+/// The introduction of the packaged `haproxide.conf`.
+const PACKAGED_CONFIG_INTRO: &str = "haproxide's configuration. Each daemon's unit (haproxide-pull, \
+    haproxide-process, haproxide-agent, haproxide-backends, haproxide-logs) runs \
+    `haproxide DAEMON -f /etc/haproxide/haproxide.conf`, and each daemon reads only its own sections. \
+    Every key is shown commented out at its default, under what it means: uncomment what you change, \
+    then check the file with `haproxide check-config -f /etc/haproxide/haproxide.conf`. \
+    ElasticPyProxy's [haproxy], [consul] and [aws] belong in ep2's own file, not here.";
+
+fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(&args.dir)?;
+    match args.what {
+        Generated::Man => {
+            haproxide::generate::man_pages(Cli::command(), &args.dir)?;
+            for name in ["haproxystats-pull", "haproxystats-process"] {
+                haproxide::generate::man_pages(CompatCli::command().name(name), &args.dir)?;
+            }
+            haproxide::generate::man_pages(Ep2Cli::command().name("ep2"), &args.dir)?;
+            haproxide::generate::man_pages(HaproxykafkaCli::command().name("haproxykafka"), &args.dir)?;
+        }
+        Generated::Completions => haproxide::generate::completions(Cli::command(), &args.dir)?,
+        Generated::Config => {
+            let sections: Vec<_> = config::SECTIONS
+                .iter()
+                .copied()
+                .filter(|section| section.name == config::DEFAULT_SECTION || !Program::Ep2.reads(section.name))
+                .collect();
+            let path = args.dir.join("haproxide.conf");
+            std::fs::write(&path, config::docs::commented_file(PACKAGED_CONFIG_INTRO, &sections))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `check pull` / `check process`: the record beside the configured spool.

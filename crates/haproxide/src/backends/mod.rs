@@ -46,7 +46,7 @@ use crate::runtime::{ProblemChange, note_problem};
 pub const LOCK_FILE: Key<PathBuf> = Key::new(
     "lock-file",
     declare::PATH,
-    DefaultValue::Builtin("/run/haproxide-backends.lock"),
+    DefaultValue::Builtin("/run/haproxide/backends.lock"),
     "the flock that keeps a second controller from running",
 );
 /// `[backends] haproxy-poll`.

@@ -1,7 +1,8 @@
-//! The README's option tables, made from the sections' declarations, so the
-//! docs cannot drift from what the code reads. A test checks that README.md
-//! holds, between `<!-- options: NAME -->` and `<!-- end options -->`,
-//! exactly the table of each section; when it fails it prints the block.
+//! The README's option tables and the packaged configuration file, made
+//! from the sections' declarations, so the docs cannot drift from what the
+//! code reads. A test checks that README.md holds, between
+//! `<!-- options: NAME -->` and `<!-- end options -->`, exactly the table
+//! of each section; when it fails it prints the block.
 
 use std::fmt::Write as _;
 
@@ -37,10 +38,86 @@ pub fn readme_block(section: &Section) -> String {
     )
 }
 
+/// How wide the comments of [`commented_file`] are.
+const COMMENT_WIDTH: usize = 78;
+
+/// A configuration file of `sections` with every key commented out at its
+/// default, under its meaning: what the package installs, for the operator
+/// to uncomment what changes.
+pub fn commented_file(intro: &str, sections: &[&Section]) -> String {
+    let mut out = String::new();
+    comment(&mut out, intro);
+    for section in sections {
+        let name = if section.is_family() {
+            format!("{}NAME", section.name)
+        } else {
+            section.name.to_owned()
+        };
+        out.push('\n');
+        comment(&mut out, &format!("[{name}]: {}.", section.doc));
+        let _ = writeln!(out, "#[{name}]");
+        if let Some(entries) = &section.entries {
+            comment(&mut out, &format!("Any name: {}.", entries.doc));
+        }
+        for key in section.keys {
+            let (value, meaning) = match key.default() {
+                DefaultValue::Builtin(value) | DefaultValue::Fallback(value) => (value, key.doc().to_owned()),
+                DefaultValue::Unset(unset) => ("", format!("{} (unset: {unset})", key.doc())),
+            };
+            let meaning = match key.effect() {
+                Effect::Active => meaning,
+                Effect::Ignored(why) => format!("{meaning}; accepted, but it has no effect: {why}"),
+            };
+            comment(&mut out, &format!("{} ({}).", meaning, key.kind()));
+            let _ = writeln!(out, "{}", format!("#{} = {value}", key.name()).trim_end());
+        }
+    }
+    out
+}
+
+/// `text` as `# ` lines of at most [`COMMENT_WIDTH`] characters, broken
+/// between words.
+fn comment(out: &mut String, text: &str) {
+    let mut line = String::from("#");
+    for word in text.split_whitespace() {
+        if line.len() > 1 && line.chars().count() + 1 + word.chars().count() > COMMENT_WIDTH {
+            let _ = writeln!(out, "{line}");
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    let _ = writeln!(out, "{line}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::SECTIONS;
+
+    #[test]
+    fn the_commented_file_shows_every_key_at_its_default_under_its_meaning() {
+        let text = commented_file(
+            "haproxide's configuration.",
+            &[&crate::stats::collect::SECTION, &crate::stats::cluster::SECTIONS],
+        );
+        assert!(text.starts_with("# haproxide's configuration.\n\n# [pull]: "), "{text}");
+        assert!(
+            text.contains(
+                "# seconds from the start of a round to the start of the next (seconds > 0).\n#pull-interval = 10\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("(unset: none) (path).\n#socket-dir =\n"), "{text}");
+        assert!(text.contains("#[cluster:NAME]\n"), "{text}");
+        for line in text.lines() {
+            assert!(line.is_empty() || line.starts_with('#'), "{line}");
+            assert!(
+                line.chars().count() <= COMMENT_WIDTH || !line[2..].contains(' '),
+                "{line}"
+            );
+        }
+    }
 
     #[test]
     fn the_readme_tables_are_the_declared_ones() {

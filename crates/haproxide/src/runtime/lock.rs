@@ -17,8 +17,13 @@ pub struct Held {
     _file: Flock<File>,
 }
 
-/// Takes the lock on `path` (created when missing), or says who holds it.
+/// Takes the lock on `path` (created when missing, with its directory), or
+/// says who holds it.
 pub fn exclusive(path: &Path) -> anyhow::Result<Held> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the lock file's directory {}", dir.display()))?;
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -52,7 +57,8 @@ mod tests {
     #[test]
     fn a_second_holder_is_told_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("backends.lock");
+        // Its directory is made when missing.
+        let path = dir.path().join("run/backends.lock");
         let held = exclusive(&path).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
