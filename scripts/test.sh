@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 source scripts/lib.sh
 [ -x "${HAPROXY_BIN:-/usr/sbin/haproxy}" ] || need_packages haproxy
-need_packages carbon-c-relay
+# systemd-analyze checks the units of dist/systemd.
+need_packages carbon-c-relay systemd
 need_cargo
 # A real Consul for the backends tests, fetched once into the cache.
 CONSUL_BIN=$(bash scripts/consul.sh)

@@ -1,15 +1,20 @@
-//! Spool directories as tests handle them: a round copied file by file,
-//! and a directory's entries by name.
+//! Directories as tests handle them: a round (or any tree) copied file by
+//! file, and a directory's entries by name.
 
 use std::fs;
 use std::path::Path;
 
-/// Copies the files of `from` (not its subdirectories) into `to`, created when missing.
+/// Copies the files of `from`, subdirectories included, into `to`, created when missing.
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("create the copy's directory");
     for entry in fs::read_dir(from).expect("list the directory to copy") {
         let entry = entry.expect("a directory entry");
-        fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a file");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).expect("copy a file");
+        }
     }
 }
 
