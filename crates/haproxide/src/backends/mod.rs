@@ -1135,6 +1135,18 @@ pub fn commands(backend: &str, server: &str, change: &Change, mode: Mode, option
 mod tests {
     use super::*;
 
+    /// The unit under dist/ lets the controller take its default lock.
+    #[test]
+    fn the_systemd_unit_allows_the_default_lock_file() {
+        let unit = include_str!("../../../../dist/systemd/haproxide-backends.service");
+        let lock_file = Config::builtin().get(&SECTION, &LOCK_FILE).unwrap();
+        assert!(
+            crate::runtime::unit_can_write(unit, &lock_file),
+            "{}",
+            lock_file.display()
+        );
+    }
+
     fn load(text: &str) -> (tempfile::TempDir, Config) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("backends.conf");

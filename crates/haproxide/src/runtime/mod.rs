@@ -70,3 +70,26 @@ pub fn note_problem(last: &mut Option<String>, now: Option<String>) -> ProblemCh
     *last = now;
     change
 }
+
+/// Whether the systemd unit `unit` (its text) lets its daemon write `path`:
+/// `path` lies in a directory its `RuntimeDirectory=` (under `/run`),
+/// `StateDirectory=` (under `/var/lib`) or `ReadWritePaths=` names, as
+/// `ProtectSystem=strict` leaves nothing else writable. For the tests that
+/// hold each daemon's default paths against its unit in `dist/systemd`.
+#[cfg(test)]
+pub fn unit_can_write(unit: &str, path: &std::path::Path) -> bool {
+    let mut writable = Vec::new();
+    for line in unit.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let root = match key {
+            "RuntimeDirectory" => "/run",
+            "StateDirectory" => "/var/lib",
+            "ReadWritePaths" => "/",
+            _ => continue,
+        };
+        writable.extend(value.split_whitespace().map(|dir| std::path::Path::new(root).join(dir)));
+    }
+    writable.iter().any(|dir| path.starts_with(dir))
+}

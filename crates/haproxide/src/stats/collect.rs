@@ -626,6 +626,21 @@ async fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// The unit under dist/ lets pull write where its defaults are.
+    #[test]
+    fn the_systemd_unit_allows_the_default_spool() {
+        let unit = include_str!("../../../../dist/systemd/haproxide-pull.service");
+        let config = Config::builtin();
+        let dst_dir = config.get(&SECTION, &DST_DIR).unwrap();
+        for path in [
+            config.get(&SECTION, &TMP_DST_DIR).unwrap(),
+            spool::last_round_file(&dst_dir),
+            dst_dir,
+        ] {
+            assert!(crate::runtime::unit_can_write(unit, &path), "{}", path.display());
+        }
+    }
+
     #[test]
     fn states_persist_across_rounds_while_recorded() {
         let mut states = StateLog::default();

@@ -1147,3 +1147,24 @@ fn quarantine(shared: &Shared, name: &str, reason: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unit under dist/ lets process write where its defaults are.
+    #[test]
+    fn the_systemd_unit_allows_the_default_spool_and_local_store() {
+        let unit = include_str!("../../../../../dist/systemd/haproxide-process.service");
+        let config = Config::builtin();
+        let src_dir = config.get(&SECTION, &SRC_DIR).unwrap();
+        for path in [
+            spool::beside(&src_dir, "quarantine"),
+            spool::last_delivered_file(&src_dir),
+            config.get(&local_store::SECTION, &local_store::DIR).unwrap(),
+            src_dir,
+        ] {
+            assert!(crate::runtime::unit_can_write(unit, &path), "{}", path.display());
+        }
+    }
+}
