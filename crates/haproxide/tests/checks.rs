@@ -91,31 +91,33 @@ fn check_spool_says_ok_warning_critical_and_unknown_as_rounds_wait_and_age() {
     let (line, code) = checked(&space, &[&check[..], &["--age-critical", "5000"]].concat());
     assert_eq!(code, 1, "past --age-warning only: {line}");
 
-    // pull and process say how long ago they last finished a round.
-    let (line, code) = checked(&space, &["check", "pull"]);
-    assert_eq!(code, 0, "{line}");
-    assert!(line.starts_with("PULL OK - pull finished its last round, "), "{line}");
-    assert!(line.ends_with(";60;300;0"), "{line}");
-    let (line, code) = checked(&space, &["check", "process"]);
-    assert_eq!(code, 0, "{line}");
-    assert!(
-        line.starts_with("PROCESS OK - process finished its last round, "),
-        "{line}"
-    );
-    // Backdated by 100 s: past --warning 60; then past a --critical of 50.
-    let record = space.path().join("incoming.last-delivered");
-    let past = std::fs::File::options().write(true).open(&record).unwrap();
-    past.set_modified(SystemTime::now() - std::time::Duration::from_secs(100))
-        .unwrap();
-    assert_eq!(checked(&space, &["check", "process"]).1, 1);
-    assert_eq!(
-        checked(&space, &["check", "process", "--warning", "10", "--critical", "50"]).1,
-        2
-    );
-    fs::remove_file(&record).unwrap();
-    let (line, code) = checked(&space, &["check", "process"]);
-    assert_eq!(code, 3, "{line}");
-    assert!(line.contains("process has finished no round yet?"), "{line}");
+    // pull and process say how long ago they last finished a round, from
+    // the record each keeps beside the spool.
+    for (daemon, record) in [("pull", "incoming.last-round"), ("process", "incoming.last-delivered")] {
+        let name = daemon.to_uppercase();
+        let (line, code) = checked(&space, &["check", daemon]);
+        assert_eq!(code, 0, "{line}");
+        assert!(
+            line.starts_with(&format!("{name} OK - {daemon} finished its last round, ")),
+            "{line}"
+        );
+        assert!(line.ends_with(";60;300;0"), "{line}");
+        // Backdated by 100 s: past --warning 60; then past a --critical of 50.
+        let record = space.path().join(record);
+        let past = std::fs::File::options().write(true).open(&record).unwrap();
+        past.set_modified(SystemTime::now() - std::time::Duration::from_secs(100))
+            .unwrap();
+        let (line, code) = checked(&space, &["check", daemon]);
+        assert_eq!(code, 1, "{line}");
+        assert!(line.starts_with(&format!("{name} WARNING - ")), "{line}");
+        let (line, code) = checked(&space, &["check", daemon, "--warning", "10", "--critical", "50"]);
+        assert_eq!(code, 2, "{line}");
+        assert!(line.starts_with(&format!("{name} CRITICAL - ")), "{line}");
+        fs::remove_file(&record).unwrap();
+        let (line, code) = checked(&space, &["check", daemon]);
+        assert_eq!(code, 3, "{line}");
+        assert!(line.contains(&format!("{daemon} has finished no round yet?")), "{line}");
+    }
 
     // UNKNOWN: a spool that cannot be read, a bad threshold.
     fs::remove_dir_all(&spool).unwrap();

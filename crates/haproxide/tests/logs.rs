@@ -606,15 +606,12 @@ fn check_logs_says_ok_while_every_stage_moves_critical_when_one_stalls_unknown_w
             .args(&[setup.ini()])
             .env("HAPROXIDE_FAILPOINT", "logs-parser-hang"),
     );
-    let check = || {
-        let output = haproxide().args(&["check", "logs", "-f"]).args(&[setup.ini()]).output();
-        (
-            String::from_utf8_lossy(&output.stdout).trim_end().to_owned(),
-            output.status.code().unwrap(),
-        )
-    };
+    let check = || check_logs(&setup.ini());
     let address = format!("127.0.0.1:{}", setup.metrics_port);
-    assert_eq!(check(), (format!("LOGS OK - {address}/healthz: ok"), 0));
+    assert_eq!(
+        check(),
+        (format!("LOGS OK - {address}/healthz: ok | buffer=0B;0;;0"), 0)
+    );
     // One datagram: the parsers take it and hang (the failpoint); 5 s on, the stall shows.
     let sender = UnixDatagram::unbound().unwrap();
     sender.send_to(b"<134>1 - - haproxy 1 - - x\n", setup.socket()).unwrap();
@@ -630,6 +627,15 @@ fn check_logs_says_ok_while_every_stage_moves_critical_when_one_stalls_unknown_w
         line.starts_with(&format!("LOGS UNKNOWN - no answer from {address}: ")),
         "{line}"
     );
+}
+
+/// `haproxide check logs -f CONFIG`: its status line and exit code.
+fn check_logs(config: &Path) -> (String, i32) {
+    let output = haproxide().args(&["check", "logs", "-f"]).args(&[config]).output();
+    (
+        String::from_utf8_lossy(&output.stdout).trim_end().to_owned(),
+        output.status.code().unwrap(),
+    )
 }
 
 /// The first fixture datagram with `sequence` set to `number`: lines that
@@ -703,6 +709,13 @@ fn a_kafka_outage_of_30_seconds_at_10000_lines_a_second_loses_nothing() {
     setup.tansu.stop();
     let during = send_at_rate(&socket, RATE, Duration::from_secs(30), before);
     assert!(setup.metric("haproxykafka_buffer_bytes") > 0.0, "{}", setup.log());
+    // The check warns while messages wait in the disk buffer.
+    let (line, code) = check_logs(&config);
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.contains("bytes wait in the disk buffer: Kafka takes less than comes | buffer="),
+        "{line}"
+    );
     setup.tansu.restart();
     let sent = send_at_rate(&socket, RATE, Duration::from_secs(5), during);
     let records = setup.tansu.consume(
@@ -723,6 +736,7 @@ fn a_kafka_outage_of_30_seconds_at_10000_lines_a_second_loses_nothing() {
     assert_eq!(setup.metric("haproxykafka_received_datagrams_total"), sent as f64);
     assert!(buffered > 0.0 && replayed >= buffered, "{buffered} {replayed}");
     assert_eq!(setup.metric("haproxykafka_buffer_bytes"), 0.0);
+    assert_eq!(check_logs(&config).0.split(" - ").next(), Some("LOGS OK"));
     assert_eq!(
         setup.metric("haproxykafka_saturation_errors{channel=\"disk-buffer\"}"),
         0.0

@@ -1,7 +1,9 @@
 //! `haproxide check logs`: asks `logs`' `/healthz`, which answers 200 `ok`
 //! while its receiver, parsers and producer all move, and 503 naming the
 //! stalled stages otherwise (the same progress its systemd watchdog
-//! follows). 200 is OK, 503 CRITICAL, anything else or no answer UNKNOWN.
+//! follows). 200 is OK, unless its `/metrics` says that messages wait in
+//! the disk buffer (Kafka takes less than comes): WARNING. 503 is CRITICAL,
+//! anything else or no answer UNKNOWN.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,8 +14,12 @@ use super::{Outcome, State};
 /// The check's name in its status line.
 pub const NAME: &str = "LOGS";
 
-/// The longest answer read.
+/// The longest `/healthz` answer read.
 const MAX_ANSWER: u64 = 64 * 1024;
+/// The longest `/metrics` answer read.
+const MAX_METRICS: u64 = 1024 * 1024;
+/// The gauge of what waits in the disk buffer.
+const BUFFER_BYTES: &str = "haproxykafka_buffer_bytes";
 
 /// Asks `GET /healthz` of `address`, waiting at most `timeout` to connect
 /// and as long again for the answer.
@@ -29,21 +35,59 @@ pub fn check(address: SocketAddr, timeout: Duration) -> Outcome {
         .map_or("", |(_, body)| body)
         .trim()
         .replace('\n', " ");
-    let state = match status {
-        Some(200) => State::Ok,
-        Some(503) => State::Critical,
-        _ => {
-            return Outcome::unknown(
-                NAME,
-                format!("{address}/healthz answered {status:?}, not 200 or 503: {body}"),
-            );
-        }
-    };
-    Outcome {
-        name: NAME,
-        state,
-        summary: format!("{address}/healthz: {body}"),
-        perfdata: Vec::new(),
+    let summary = format!("{address}/healthz: {body}");
+    match status {
+        Some(200) => buffered(address, timeout, summary),
+        Some(503) => Outcome {
+            name: NAME,
+            state: State::Critical,
+            summary,
+            perfdata: Vec::new(),
+        },
+        _ => Outcome::unknown(
+            NAME,
+            format!("{address}/healthz answered {status:?}, not 200 or 503: {body}"),
+        ),
+    }
+}
+
+/// A healthy daemon's verdict, from what its `/metrics` says waits in the
+/// disk buffer: WARNING when anything does. When `/metrics` cannot be read,
+/// the health alone stands (OK), and the summary says so.
+fn buffered(address: SocketAddr, timeout: Duration, healthy: String) -> Outcome {
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    let bytes = super::ask(NAME, address, timeout, request.as_bytes(), MAX_METRICS)
+        .map_err(|unknown| unknown.summary)
+        .and_then(|answer| {
+            answer
+                .lines()
+                .find_map(|line| line.strip_prefix(BUFFER_BYTES)?.strip_prefix(' '))
+                .and_then(|value| value.trim().parse::<f64>().ok())
+                .ok_or_else(|| format!("no {BUFFER_BYTES} in its /metrics"))
+        });
+    match bytes {
+        Ok(bytes) => Outcome {
+            name: NAME,
+            state: if bytes > 0.0 { State::Warning } else { State::Ok },
+            summary: if bytes > 0.0 {
+                format!("{healthy}, but {bytes} bytes wait in the disk buffer: Kafka takes less than comes")
+            } else {
+                healthy
+            },
+            perfdata: vec![super::Perfdata {
+                label: "buffer",
+                value: bytes,
+                unit: "B",
+                warning: Some(0.0),
+                critical: None,
+            }],
+        },
+        Err(why) => Outcome {
+            name: NAME,
+            state: State::Ok,
+            summary: format!("{healthy} ({why})"),
+            perfdata: Vec::new(),
+        },
     }
 }
 
