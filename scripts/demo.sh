@@ -10,7 +10,8 @@
 # through it: a good reload, a broken file that changes nothing, JSON steps;
 # then `haproxide backends`, which fills an empty backend from a targets file
 # and follows the file's edits, at run time and then through a template
-# rendered into the configuration and reloaded; last `haproxide logs`.
+# rendered into the configuration and reloaded; last `haproxide logs`. The
+# Nagios checks judge the pipeline and the logs daemon on the way.
 # Everything it starts is stopped and removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,6 +107,9 @@ echo; echo "\$ haproxide process -f $DIR/haproxystats.conf --once    # aggregate
 echo; echo "\$ grep -e fe_main.stot -e be_app.server -e CurrConns $DIR/local-store/$first/stats | head"
 grep -e 'frontend.fe_main.stot' -e 'be_app.server.s1.stot' -e 'be_app.server.s2.stot' -e 'daemon.CurrConns' \
     "$DIR/local-store/$first/stats"
+echo; echo "# Nagios/Icinga checks of the pipeline (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN):"
+show check spool -f "$DIR/haproxystats.conf"
+show check process -f "$DIR/haproxystats.conf"
 
 echo; echo "== a cluster: each instance pulled as a load balancer of its own (lb1, lb2), then added up"
 for n in 1 2; do
@@ -272,6 +276,7 @@ sleep 2.5 # librdkafka gives up on each message after message.timeout.ms
 echo; echo "\$ curl -s http://127.0.0.1:$METRICS/metrics | grep -E 'parsed|rejected|valid|buffered|queued'"
 python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$METRICS/metrics').read().decode())" \
     | grep -E '^haproxykafka_(parsed|rejected|valid|buffered|kafka_queued)'
+show check logs -f "$DIR/logs.conf" || echo "(exit status $?: WARNING, Kafka is down)"
 kill -TERM "$LOGS"
 wait "$LOGS" || echo "(logs exited with status $?)"
 cat "$DIR/logs.log"

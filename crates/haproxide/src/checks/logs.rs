@@ -1,15 +1,17 @@
 //! `haproxide check logs`: asks `logs`' `/healthz`, which answers 200 `ok`
 //! while its receiver, parsers and producer all move, and 503 naming the
 //! stalled stages otherwise (the same progress its systemd watchdog
-//! follows). 200 is OK, unless its `/metrics` says that messages wait in
-//! the disk buffer (Kafka takes less than comes): WARNING. 503 is CRITICAL,
-//! anything else or no answer UNKNOWN.
+//! follows). 200 is OK, unless its `/metrics` says that Kafka is not
+//! taking messages (its latest delivery failed) or that messages wait in
+//! the disk buffer: WARNING. 503 is CRITICAL, anything else or no answer
+//! UNKNOWN.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use super::{Outcome, State};
+use crate::logs::metrics::{BUFFER_BYTES, DELIVERY_FAILING};
 
 /// The check's name in its status line.
 pub const NAME: &str = "LOGS";
@@ -18,8 +20,6 @@ pub const NAME: &str = "LOGS";
 const MAX_ANSWER: u64 = 64 * 1024;
 /// The longest `/metrics` answer read.
 const MAX_METRICS: u64 = 1024 * 1024;
-/// The gauge of what waits in the disk buffer.
-const BUFFER_BYTES: &str = "haproxykafka_buffer_bytes";
 
 /// Asks `GET /healthz` of `address`, waiting at most `timeout` to connect
 /// and as long again for the answer.
@@ -51,44 +51,57 @@ pub fn check(address: SocketAddr, timeout: Duration) -> Outcome {
     }
 }
 
-/// A healthy daemon's verdict, from what its `/metrics` says waits in the
-/// disk buffer: WARNING when anything does. When `/metrics` cannot be read,
-/// the health alone stands (OK), and the summary says so.
+/// A healthy daemon's verdict, from its `/metrics`: WARNING while Kafka
+/// is not taking messages or any wait in the disk buffer. When `/metrics`
+/// cannot be read, the health alone stands (OK), and the summary says so.
 fn buffered(address: SocketAddr, timeout: Duration, healthy: String) -> Outcome {
     let request = format!("GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n");
-    let bytes = super::ask(NAME, address, timeout, request.as_bytes(), MAX_METRICS)
+    let gauges = super::ask(NAME, address, timeout, request.as_bytes(), MAX_METRICS)
         .map_err(|unknown| unknown.summary)
-        .and_then(|answer| {
-            answer
-                .lines()
-                .find_map(|line| line.strip_prefix(BUFFER_BYTES)?.strip_prefix(' '))
-                .and_then(|value| value.trim().parse::<f64>().ok())
-                .ok_or_else(|| format!("no {BUFFER_BYTES} in its /metrics"))
-        });
-    match bytes {
-        Ok(bytes) => Outcome {
-            name: NAME,
-            state: if bytes > 0.0 { State::Warning } else { State::Ok },
-            summary: if bytes > 0.0 {
-                format!("{healthy}, but {bytes} bytes wait in the disk buffer: Kafka takes less than comes")
-            } else {
-                healthy
-            },
-            perfdata: vec![super::Perfdata {
-                label: "buffer",
-                value: bytes,
-                unit: "B",
-                warning: Some(0.0),
-                critical: None,
-            }],
-        },
-        Err(why) => Outcome {
-            name: NAME,
-            state: State::Ok,
-            summary: format!("{healthy} ({why})"),
-            perfdata: Vec::new(),
-        },
+        .and_then(|answer| Ok((gauge(&answer, BUFFER_BYTES)?, gauge(&answer, DELIVERY_FAILING)?)));
+    let (bytes, failing) = match gauges {
+        Ok(gauges) => gauges,
+        Err(why) => {
+            return Outcome {
+                name: NAME,
+                state: State::Ok,
+                summary: format!("{healthy} ({why})"),
+                perfdata: Vec::new(),
+            };
+        }
+    };
+    let mut troubles = Vec::new();
+    if failing > 0.0 {
+        troubles.push("Kafka is not taking messages (its latest delivery failed)".to_owned());
     }
+    if bytes > 0.0 {
+        troubles.push(format!("{bytes} bytes wait in the disk buffer"));
+    }
+    Outcome {
+        name: NAME,
+        state: if troubles.is_empty() { State::Ok } else { State::Warning },
+        summary: if troubles.is_empty() {
+            healthy
+        } else {
+            format!("{healthy}, but {}", troubles.join("; "))
+        },
+        perfdata: vec![super::Perfdata {
+            label: "buffer",
+            value: bytes,
+            unit: "B",
+            warning: Some(0.0),
+            critical: None,
+        }],
+    }
+}
+
+/// The value of the unlabelled series `name` in a text exposition.
+fn gauge(exposition: &str, name: &str) -> Result<f64, String> {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or_else(|| format!("no {name} in its /metrics"))
 }
 
 /// Where `logs` serves `/healthz`: `given`, else `[logs-monitoring]

@@ -136,9 +136,11 @@ impl ProducerContext for Reports {
                     false => &metrics.delivered,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                metrics.delivery_failing.store(false, Ordering::Relaxed);
             }
             Err((error, message)) => {
                 metrics.delivery_errors.fetch_add(1, Ordering::Relaxed);
+                metrics.delivery_failing.store(true, Ordering::Relaxed);
                 tracing::debug!("Kafka did not take a message for {}: {error}", message.topic());
                 let kind = match message.topic() == self.dlq_topic {
                     true => Kind::DeadLetter,

@@ -119,6 +119,11 @@ impl Histogram {
 /// waits).
 pub const STALL: Duration = Duration::from_secs(5);
 
+/// The gauge that says Kafka is not taking messages now (`check logs` reads it).
+pub const DELIVERY_FAILING: &str = "haproxykafka_kafka_delivery_failing";
+/// The gauge of the disk buffer's bytes (`check logs` reads it).
+pub const BUFFER_BYTES: &str = "haproxykafka_buffer_bytes";
+
 /// Everything `logs` counts.
 #[derive(Debug)]
 pub struct Metrics {
@@ -138,6 +143,9 @@ pub struct Metrics {
     pub dlq_delivered: AtomicU64,
     /// Messages Kafka failed to take (after librdkafka's retries).
     pub delivery_errors: AtomicU64,
+    /// Whether Kafka's latest delivery report was a failure: Kafka is not
+    /// taking messages now.
+    pub delivery_failing: AtomicBool,
     /// Messages written to the disk buffer.
     pub buffered: AtomicU64,
     /// Messages handed to librdkafka again from the disk buffer.
@@ -164,6 +172,7 @@ impl Metrics {
             delivered: AtomicU64::new(0),
             dlq_delivered: AtomicU64::new(0),
             delivery_errors: AtomicU64::new(0),
+            delivery_failing: AtomicBool::new(false),
             buffered: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
@@ -262,10 +271,13 @@ impl Metrics {
             &self.replayed,
         );
         let bytes = self.buffer_bytes.load(Ordering::Relaxed);
+        let failing = u8::from(self.delivery_failing.load(Ordering::Relaxed));
         let _ = writeln!(
             out,
-            "# HELP haproxykafka_buffer_bytes Bytes in the disk buffer.\n\
-             # TYPE haproxykafka_buffer_bytes gauge\nhaproxykafka_buffer_bytes {bytes}"
+            "# HELP {BUFFER_BYTES} Bytes in the disk buffer.\n\
+             # TYPE {BUFFER_BYTES} gauge\n{BUFFER_BYTES} {bytes}\n\
+             # HELP {DELIVERY_FAILING} 1 while Kafka's latest delivery report is a failure.\n\
+             # TYPE {DELIVERY_FAILING} gauge\n{DELIVERY_FAILING} {failing}"
         );
         // The alerts query this name without `_total`, so it is exposed
         // untyped: a counter must end in `_total` to be a valid one.
