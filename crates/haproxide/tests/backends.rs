@@ -364,8 +364,10 @@ fn after_a_reload_dynamic_servers_are_added_again_within_a_second() {
     assert!(log.contains("reloaded or restarted; converging"), "{log}");
 }
 
-#[test]
-fn systemd_hears_ready_once_haproxy_follows_the_first_discovery_and_pings_while_passes_go_on() {
+/// The lab, ten instances, a targets file naming the first two, and a
+/// controller configuration whose `be_dyn` follows that file, with `extra`
+/// lines: the lab, the instances, the file and the configuration.
+fn file_lab(extra: &str) -> (ReloadLab, Vec<HttpServer>, PathBuf, PathBuf) {
     let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
     let servers = instances();
     let targets = lab.dir().join("web.targets");
@@ -375,11 +377,17 @@ fn systemd_hears_ready_once_haproxy_follows_the_first_discovery_and_pings_while_
     )
     .unwrap();
     let section = format!(
-        "[backend:be_dyn]\nsource = file\nfile = {}\nsockets = {}\n",
+        "[backend:be_dyn]\nsource = file\nfile = {}\nsockets = {}\n{extra}",
         targets.display(),
         lab.stats_socket().display()
     );
     let config = controller_config(&lab, &section);
+    (lab, servers, targets, config)
+}
+
+#[test]
+fn systemd_hears_ready_once_haproxy_follows_the_first_discovery_and_pings_while_passes_go_on() {
+    let (lab, servers, _, config) = file_lab("");
     let notify = NotifySocket::bind(lab.dir());
     let controller = haproxide()
         .args(&["backends", "-f", config.to_str().unwrap()])
@@ -398,33 +406,15 @@ fn systemd_hears_ready_once_haproxy_follows_the_first_discovery_and_pings_while_
         .collect();
     expected.sort();
     assert_eq!(addresses, expected);
-    let states = notify.receive_for(Duration::from_secs(2));
-    assert!(
-        states.iter().filter(|state| *state == "WATCHDOG=1").count() >= 8,
-        "a ping every 200 ms: {states:?}"
-    );
-    assert!(states.iter().all(|state| state == "WATCHDOG=1"), "{states:?}");
+    notify.expect_pings(Duration::from_secs(2), 8);
     stop_controller(controller, &config);
-    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
+    notify.expect_stopping();
 }
 
 #[test]
 fn a_file_moves_haproxy_and_a_half_written_one_does_not() {
     use std::io::Write;
-    let (lab, _, _) = lab_with_backends(Launch::MasterWorker);
-    let servers = instances();
-    let targets = lab.dir().join("web.targets");
-    std::fs::write(
-        &targets,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", servers[0].port(), servers[1].port()),
-    )
-    .unwrap();
-    let section = format!(
-        "[backend:be_dyn]\nsource = file\nfile = {}\nsockets = {}\ndrain-timeout = 5\n",
-        targets.display(),
-        lab.stats_socket().display()
-    );
-    let config = controller_config(&lab, &section);
+    let (lab, servers, targets, config) = file_lab("drain-timeout = 5\n");
     let controller = start_controller(&config);
     wait_for_ports(&lab, "be_dyn", &ports(&servers, &[0, 1]));
 

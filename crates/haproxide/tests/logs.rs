@@ -587,7 +587,7 @@ fn the_watchdog_is_pinged_only_while_every_stage_moves() {
     let (status, elapsed) = terminate(daemon);
     assert!(status.success(), "{status}\n{}", setup.log());
     assert!(elapsed < FLUSH_TIMEOUT + Duration::from_secs(1), "{elapsed:?}");
-    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
+    notify.expect_stopping();
     assert!(
         setup
             .log()

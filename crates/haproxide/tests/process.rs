@@ -430,16 +430,11 @@ fn systemd_hears_ready_once_src_dir_is_watched_and_pings_while_workers_move() {
     // Logged once src-dir is watched and its backlog scanned.
     assert!(setup.log("daemon.log").contains("process started"));
     setup.add_round("1700000100");
-    let states = notify.receive_for(Duration::from_secs(2));
-    assert!(
-        states.iter().filter(|state| *state == "WATCHDOG=1").count() >= 8,
-        "a ping every 200 ms: {states:?}"
-    );
-    assert!(states.iter().all(|state| state == "WATCHDOG=1"), "{states:?}");
+    notify.expect_pings(Duration::from_secs(2), 8);
     assert_eq!(dir_entries(&setup.store()), ["1700000100"]);
     let (status, _) = terminate(daemon);
     assert!(status.success());
-    assert_eq!(notify.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
+    notify.expect_stopping();
 }
 
 /// Adds round 1700000200 and runs `process --once`, whose `sink` fails:

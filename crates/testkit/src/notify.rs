@@ -60,4 +60,19 @@ impl NotifySocket {
         );
         states
     }
+
+    /// Receives for `span`: nothing but `WATCHDOG=1` may come, and it must
+    /// come at least `at_least` times (a healthy daemon's pings).
+    pub fn expect_pings(&self, span: Duration, at_least: usize) {
+        let states = self.receive_for(span);
+        assert!(
+            states.len() >= at_least && states.iter().all(|state| state == "WATCHDOG=1"),
+            "not {at_least} or more pings alone within {span:?}: {states:?}"
+        );
+    }
+
+    /// After a stop signal: `STOPPING=1`, and nothing else, must come.
+    pub fn expect_stopping(&self) {
+        assert_eq!(self.receive_for(Duration::from_millis(200)), ["STOPPING=1"]);
+    }
 }

@@ -1140,11 +1140,7 @@ mod tests {
     fn the_systemd_unit_allows_the_default_lock_file() {
         let unit = include_str!("../../../../dist/systemd/haproxide-backends.service");
         let lock_file = Config::builtin().get(&SECTION, &LOCK_FILE).unwrap();
-        assert!(
-            crate::runtime::unit_can_write(unit, &lock_file),
-            "{}",
-            lock_file.display()
-        );
+        crate::runtime::assert_unit_writes(unit, [lock_file]);
     }
 
     fn load(text: &str) -> (tempfile::TempDir, Config) {

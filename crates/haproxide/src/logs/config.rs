@@ -598,9 +598,7 @@ mod tests {
             DefaultValue::Builtin(path) => PathBuf::from(path),
             _ => PathBuf::new(),
         };
-        for path in [builtin(&SOCKET_PATH), builtin(&BUFFER_DIR)] {
-            assert!(crate::runtime::unit_can_write(unit, &path), "{}", path.display());
-        }
+        crate::runtime::assert_unit_writes(unit, [builtin(&SOCKET_PATH), builtin(&BUFFER_DIR)]);
         for line in ["Type=notify", "WatchdogSec=30", "CapabilityBoundingSet=CAP_CHOWN"] {
             assert!(unit.lines().any(|got| got == line), "{line}");
         }

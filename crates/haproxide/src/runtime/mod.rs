@@ -71,13 +71,13 @@ pub fn note_problem(last: &mut Option<String>, now: Option<String>) -> ProblemCh
     change
 }
 
-/// Whether the systemd unit `unit` (its text) lets its daemon write `path`:
-/// `path` lies in a directory its `RuntimeDirectory=` (under `/run`),
-/// `StateDirectory=` (under `/var/lib`) or `ReadWritePaths=` names, as
-/// `ProtectSystem=strict` leaves nothing else writable. For the tests that
+/// Asserts that the systemd unit `unit` (its text) lets its daemon write
+/// each of `paths`: each lies in a directory its `RuntimeDirectory=` (under
+/// `/run`), `StateDirectory=` (under `/var/lib`) or `ReadWritePaths=` names,
+/// as `ProtectSystem=strict` leaves nothing else writable. For the tests that
 /// hold each daemon's default paths against its unit in `dist/systemd`.
 #[cfg(test)]
-pub fn unit_can_write(unit: &str, path: &std::path::Path) -> bool {
+pub fn assert_unit_writes(unit: &str, paths: impl IntoIterator<Item = std::path::PathBuf>) {
     let mut writable = Vec::new();
     for line in unit.lines() {
         let Some((key, value)) = line.split_once('=') else {
@@ -91,5 +91,11 @@ pub fn unit_can_write(unit: &str, path: &std::path::Path) -> bool {
         };
         writable.extend(value.split_whitespace().map(|dir| std::path::Path::new(root).join(dir)));
     }
-    writable.iter().any(|dir| path.starts_with(dir))
+    for path in paths {
+        assert!(
+            writable.iter().any(|dir| path.starts_with(dir)),
+            "{} is outside {writable:?}",
+            path.display()
+        );
+    }
 }

@@ -632,13 +632,8 @@ mod tests {
         let unit = include_str!("../../../../dist/systemd/haproxide-pull.service");
         let config = Config::builtin();
         let dst_dir = config.get(&SECTION, &DST_DIR).unwrap();
-        for path in [
-            config.get(&SECTION, &TMP_DST_DIR).unwrap(),
-            spool::last_round_file(&dst_dir),
-            dst_dir,
-        ] {
-            assert!(crate::runtime::unit_can_write(unit, &path), "{}", path.display());
-        }
+        let tmp_dst_dir = config.get(&SECTION, &TMP_DST_DIR).unwrap();
+        crate::runtime::assert_unit_writes(unit, [tmp_dst_dir, spool::last_round_file(&dst_dir), dst_dir]);
     }
 
     #[test]

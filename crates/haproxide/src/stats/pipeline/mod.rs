@@ -1158,13 +1158,9 @@ mod tests {
         let unit = include_str!("../../../../../dist/systemd/haproxide-process.service");
         let config = Config::builtin();
         let src_dir = config.get(&SECTION, &SRC_DIR).unwrap();
-        for path in [
-            spool::beside(&src_dir, "quarantine"),
-            spool::last_delivered_file(&src_dir),
-            config.get(&local_store::SECTION, &local_store::DIR).unwrap(),
-            src_dir,
-        ] {
-            assert!(crate::runtime::unit_can_write(unit, &path), "{}", path.display());
-        }
+        let local_store = config.get(&local_store::SECTION, &local_store::DIR).unwrap();
+        let quarantine = spool::beside(&src_dir, "quarantine");
+        let record = spool::last_delivered_file(&src_dir);
+        crate::runtime::assert_unit_writes(unit, [quarantine, record, local_store, src_dir]);
     }
 }
