@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 
 source scripts/lib.sh
 [ -x "${HAPROXY_BIN:-/usr/sbin/haproxy}" ] || need_packages haproxy
-# systemd-analyze checks the units of dist/systemd.
-need_packages carbon-c-relay systemd
+# systemd-analyze checks the units of dist/systemd; tmux is the terminal top is tested in.
+need_packages carbon-c-relay systemd tmux
 need_cargo
 # A real Consul for the backends tests, fetched once into the cache.
 CONSUL_BIN=$(bash scripts/consul.sh)

@@ -31,3 +31,4 @@ pub mod reload;
 pub mod runtime;
 pub mod sockets;
 pub mod stats;
+pub mod top;

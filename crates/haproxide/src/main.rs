@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use haproxide::config::Program;
 use haproxide::config::flags::SectionFlags;
-use haproxide::{agent, backends, checks, config, logs, query, reload, stats};
+use haproxide::{agent, backends, checks, config, logs, query, reload, stats, top};
 
 /// One binary for HAProxy operators.
 #[derive(Debug, Parser)]
@@ -86,6 +86,14 @@ enum Command {
     /// Nagios/Icinga checks: one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     #[command(display_name = "haproxide", subcommand)]
     Check(CheckCommand),
+    /// A live terminal view of every HAProxy socket, with server actions (hatop's successor).
+    #[command(
+        display_name = "haproxide",
+        after_help = "Keys: 1 2 3 frontends/backends/servers, t tree, p per socket, s/S sort, i invert, / filter, \
+                      Enter details, D M R drain/maint/ready, W weight (on every socket, after y), ? help, q quit.\n\
+                      SIGTERM, SIGHUP or SIGINT restores the terminal and exits 0."
+    )]
+    Top(top::TopArgs),
     /// Write the files a package installs that are made from the declarations.
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -420,6 +428,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(CheckCommand::Pull(args)) => Ok(freshness(Program::Pull, &args).report()),
         Command::Check(CheckCommand::Process(args)) => Ok(freshness(Program::Process, &args).report()),
         Command::Generate(args) => generate(&args),
+        Command::Top(args) => top::run(args),
     }
 }
 

@@ -15,7 +15,7 @@
 //! bounded loopback traffic that shows whether a reload lost a request.
 //! [`Consul`], [`Moto`] (AWS's APIs) and [`Tansu`] (a Kafka-protocol broker)
 //! are the other peers; [`NotifySocket`] receives a daemon's systemd
-//! notifications.
+//! notifications, and [`Tmux`] is a terminal for `top`.
 
 // A harness reports broken set-ups by panicking: that is how a test fails.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -33,6 +33,7 @@ mod promtool;
 mod relay;
 mod reloadable;
 mod tansu;
+mod tmux;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -58,6 +59,7 @@ pub use promtool::{promtool_binary, promtool_check_metrics};
 pub use relay::CarbonRelay;
 pub use reloadable::{Launch, ReloadLab};
 pub use tansu::{Record, Tansu, tansu_binary};
+pub use tmux::Tmux;
 
 /// The HAProxy binary tests run: `$HAPROXY_BIN`, else Debian's `/usr/sbin/haproxy`.
 pub fn haproxy_binary() -> PathBuf {

@@ -1,0 +1,192 @@
+//! Asking the sockets: `show stat` from each (all at once, a thread each),
+//! read as it arrives into `top`'s rows with the names interned, and the
+//! server actions sent to every socket. Blocking I/O with timeouts: `top`
+//! waits for one refresh at a time anyway.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use haproxy::{Endpoint, ObjectType, StatReader, StatRow};
+
+use super::model::{Level, Row, Sample};
+
+/// How long a socket has to accept, and then between two reads.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection to `endpoint` with [`TIMEOUT`]s, `command` sent.
+fn ask(endpoint: &Endpoint, command: &str) -> std::io::Result<Box<dyn Read + Send>> {
+    let line = format!("{command}\n");
+    let stream: Box<dyn Read + Send> = match endpoint {
+        Endpoint::Unix(path) => {
+            let mut stream = UnixStream::connect(path)?;
+            stream.set_read_timeout(Some(TIMEOUT))?;
+            stream.set_write_timeout(Some(TIMEOUT))?;
+            stream.write_all(line.as_bytes())?;
+            Box::new(stream)
+        }
+        Endpoint::Tcp { host, port } => {
+            let address = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))?
+                .next()
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+            let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)?;
+            stream.set_read_timeout(Some(TIMEOUT))?;
+            stream.set_write_timeout(Some(TIMEOUT))?;
+            stream.write_all(line.as_bytes())?;
+            Box::new(stream)
+        }
+    };
+    Ok(stream)
+}
+
+/// The names seen so far, shared so that a name is stored once across
+/// rows, sockets and refreshes.
+#[derive(Debug, Default)]
+pub struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(name) {
+            return Arc::clone(known);
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.0.insert(Arc::clone(&name));
+        name
+    }
+}
+
+/// The columns `top` reads, by index in the reply's header.
+struct Columns {
+    status: Option<usize>,
+    weight: Option<usize>,
+    current: Option<usize>,
+    counters: [Option<usize>; 6],
+    errors: [Option<usize>; 2],
+    check: Option<usize>,
+    last_check: Option<usize>,
+    last_change: Option<usize>,
+    agent: Option<usize>,
+    pid: Option<usize>,
+}
+
+impl Columns {
+    fn of(header: &haproxy::Header) -> Columns {
+        let at = |name: &str| header.column(name);
+        Columns {
+            status: at("status"),
+            weight: at("weight"),
+            current: at("scur"),
+            counters: [
+                at("stot"),
+                at("req_tot"),
+                at("bin"),
+                at("bout"),
+                at("hrsp_5xx"),
+                at("ereq"),
+            ],
+            errors: [at("econ"), at("eresp")],
+            check: at("check_status"),
+            last_check: at("last_chk"),
+            last_change: at("lastchg"),
+            agent: at("agent_status"),
+            pid: at("pid"),
+        }
+    }
+
+    /// One past the last column read.
+    fn end(&self) -> usize {
+        let all = [
+            self.status,
+            self.weight,
+            self.current,
+            self.check,
+            self.last_check,
+            self.last_change,
+            self.agent,
+            self.pid,
+        ];
+        all.into_iter()
+            .chain(self.counters)
+            .chain(self.errors)
+            .flatten()
+            .max()
+            .map_or(1, |last| last + 1)
+    }
+}
+
+/// Reads one row.
+fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names) -> Option<Row> {
+    let level = match cells.object_type() {
+        ObjectType::Frontend => Level::Frontends,
+        ObjectType::Backend => Level::Backends,
+        ObjectType::Server => Level::Servers,
+        ObjectType::Listener => return None,
+    };
+    let int = |index: Option<usize>| index.and_then(|index| cells.int_at(index).ok().flatten());
+    let count = |index: Option<usize>| u64::try_from(int(index).unwrap_or(0)).unwrap_or(0);
+    let proxy = names.get(&cells.pxname());
+    let name = names.get(&cells.svname());
+    let mut text = |index: Option<usize>| names.get(index.and_then(|index| cells.cell(index)).as_deref().unwrap_or(""));
+    let status = text(columns.status);
+    let check = text(columns.check);
+    let last_check = text(columns.last_check);
+    let agent = text(columns.agent);
+    let mut counters = columns.counters.map(count);
+    counters[5] += columns.errors.map(count).iter().sum::<u64>();
+    Some(Row {
+        level,
+        proxy,
+        name,
+        status,
+        weight: int(columns.weight),
+        current: int(columns.current).unwrap_or(0),
+        counters,
+        check,
+        last_check,
+        last_change: int(columns.last_change),
+        agent,
+        pid: int(columns.pid),
+    })
+}
+
+/// `show stat` of `endpoint`, read as it arrives.
+pub fn sample(endpoint: &Endpoint, names: &mut Names, buffer: Vec<u8>) -> (Result<Sample, String>, Vec<u8>) {
+    let stream = match ask(endpoint, "show stat") {
+        Ok(stream) => stream,
+        Err(error) => return (Err(error.to_string()), buffer),
+    };
+    let mut reader = match StatReader::with_buffer(stream, buffer) {
+        Ok(reader) => reader,
+        Err(error) => return (Err(format!("show stat: {error}")), Vec::new()),
+    };
+    let columns = Columns::of(reader.header());
+    reader.only_first_cells(columns.end());
+    let mut rows = Vec::new();
+    let read = reader.for_each_row(|cells| {
+        rows.extend(row(cells, &columns, names));
+        Ok::<(), haproxy::ReadError>(())
+    });
+    let whole = reader.ended_with_line_end();
+    let buffer = reader.into_buffer();
+    let reply = match read {
+        Ok(()) if whole => Ok(Sample {
+            at: Instant::now(),
+            rows,
+        }),
+        Ok(()) => Err("show stat: the reply ended early".to_owned()),
+        Err(error) => Err(format!("show stat: {error}")),
+    };
+    (reply, buffer)
+}
+
+/// Sends `command` to `endpoint`; its reply, trimmed (HAProxy answers a
+/// successful `set server` with an empty line).
+pub fn command(endpoint: &Endpoint, command: &str) -> Result<String, String> {
+    let mut stream = ask(endpoint, command).map_err(|error| error.to_string())?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).map_err(|error| error.to_string())?;
+    Ok(reply.trim().to_owned())
+}

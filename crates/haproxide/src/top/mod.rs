@@ -1,0 +1,285 @@
+//! `haproxide top`: a live terminal view of every HAProxy stats socket at
+//! once, hatop's successor. Every `--interval` it reads `show stat` from
+//! each socket ([`fetch`]), keeps the latest two replies per socket and
+//! turns them into rates, sums or per-socket lines, sorted and filtered
+//! ([`model`]); the keys ([`app`]) change the view and send server actions
+//! (drain, maint, ready, weight) to every socket after a confirmation; the
+//! screen is drawn with ratatui ([`view`]). A socket that stops answering is
+//! named in the status line while the others stay live; `--socket-dir` is
+//! listed anew at every refresh, so sockets that come back are followed.
+
+pub mod app;
+pub mod fetch;
+pub mod model;
+pub mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use haproxy::Endpoint;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+
+use self::app::{Action, App, Effect, Key};
+use self::fetch::Names;
+use self::model::{Model, RowKey};
+
+/// The flags of `haproxide top`.
+#[derive(Debug, clap::Args)]
+pub struct TopArgs {
+    /// A stats socket: a path, unix:///path or tcp://host:port (repeatable)
+    /// [default, when neither --socket nor --socket-dir is given: /run/haproxy/admin.sock].
+    #[arg(short = 's', long = "socket", value_name = "SOCKET")]
+    sockets: Vec<String>,
+    /// Follow every socket in this directory (listed anew at each refresh).
+    #[arg(long, value_name = "DIR")]
+    socket_dir: Option<PathBuf>,
+    /// Seconds between refreshes.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    interval: f64,
+}
+
+/// The socket Debian's HAProxy package configures, used when none is given.
+const DEBIAN_SOCKET: &str = "/run/haproxy/admin.sock";
+
+/// Where the sockets are: named ones, and a directory listed at each refresh.
+#[derive(Debug, Clone)]
+pub struct Sockets {
+    given: Vec<Endpoint>,
+    dir: Option<PathBuf>,
+}
+
+impl Sockets {
+    /// `given` sockets and those of `dir`; the Debian socket when neither.
+    pub fn new(given: Vec<Endpoint>, dir: Option<PathBuf>) -> Sockets {
+        let given = if given.is_empty() && dir.is_none() {
+            vec![Endpoint::Unix(PathBuf::from(DEBIAN_SOCKET))]
+        } else {
+            given
+        };
+        Sockets { given, dir }
+    }
+
+    /// The sockets now, each with a label no other shares; or why the
+    /// directory cannot be listed.
+    fn list(&self) -> Result<Vec<(String, Endpoint)>, String> {
+        let mut endpoints = self.given.clone();
+        if let Some(dir) = &self.dir {
+            let found = crate::sockets::discover(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+            endpoints.extend(found.sockets.into_iter().map(Endpoint::Unix));
+        }
+        let mut seen = std::collections::HashSet::new();
+        endpoints.retain(|endpoint| seen.insert(endpoint.to_string()));
+        let labels = crate::sockets::distinct_names(endpoints.iter().map(Endpoint::short_name).collect(), |index| {
+            endpoints[index].to_string()
+        });
+        Ok(labels.into_iter().zip(endpoints).collect())
+    }
+}
+
+/// `top` without its terminal: the sockets, what they said, what the
+/// operator chose. The benchmark drives it as the terminal loop does.
+pub struct Top {
+    sockets: Sockets,
+    endpoints: Vec<(String, Endpoint)>,
+    /// Per socket label: its interned names and its read buffer.
+    readers: std::collections::HashMap<String, (Names, Vec<u8>)>,
+    /// What the sockets said.
+    pub model: Model,
+    /// What the operator chose.
+    pub app: App,
+    /// Why the socket directory could not be listed, at the last refresh.
+    listing_problem: Option<String>,
+}
+
+impl Top {
+    /// Follows `sockets`.
+    pub fn new(sockets: Sockets) -> Top {
+        Top {
+            sockets,
+            endpoints: Vec::new(),
+            readers: std::collections::HashMap::new(),
+            model: Model::default(),
+            app: App::default(),
+            listing_problem: None,
+        }
+    }
+
+    /// Asks every socket for `show stat`, all at once.
+    pub fn refresh(&mut self) {
+        match self.sockets.list() {
+            Ok(endpoints) => {
+                self.endpoints = endpoints;
+                self.listing_problem = None;
+            }
+            Err(problem) => self.listing_problem = Some(problem),
+        }
+        let labels: Vec<String> = self.endpoints.iter().map(|(label, _)| label.clone()).collect();
+        self.model.follow(&labels);
+        self.readers.retain(|label, _| labels.contains(label));
+        let mut readers: Vec<(Names, Vec<u8>)> = labels
+            .iter()
+            .map(|label| self.readers.remove(label).unwrap_or_default())
+            .collect();
+        let replies: Vec<_> = std::thread::scope(|scope| {
+            let tasks: Vec<_> = self
+                .endpoints
+                .iter()
+                .zip(readers.iter_mut())
+                .map(|((_, endpoint), (names, buffer))| {
+                    scope.spawn(move || {
+                        let (reply, returned) = fetch::sample(endpoint, names, std::mem::take(buffer));
+                        *buffer = returned;
+                        reply
+                    })
+                })
+                .collect();
+            tasks
+                .into_iter()
+                .map(|task| {
+                    task.join()
+                        .unwrap_or_else(|_| Err("bug: the reading thread panicked".to_owned()))
+                })
+                .collect()
+        });
+        for (index, reply) in replies.into_iter().enumerate() {
+            self.model.record(index, reply);
+        }
+        for (label, reader) in labels.into_iter().zip(readers) {
+            self.readers.insert(label, reader);
+        }
+    }
+
+    /// Sends `action` for `server` to every socket; the replies become the
+    /// status line's messages.
+    fn act(&mut self, action: &Action, server: &RowKey) {
+        let command = action.command(&server.1, &server.2);
+        let replies: Vec<String> = std::thread::scope(|scope| {
+            let tasks: Vec<_> = self
+                .endpoints
+                .iter()
+                .map(|(label, endpoint)| {
+                    let command = &command;
+                    scope.spawn(move || match fetch::command(endpoint, command) {
+                        Ok(reply) if reply.is_empty() => format!("{label}: done"),
+                        Ok(reply) => format!("{label}: {reply}"),
+                        Err(error) => format!("{label}: {error}"),
+                    })
+                })
+                .collect();
+            tasks
+                .into_iter()
+                .map(|task| {
+                    task.join()
+                        .unwrap_or_else(|_| "bug: the sending thread panicked".to_owned())
+                })
+                .collect()
+        });
+        self.app.messages = std::iter::once(format!("{command}:")).chain(replies).collect();
+    }
+
+    /// Draws the screen on `terminal`.
+    pub fn draw<B: Backend>(&mut self, terminal: &mut ratatui::Terminal<B>) -> anyhow::Result<()> {
+        if let Some(problem) = &self.listing_problem {
+            self.app.messages = vec![format!("cannot list the socket directory: {problem}")];
+        }
+        terminal
+            .draw(|frame| view::draw(frame, &self.model, &mut self.app))
+            .map_err(|error| anyhow::anyhow!("cannot draw: {error}"))?;
+        Ok(())
+    }
+}
+
+/// Runs `haproxide top` until `q`, Ctrl-C or a stop signal.
+pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
+    let interval = Duration::try_from_secs_f64(args.interval)
+        .ok()
+        .filter(|interval| *interval >= Duration::from_millis(100))
+        .with_context(|| format!("--interval must be 0.1 seconds or more, not {}", args.interval))?;
+    let given = args
+        .sockets
+        .iter()
+        .map(|socket| socket.parse::<Endpoint>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut top = Top::new(Sockets::new(given, args.socket_dir));
+    let stop = stop_on_signals()?;
+    let mut terminal = ratatui::try_init().context("cannot use the terminal (top needs one)")?;
+    let outcome = watch(&mut top, &mut terminal, interval, &stop);
+    ratatui::restore();
+    outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// How long a key is waited for at most, so that a stop signal is seen.
+const KEY_WAIT: Duration = Duration::from_millis(100);
+
+/// The loop: refresh every `interval`, draw, take keys.
+fn watch<B: Backend>(
+    top: &mut Top,
+    terminal: &mut ratatui::Terminal<B>,
+    interval: Duration,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut next_refresh = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next_refresh {
+            top.refresh();
+            next_refresh = Instant::now() + interval;
+        }
+        top.draw(terminal)?;
+        let wait = next_refresh.saturating_duration_since(Instant::now()).min(KEY_WAIT);
+        if !event::poll(wait)? {
+            continue;
+        }
+        let Event::Key(pressed) = event::read()? else {
+            continue; // a resize: drawn again at once
+        };
+        if pressed.kind != KeyEventKind::Press {
+            continue;
+        }
+        if pressed.modifiers.contains(KeyModifiers::CONTROL) && pressed.code == KeyCode::Char('c') {
+            break;
+        }
+        let key = match pressed.code {
+            KeyCode::Char(typed) => Key::Char(typed),
+            KeyCode::Enter => Key::Enter,
+            KeyCode::Esc => Key::Escape,
+            KeyCode::Backspace => Key::Backspace,
+            KeyCode::Up => Key::Up,
+            KeyCode::Down => Key::Down,
+            KeyCode::PageUp => Key::PageUp,
+            KeyCode::PageDown => Key::PageDown,
+            KeyCode::Home => Key::Home,
+            KeyCode::End => Key::End,
+            _ => continue,
+        };
+        match top.app.key(key, &top.model) {
+            Effect::Redraw => {}
+            Effect::Quit => break,
+            Effect::Run(action, server) => {
+                top.act(&action, &server);
+                next_refresh = Instant::now();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A flag set by SIGTERM, SIGHUP or SIGINT, from a thread that waits for them.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut shutdown = runtime.block_on(async { crate::runtime::shutdown::Shutdown::listen() })?;
+    let flag = Arc::clone(&stop);
+    std::thread::Builder::new()
+        .name("top-signals".to_owned())
+        .spawn(move || {
+            runtime.block_on(shutdown.requested());
+            flag.store(true, Ordering::Relaxed);
+        })
+        .context("cannot start the signal thread")?;
+    Ok(stop)
+}
