@@ -235,3 +235,148 @@ fn next_column(column: Column, steps: usize) -> Column {
     let at = Column::ALL.iter().position(|known| *known == column).unwrap_or(0);
     Column::ALL[(at + steps) % Column::ALL.len()]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::top::model::{Row, Sample};
+
+    /// One socket with be_app's backend line and servers s1 and s2.
+    fn model() -> Model {
+        let row = |level: Level, name: &str| Row {
+            level,
+            proxy: Arc::from("be_app"),
+            name: Arc::from(name),
+            status: Arc::from("UP"),
+            weight: Some(1),
+            current: 0,
+            counters: [0; 6],
+            check: Arc::from(""),
+            last_check: Arc::from(""),
+            last_change: None,
+            agent: Arc::from(""),
+            pid: Some(1),
+        };
+        let mut model = Model::default();
+        model.follow(&["a.sock".to_owned()]);
+        let rows = vec![
+            row(Level::Backends, "BACKEND"),
+            row(Level::Servers, "s1"),
+            row(Level::Servers, "s2"),
+        ];
+        model.record(
+            0,
+            Ok(Sample {
+                at: Instant::now(),
+                rows,
+            }),
+        );
+        model
+    }
+
+    fn s2() -> RowKey {
+        (Level::Servers, Arc::from("be_app"), Arc::from("s2"))
+    }
+
+    #[test]
+    fn an_action_needs_a_server_and_a_y() {
+        let model = model();
+        let mut app = App::default();
+        // The first line is be_app's backend line: no action on it.
+        assert_eq!(app.key(Key::Char('D'), &model), Effect::Redraw);
+        assert_eq!(app.prompt, Prompt::None);
+        assert_eq!(app.messages, ["choose a server first (3: the servers view)"]);
+        app.key(Key::Down, &model);
+        app.key(Key::Down, &model);
+        app.key(Key::Char('D'), &model);
+        assert_eq!(app.prompt, Prompt::Confirm(Action::Drain, s2()));
+        assert_eq!(app.key(Key::Char('y'), &model), Effect::Run(Action::Drain, s2()));
+        app.key(Key::Char('M'), &model);
+        assert_eq!(app.key(Key::Char('n'), &model), Effect::Redraw);
+        assert_eq!(app.messages, ["cancelled"]);
+        assert_eq!(Action::Weight(5).command("be_app", "s2"), "set weight be_app/s2 5");
+        assert_eq!(
+            Action::Maint.command("be_app", "s2"),
+            "set server be_app/s2 state maint"
+        );
+    }
+
+    #[test]
+    fn a_weight_is_typed_then_confirmed_and_one_past_256_is_refused() {
+        let model = model();
+        let mut app = App::default();
+        app.key(Key::End, &model);
+        for key in [
+            Key::Char('W'),
+            Key::Char('2'),
+            Key::Char('x'),
+            Key::Char('5'),
+            Key::Enter,
+        ] {
+            app.key(key, &model);
+        }
+        assert_eq!(app.prompt, Prompt::Confirm(Action::Weight(25), s2()));
+        app.key(Key::Escape, &model);
+        for key in [
+            Key::Char('W'),
+            Key::Char('3'),
+            Key::Char('0'),
+            Key::Char('0'),
+            Key::Enter,
+        ] {
+            app.key(key, &model);
+        }
+        assert_eq!(app.prompt, Prompt::None);
+        assert_eq!(app.messages, ["weight \"300\": a number from 0 to 256"]);
+    }
+
+    #[test]
+    fn the_filter_is_typed_applied_and_cleared_and_keys_change_the_view() {
+        let model = model();
+        let mut app = App::default();
+        for key in [
+            Key::Char('/'),
+            Key::Char('s'),
+            Key::Char('x'),
+            Key::Backspace,
+            Key::Char('2'),
+        ] {
+            app.key(key, &model);
+        }
+        assert_eq!(app.prompt, Prompt::Filter("s2".to_owned()));
+        assert_eq!(app.options.filter, "", "applied on Enter only");
+        app.key(Key::Enter, &model);
+        assert_eq!(app.options.filter, "s2");
+        app.key(Key::Char('/'), &model);
+        app.key(Key::Escape, &model);
+        assert_eq!(app.options.filter, "");
+        for key in [
+            Key::Char('1'),
+            Key::Char('t'),
+            Key::Char('p'),
+            Key::Char('S'),
+            Key::Char('i'),
+        ] {
+            app.key(key, &model);
+        }
+        assert_eq!(
+            app.options,
+            ViewOptions {
+                level: Level::Frontends,
+                tree: false,
+                split: true,
+                sort: Column::Total(crate::top::model::Counter::Sessions),
+                descending: true,
+                filter: String::new(),
+            }
+        );
+        assert_eq!(app.key(Key::Char('?'), &model), Effect::Redraw);
+        assert_eq!(app.prompt, Prompt::Help);
+        app.key(Key::Char('x'), &model);
+        assert_eq!(app.prompt, Prompt::None);
+        assert_eq!(app.key(Key::Char('q'), &model), Effect::Quit);
+    }
+}

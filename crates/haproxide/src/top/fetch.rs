@@ -152,13 +152,27 @@ fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names) -> Option<Row>
     })
 }
 
-/// `show stat` of `endpoint`, read as it arrives.
+/// `show stat` of `endpoint`, read as it arrives; `buffer` is the read
+/// buffer to use, handed back for the next refresh.
 pub fn sample(endpoint: &Endpoint, names: &mut Names, buffer: Vec<u8>) -> (Result<Sample, String>, Vec<u8>) {
-    let stream = match ask(endpoint, "show stat") {
-        Ok(stream) => stream,
-        Err(error) => return (Err(error.to_string()), buffer),
-    };
-    let mut reader = match StatReader::with_buffer(stream, buffer) {
+    match ask(endpoint, "show stat") {
+        Ok(stream) => {
+            let (rows, buffer) = read_rows(stream, names, buffer);
+            (
+                rows.map(|rows| Sample {
+                    at: Instant::now(),
+                    rows,
+                }),
+                buffer,
+            )
+        }
+        Err(error) => (Err(error.to_string()), buffer),
+    }
+}
+
+/// The rows of a `show stat` reply read from `reply`; the read buffer back.
+pub fn read_rows(reply: impl Read, names: &mut Names, buffer: Vec<u8>) -> (Result<Vec<Row>, String>, Vec<u8>) {
+    let mut reader = match StatReader::with_buffer(reply, buffer) {
         Ok(reader) => reader,
         Err(error) => return (Err(format!("show stat: {error}")), Vec::new()),
     };
@@ -171,15 +185,12 @@ pub fn sample(endpoint: &Endpoint, names: &mut Names, buffer: Vec<u8>) -> (Resul
     });
     let whole = reader.ended_with_line_end();
     let buffer = reader.into_buffer();
-    let reply = match read {
-        Ok(()) if whole => Ok(Sample {
-            at: Instant::now(),
-            rows,
-        }),
+    let rows = match read {
+        Ok(()) if whole => Ok(rows),
         Ok(()) => Err("show stat: the reply ended early".to_owned()),
         Err(error) => Err(format!("show stat: {error}")),
     };
-    (reply, buffer)
+    (rows, buffer)
 }
 
 /// Sends `command` to `endpoint`; its reply, trimmed (HAProxy answers a
@@ -189,4 +200,45 @@ pub fn command(endpoint: &Endpoint, command: &str) -> Result<String, String> {
     let mut reply = String::new();
     stream.read_to_string(&mut reply).map_err(|error| error.to_string())?;
     Ok(reply.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_of_haproxy_2_6_gives_its_rows_listeners_left_out() {
+        let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
+        let mut names = Names::default();
+        let (rows, _) = read_rows(&reply[..], &mut names, Vec::new());
+        let rows = rows.unwrap();
+        assert_eq!(rows.len(), 17);
+        let s2 = rows.iter().find(|row| &*row.name == "s2").unwrap();
+        assert_eq!(
+            (s2.level, &*s2.proxy, &*s2.status, s2.weight),
+            (Level::Servers, "be_app", "DRAIN", Some(1))
+        );
+        let fe_main = &rows[0];
+        assert_eq!(
+            (fe_main.level, fe_main.current, fe_main.pid),
+            (Level::Frontends, 0, Some(1))
+        );
+        // stot, req_tot, bin, bout, hrsp_5xx, ereq + econ + eresp.
+        assert_eq!(fe_main.counters, [81, 81, 6802, 27497, 1, 0]);
+        // Every name is stored once, whichever rows share it.
+        let be_app: Vec<_> = rows.iter().filter(|row| &*row.proxy == "be_app").collect();
+        assert!(
+            be_app
+                .windows(2)
+                .all(|pair| Arc::ptr_eq(&pair[0].proxy, &pair[1].proxy))
+        );
+    }
+
+    #[test]
+    fn a_cut_reply_is_an_error_not_fewer_rows() {
+        let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
+        let cut = &reply[..reply.len() - 10];
+        let (rows, _) = read_rows(cut, &mut Names::default(), Vec::new());
+        assert_eq!(rows.unwrap_err(), "show stat: the reply ended early");
+    }
 }

@@ -412,3 +412,191 @@ fn sort(lines: &mut [Line], options: &ViewOptions) {
         lines.sort_by(compare);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A row of `level` in `proxy` with `counters` (sessions, requests, in,
+    /// out, 5xx, errors) from process `pid`.
+    fn row(level: Level, proxy: &str, name: &str, status: &str, counters: [u64; 6], pid: i64) -> Row {
+        Row {
+            level,
+            proxy: proxy.into(),
+            name: name.into(),
+            status: status.into(),
+            weight: Some(1),
+            current: 2,
+            counters,
+            check: "L7OK".into(),
+            last_check: "HTTP status check returned code <3C>200<3E>".into(),
+            last_change: Some(60),
+            agent: "".into(),
+            pid: Some(pid),
+        }
+    }
+
+    fn server(name: &str, status: &str, sessions: u64, pid: i64) -> Row {
+        row(
+            Level::Servers,
+            "be_app",
+            name,
+            status,
+            [sessions, sessions, 100 * sessions, 0, 0, 0],
+            pid,
+        )
+    }
+
+    /// A model of two sockets; `first` and `second` are each socket's two
+    /// replies, two seconds apart.
+    fn model(first: [Vec<Row>; 2], second: [Vec<Row>; 2]) -> Model {
+        let start = Instant::now();
+        let mut model = Model::default();
+        model.follow(&["a.sock".to_owned(), "b.sock".to_owned()]);
+        for (index, [before, after]) in [first, second].into_iter().enumerate() {
+            model.record(
+                index,
+                Ok(Sample {
+                    at: start,
+                    rows: before,
+                }),
+            );
+            model.record(
+                index,
+                Ok(Sample {
+                    at: start + Duration::from_secs(2),
+                    rows: after,
+                }),
+            );
+        }
+        model
+    }
+
+    fn flat() -> ViewOptions {
+        ViewOptions {
+            tree: false,
+            ..ViewOptions::default()
+        }
+    }
+
+    #[test]
+    fn rates_come_from_the_last_two_replies_and_a_reset_gives_none_not_a_negative_rate() {
+        let model = model(
+            [
+                vec![server("s1", "UP", 10, 7), server("s2", "UP", 10, 7)],
+                vec![server("s1", "UP", 30, 7), server("s2", "UP", 4, 7)],
+            ],
+            [vec![server("s1", "UP", 50, 8)], vec![server("s1", "UP", 70, 9)]],
+        );
+        let options = ViewOptions { split: true, ..flat() };
+        let lines = model.lines(&options);
+        // Name, socket, sessions/s, bytes in/s.
+        type Rates<'a> = (&'a str, Option<usize>, Option<f64>, Option<f64>);
+        let rates: Vec<Rates<'_>> = lines
+            .iter()
+            .map(|line| (&*line.key.2, line.socket, line.rates[0], line.rates[2]))
+            .collect();
+        assert_eq!(
+            rates,
+            [
+                // 20 sessions and 2,000 bytes in 2 s.
+                ("s1", Some(0), Some(10.0), Some(1000.0)),
+                // A new process answered: its counters started again.
+                ("s1", Some(1), None, None),
+                // Fewer sessions than before: cleared counters.
+                ("s2", Some(0), None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn summed_lines_add_sockets_up_and_name_every_status() {
+        let model = model(
+            [vec![server("s1", "UP", 0, 7)], vec![server("s1", "UP", 20, 7)]],
+            [vec![server("s1", "UP", 0, 8)], vec![server("s1", "DRAIN", 40, 8)]],
+        );
+        let lines = model.lines(&flat());
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(line.socket, None);
+        assert_eq!(line.status, "UP/DRAIN");
+        assert_eq!((line.weight, line.current), (Some(2), 4));
+        assert_eq!(line.rates[0], Some(30.0));
+        assert_eq!(line.totals[0], 60);
+    }
+
+    #[test]
+    fn a_socket_without_an_answer_leaves_the_sums_and_is_named() {
+        let mut model = model(
+            [vec![server("s1", "UP", 0, 7)], vec![server("s1", "UP", 20, 7)]],
+            [vec![server("s1", "UP", 0, 8)], vec![server("s1", "UP", 40, 8)]],
+        );
+        model.record(1, Err("Connection refused (os error 111)".to_owned()));
+        assert_eq!(model.problems(), [("b.sock", "Connection refused (os error 111)")]);
+        let lines = model.lines(&flat());
+        assert_eq!((lines[0].totals[0], lines[0].weight), (20, Some(1)));
+        // Following the same sockets again keeps what they said.
+        model.follow(&["a.sock".to_owned(), "b.sock".to_owned()]);
+        assert_eq!(model.lines(&flat())[0].totals[0], 20);
+    }
+
+    #[test]
+    fn sorting_and_filtering_pick_and_order_the_lines_and_the_tree_keeps_servers_under_their_backend() {
+        let rows = |factor: u64| {
+            vec![
+                row(
+                    Level::Backends,
+                    "be_app",
+                    "BACKEND",
+                    "UP",
+                    [30 * factor, 0, 0, 0, 0, 0],
+                    7,
+                ),
+                server("s1", "UP", 10 * factor, 7),
+                server("s2", "UP", 20 * factor, 7),
+                row(Level::Backends, "be_web", "BACKEND", "UP", [0; 6], 7),
+                row(Level::Servers, "be_web", "w1", "UP", [0; 6], 7),
+                row(Level::Frontends, "fe_main", "FRONTEND", "OPEN", [0; 6], 7),
+            ]
+        };
+        let model = model([rows(1), rows(2)], [rows(1), rows(2)]);
+        let names = |options: &ViewOptions| -> Vec<String> {
+            model
+                .lines(options)
+                .iter()
+                .map(|line| format!("{}/{}", line.key.1, line.key.2))
+                .collect()
+        };
+        let by_rate = ViewOptions {
+            sort: Column::Rate(Counter::Sessions),
+            descending: true,
+            ..flat()
+        };
+        assert_eq!(names(&by_rate), ["be_app/s2", "be_app/s1", "be_web/w1"]);
+        assert_eq!(
+            names(&ViewOptions {
+                tree: true,
+                ..by_rate.clone()
+            }),
+            [
+                "be_app/BACKEND",
+                "be_app/s2",
+                "be_app/s1",
+                "be_web/BACKEND",
+                "be_web/w1"
+            ]
+        );
+        let filtered = ViewOptions {
+            filter: "S1".to_owned(),
+            ..by_rate.clone()
+        };
+        assert_eq!(names(&filtered), ["be_app/s1"]);
+        let frontends = ViewOptions {
+            level: Level::Frontends,
+            ..flat()
+        };
+        assert_eq!(names(&frontends), ["fe_main/FRONTEND"]);
+    }
+}

@@ -167,6 +167,11 @@ fn status_line(model: &Model, app: &App, lines: usize) -> TextLine<'static> {
     TextLine::from(format!("{lines} lines"))
 }
 
+/// `text`, or `-` when empty.
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
 /// The detail pane of the selected line: one line per socket.
 fn detail(model: &Model, line: &Line) -> Vec<TextLine<'static>> {
     let mut text = vec![TextLine::from(Span::styled(
@@ -183,9 +188,9 @@ fn detail(model: &Model, line: &Line) -> Vec<TextLine<'static>> {
             Span::raw(format!(
                 " for {since}, weight {}, check {} {}, agent {}",
                 row.weight.map_or_else(|| "-".to_owned(), |weight| weight.to_string()),
-                row.check,
+                or_dash(&row.check),
                 row.last_check,
-                row.agent
+                or_dash(&row.agent)
             )),
         ]));
     }
@@ -301,4 +306,204 @@ fn help(frame: &mut Frame<'_>) {
             .block(Block::default().borders(Borders::ALL).title(" keys ")),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::top::fetch::{Names, read_rows};
+    use crate::top::model::Sample;
+
+    /// Two sockets that both answered HAProxy 2.6's saved `show stat` twice,
+    /// a second apart, the second time with 10 more sessions, requests and
+    /// kB in every row.
+    fn model() -> Model {
+        let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
+        let (rows, _) = read_rows(&reply[..], &mut Names::default(), Vec::new());
+        let rows = rows.unwrap();
+        let later: Vec<_> = rows
+            .iter()
+            .cloned()
+            .map(|mut row| {
+                row.counters[0] += 10;
+                row.counters[1] += 10;
+                row.counters[2] += 10_000;
+                row
+            })
+            .collect();
+        let start = Instant::now();
+        let mut model = Model::default();
+        model.follow(&["hap0.sock".to_owned(), "hap1.sock".to_owned()]);
+        for index in 0..2 {
+            model.record(
+                index,
+                Ok(Sample {
+                    at: start,
+                    rows: rows.clone(),
+                }),
+            );
+            let at = start + Duration::from_secs(1);
+            model.record(
+                index,
+                Ok(Sample {
+                    at,
+                    rows: later.clone(),
+                }),
+            );
+        }
+        model
+    }
+
+    /// The screen's text at `width`×`height`, a line per row, trailing
+    /// spaces cut.
+    fn screen(model: &Model, app: &mut App, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|frame| draw(frame, model, app)).unwrap();
+        let buffer = terminal.backend().buffer();
+        let mut text = String::new();
+        for y in 0..height {
+            let line: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+            text.push_str(line.trim_end());
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Asserts the screen at `width`×`height`, line by line.
+    fn assert_screen(model: &Model, app: &mut App, width: u16, height: u16, expected: &[&str]) {
+        let screen = screen(model, app, width, height);
+        let lines: Vec<&str> = screen.lines().collect();
+        assert_eq!(lines, expected, "\n{screen}");
+    }
+
+    const SERVERS_TREE_80X24: &[&str] = &[
+        "haproxide top: 2 sockets | servers (tree), summed | sort NAME asc | ? help",
+        "NAME*               STATUS    WT   CUR    SESS/s  REQ/s   IN/s    OUT/s   5XX/s",
+        "be_app              UP        242  0      20      20      20k     0       0",
+        "  deadsrv           DOWN      2    0      20      20      20k     0       0",
+        "  dyn1              no check  40   0      20      20      20k     0       0",
+        "  dyn2              MAINT     2    0      20      20      20k     0       0",
+        "  dyn3              MAINT     2    0      20      20      20k     0       0",
+        "  s1                UP        200  0      20      20      20k     0       0",
+        "  s2                DRAIN     2    0      20      20      20k     0       0",
+        "  slot1             no check  2    0      20      20      20k     0       0",
+        "  slot2             MAINT     2    0      20      20      20k     0       0",
+        "be_chash            UP        2    0      20      20      20k     0       0",
+        "  h1                no check  2    0      20      20      20k     0       0",
+        "be_hash             UP        2    0      20      20      20k     0       0",
+        "  h1                no check  2    0      20      20      20k     0       0",
+        "be_tcp              UP        2    0      20      20      20k     0       0",
+        "  t1                no check  2    0      20      20      20k     0       0",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "15 lines",
+    ];
+
+    const SERVERS_PER_SOCKET_200X50: &[&str] = &[
+        "haproxide top: 2 sockets | servers, per socket | sort NAME asc | ? help",
+        "SOCKET       NAME*                                                                                                        STATUS    WT   CUR    SESS/s  REQ/s   IN/s    OUT/s   5XX/s  ERR/s  SESSIONS",
+        "hap0.sock    be_app/deadsrv                                                                                               DOWN      1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_app/deadsrv                                                                                               DOWN      1    0      10      10      10k     0       0      0      10",
+        "hap0.sock    be_app/dyn1                                                                                                  no check  20   0      10      10      10k     0       0      0      23",
+        "hap1.sock    be_app/dyn1                                                                                                  no check  20   0      10      10      10k     0       0      0      23",
+        "hap0.sock    be_app/dyn2                                                                                                  MAINT     1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_app/dyn2                                                                                                  MAINT     1    0      10      10      10k     0       0      0      10",
+        "hap0.sock    be_app/dyn3                                                                                                  MAINT     1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_app/dyn3                                                                                                  MAINT     1    0      10      10      10k     0       0      0      10",
+        "hap0.sock    be_app/s1                                                                                                    UP        100  0      10      10      10k     0       0      0      77",
+        "hap1.sock    be_app/s1                                                                                                    UP        100  0      10      10      10k     0       0      0      77",
+        "hap0.sock    be_app/s2                                                                                                    DRAIN     1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_app/s2                                                                                                    DRAIN     1    0      10      10      10k     0       0      0      10",
+        "hap0.sock    be_app/slot1                                                                                                 no check  1    0      10      10      10k     0       0      0      14",
+        "hap1.sock    be_app/slot1                                                                                                 no check  1    0      10      10      10k     0       0      0      14",
+        "hap0.sock    be_app/slot2                                                                                                 MAINT     1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_app/slot2                                                                                                 MAINT     1    0      10      10      10k     0       0      0      10",
+        "hap0.sock    be_chash/h1                                                                                                  no check  1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_chash/h1                                                                                                  no check  1    0      10      10      10k     0       0      0      10",
+        "hap0.sock    be_hash/h1                                                                                                   no check  1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_hash/h1                                                                                                   no check  1    0      10      10      10k     0       0      0      10",
+        "hap0.sock    be_tcp/t1                                                                                                    no check  1    0      10      10      10k     0       0      0      10",
+        "hap1.sock    be_tcp/t1                                                                                                    no check  1    0      10      10      10k     0       0      0      10",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────",
+        "be_app/deadsrv",
+        "hap0.sock: DOWN for 9s, weight 1, check L4CON Connection refused, agent -",
+        "hap1.sock: DOWN for 9s, weight 1, check L4CON Connection refused, agent -",
+        "22 lines",
+    ];
+
+    #[test]
+    fn the_servers_tree_summed_at_80_by_24() {
+        assert_screen(&model(), &mut App::default(), 80, 24, SERVERS_TREE_80X24);
+    }
+
+    #[test]
+    fn the_servers_per_socket_with_the_detail_pane_at_200_by_50() {
+        let mut app = App::default();
+        app.options.split = true;
+        app.options.tree = false;
+        app.detail = true;
+        assert_screen(&model(), &mut app, 200, 50, SERVERS_PER_SOCKET_200X50);
+    }
+
+    #[test]
+    fn frontends_and_backends_and_the_help_at_80_by_24() {
+        let model = model();
+        let mut app = App::default();
+        app.options.level = Level::Frontends;
+        let text = screen(&model, &mut app, 80, 24);
+        let lines: Vec<&str> = text.lines().take(4).collect();
+        assert_eq!(
+            lines,
+            [
+                "haproxide top: 2 sockets | frontends, summed | sort NAME asc | ? help",
+                "NAME*               STATUS    WT   CUR    SESS/s  REQ/s   IN/s    OUT/s   5XX/s",
+                "fe_main             OPEN           0      20      20      20k     0       0",
+                "fe_stats            OPEN           0      20      20      20k     0       0",
+            ]
+        );
+        app.options.level = Level::Backends;
+        app.options.sort = Column::Weight;
+        app.options.descending = true;
+        let text = screen(&model, &mut app, 80, 24);
+        let names: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .take(4)
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        assert_eq!(names, ["be_app", "be_chash", "be_hash", "be_tcp"]);
+        app.prompt = Prompt::Help;
+        let text = screen(&model, &mut app, 80, 24);
+        assert!(text.contains("│D M R    drain, maint, ready the server"), "{text}");
+    }
 }
