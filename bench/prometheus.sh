@@ -37,16 +37,9 @@ PIDS+=("$PROCESS_PID")
 
 # HAProxy with the generator's shape and PROMEX; the exporter on its socket.
 promex=$(free_port)
-{
-    printf 'global\n    stats socket %s/run/hap.sock mode 600 level admin\n    stats timeout 30s\n' "$DIR"
-    printf 'defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n'
-    printf 'frontend fe_promex\n    bind 127.0.0.1:%s\n    http-request use-service prometheus-exporter if { path /metrics }\n' "$promex"
-    for f in $(seq 1 200); do printf 'frontend fe_%s\n    bind abns@fe_%s\n    default_backend be_%s\n' "$f" "$f" "$f"; done
-    for b in $(seq 1 1000); do
-        printf 'backend be_%s\n' "$b"
-        for s in $(seq 1 10); do printf '    server srv_%s 127.0.0.1:9\n' "$s"; done
-    done
-} >"$DIR/haproxy.cfg"
+generator_shaped_haproxy "$DIR/run/hap.sock" \
+    "$(printf 'frontend fe_promex\n    bind 127.0.0.1:%s\n    http-request use-service prometheus-exporter if { path /metrics }\n' "$promex")
+" >"$DIR/haproxy.cfg"
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 PIDS+=($!)
 exporter=$(free_port)

@@ -125,6 +125,23 @@ start_round_bench() {
     need_haproxystats
 }
 
+# Writes to stdout a HAProxy configuration of the benchmark generator's
+# shape: 200 frontends (on abstract sockets), 1,000 backends x 10 servers
+# (at 127.0.0.1:9, never checked), and a stats socket at $1. $2, if given,
+# is more configuration after the defaults (a PROMEX frontend, say).
+generator_shaped_haproxy() {
+    printf 'global\n    stats socket %s mode 600 level admin\n    stats timeout 30s\n' "$1"
+    printf 'defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n'
+    printf '%s' "${2:-}"
+    local tag
+    tag=$(basename "$1" .sock)_$$ # abstract socket names are machine-wide
+    for f in $(seq 1 200); do printf 'frontend fe_%s\n    bind abns@fe_%s_%s\n    default_backend be_%s\n' "$f" "$f" "$tag" "$f"; done
+    for b in $(seq 1 1000); do
+        printf 'backend be_%s\n' "$b"
+        for s in $(seq 1 10); do printf '    server srv_%s 127.0.0.1:9\n' "$s"; done
+    done
+}
+
 stop_lab() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true

@@ -3,7 +3,7 @@
 //! and the server actions they lead to. [`App::key`] takes a key and says
 //! what the loop must do.
 
-use super::model::{Column, Level, Line, Model, RowKey, ViewOptions};
+use super::model::{Column, Level, Line, RowKey, ViewOptions};
 
 /// A server action, as hatop had them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,9 +111,8 @@ impl App {
             .unwrap_or(0)
     }
 
-    /// Handles `key`; `model` gives the lines it moves over.
-    pub fn key(&mut self, key: Key, model: &Model) -> Effect {
-        let lines = model.lines(&self.options);
+    /// Handles `key`; `lines` are the table's lines now, which it moves over.
+    pub fn key(&mut self, key: Key, lines: &[Line]) -> Effect {
         match std::mem::take(&mut self.prompt) {
             Prompt::Help => Effect::Redraw,
             Prompt::Filter(mut text) => {
@@ -133,7 +132,7 @@ impl App {
                 Effect::Redraw
             }
             Prompt::Weight(mut text) => match key {
-                Key::Enter => match (text.parse::<u32>(), self.server(&lines)) {
+                Key::Enter => match (text.parse::<u32>(), self.server(lines)) {
                     (Ok(weight), Some(server)) if weight <= 256 => {
                         self.prompt = Prompt::Confirm(Action::Weight(weight), server);
                         Effect::Redraw
@@ -166,7 +165,7 @@ impl App {
                     Effect::Redraw
                 }
             },
-            Prompt::None => self.command(key, &lines),
+            Prompt::None => self.command(key, lines),
         }
     }
 
@@ -242,7 +241,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::top::model::{Row, Sample};
+    use crate::top::model::{Model, Row, Sample};
 
     /// One socket with be_app's backend line and servers s1 and s2.
     fn model() -> Model {
@@ -277,6 +276,12 @@ mod tests {
         model
     }
 
+    /// Presses `key` on the lines `model` shows with `app`'s options.
+    fn press(app: &mut App, model: &Model, key: Key) -> Effect {
+        let lines = model.lines(&app.options);
+        app.key(key, &lines)
+    }
+
     fn s2() -> RowKey {
         (Level::Servers, Arc::from("be_app"), Arc::from("s2"))
     }
@@ -286,16 +291,16 @@ mod tests {
         let model = model();
         let mut app = App::default();
         // The first line is be_app's backend line: no action on it.
-        assert_eq!(app.key(Key::Char('D'), &model), Effect::Redraw);
+        assert_eq!(press(&mut app, &model, Key::Char('D')), Effect::Redraw);
         assert_eq!(app.prompt, Prompt::None);
         assert_eq!(app.messages, ["choose a server first (3: the servers view)"]);
-        app.key(Key::Down, &model);
-        app.key(Key::Down, &model);
-        app.key(Key::Char('D'), &model);
+        press(&mut app, &model, Key::Down);
+        press(&mut app, &model, Key::Down);
+        press(&mut app, &model, Key::Char('D'));
         assert_eq!(app.prompt, Prompt::Confirm(Action::Drain, s2()));
-        assert_eq!(app.key(Key::Char('y'), &model), Effect::Run(Action::Drain, s2()));
-        app.key(Key::Char('M'), &model);
-        assert_eq!(app.key(Key::Char('n'), &model), Effect::Redraw);
+        assert_eq!(press(&mut app, &model, Key::Char('y')), Effect::Run(Action::Drain, s2()));
+        press(&mut app, &model, Key::Char('M'));
+        assert_eq!(press(&mut app, &model, Key::Char('n')), Effect::Redraw);
         assert_eq!(app.messages, ["cancelled"]);
         assert_eq!(Action::Weight(5).command("be_app", "s2"), "set weight be_app/s2 5");
         assert_eq!(
@@ -308,7 +313,7 @@ mod tests {
     fn a_weight_is_typed_then_confirmed_and_one_past_256_is_refused() {
         let model = model();
         let mut app = App::default();
-        app.key(Key::End, &model);
+        press(&mut app, &model, Key::End);
         for key in [
             Key::Char('W'),
             Key::Char('2'),
@@ -316,10 +321,10 @@ mod tests {
             Key::Char('5'),
             Key::Enter,
         ] {
-            app.key(key, &model);
+            press(&mut app, &model, key);
         }
         assert_eq!(app.prompt, Prompt::Confirm(Action::Weight(25), s2()));
-        app.key(Key::Escape, &model);
+        press(&mut app, &model, Key::Escape);
         for key in [
             Key::Char('W'),
             Key::Char('3'),
@@ -327,7 +332,7 @@ mod tests {
             Key::Char('0'),
             Key::Enter,
         ] {
-            app.key(key, &model);
+            press(&mut app, &model, key);
         }
         assert_eq!(app.prompt, Prompt::None);
         assert_eq!(app.messages, ["weight \"300\": a number from 0 to 256"]);
@@ -344,14 +349,14 @@ mod tests {
             Key::Backspace,
             Key::Char('2'),
         ] {
-            app.key(key, &model);
+            press(&mut app, &model, key);
         }
         assert_eq!(app.prompt, Prompt::Filter("s2".to_owned()));
         assert_eq!(app.options.filter, "", "applied on Enter only");
-        app.key(Key::Enter, &model);
+        press(&mut app, &model, Key::Enter);
         assert_eq!(app.options.filter, "s2");
-        app.key(Key::Char('/'), &model);
-        app.key(Key::Escape, &model);
+        press(&mut app, &model, Key::Char('/'));
+        press(&mut app, &model, Key::Escape);
         assert_eq!(app.options.filter, "");
         for key in [
             Key::Char('1'),
@@ -360,7 +365,7 @@ mod tests {
             Key::Char('S'),
             Key::Char('i'),
         ] {
-            app.key(key, &model);
+            press(&mut app, &model, key);
         }
         assert_eq!(
             app.options,
@@ -373,10 +378,10 @@ mod tests {
                 filter: String::new(),
             }
         );
-        assert_eq!(app.key(Key::Char('?'), &model), Effect::Redraw);
+        assert_eq!(press(&mut app, &model, Key::Char('?')), Effect::Redraw);
         assert_eq!(app.prompt, Prompt::Help);
-        app.key(Key::Char('x'), &model);
+        press(&mut app, &model, Key::Char('x'));
         assert_eq!(app.prompt, Prompt::None);
-        assert_eq!(app.key(Key::Char('q'), &model), Effect::Quit);
+        assert_eq!(press(&mut app, &model, Key::Char('q')), Effect::Quit);
     }
 }

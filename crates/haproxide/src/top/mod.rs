@@ -92,6 +92,9 @@ pub struct Top {
     pub model: Model,
     /// What the operator chose.
     pub app: App,
+    /// The table's lines for the model and the options, made again only
+    /// when either changes (not at every draw).
+    lines: Vec<model::Line>,
     /// Why the socket directory could not be listed, at the last refresh.
     listing_problem: Option<String>,
 }
@@ -105,6 +108,7 @@ impl Top {
             readers: std::collections::HashMap::new(),
             model: Model::default(),
             app: App::default(),
+            lines: Vec::new(),
             listing_problem: None,
         }
     }
@@ -152,6 +156,19 @@ impl Top {
         for (label, reader) in labels.into_iter().zip(readers) {
             self.readers.insert(label, reader);
         }
+        self.relayout();
+    }
+
+    /// Makes the table's lines again, after the model or the options changed.
+    fn relayout(&mut self) {
+        self.lines = self.model.lines(&self.app.options);
+    }
+
+    /// Handles `key`.
+    fn key(&mut self, key: Key) -> Effect {
+        let effect = self.app.key(key, &self.lines);
+        self.relayout();
+        effect
     }
 
     /// Sends `action` for `server` to every socket; the replies become the
@@ -188,7 +205,7 @@ impl Top {
             self.app.messages = vec![format!("cannot list the socket directory: {problem}")];
         }
         terminal
-            .draw(|frame| view::draw(frame, &self.model, &mut self.app))
+            .draw(|frame| view::draw(frame, &self.model, &mut self.app, &self.lines))
             .map_err(|error| anyhow::anyhow!("cannot draw: {error}"))?;
         Ok(())
     }
@@ -224,16 +241,22 @@ fn watch<B: Backend>(
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let mut next_refresh = Instant::now();
+    let mut changed = true;
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next_refresh {
             top.refresh();
             next_refresh = Instant::now() + interval;
+            changed = true;
         }
-        top.draw(terminal)?;
+        if changed {
+            top.draw(terminal)?;
+            changed = false;
+        }
         let wait = next_refresh.saturating_duration_since(Instant::now()).min(KEY_WAIT);
         if !event::poll(wait)? {
             continue;
         }
+        changed = true;
         let Event::Key(pressed) = event::read()? else {
             continue; // a resize: drawn again at once
         };
@@ -256,7 +279,7 @@ fn watch<B: Backend>(
             KeyCode::End => Key::End,
             _ => continue,
         };
-        match top.app.key(key, &top.model) {
+        match top.key(key) {
             Effect::Redraw => {}
             Effect::Quit => break,
             Effect::Run(action, server) => {

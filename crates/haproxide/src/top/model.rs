@@ -275,6 +275,15 @@ impl Model {
         }
     }
 
+    /// How many rows the sockets' latest replies hold.
+    pub fn row_count(&self) -> usize {
+        self.sockets
+            .iter()
+            .filter_map(|socket| socket.latest.as_ref())
+            .map(|sample| sample.rows.len())
+            .sum()
+    }
+
     /// The sockets whose latest refresh failed, with why.
     pub fn problems(&self) -> Vec<(&str, &str)> {
         self.sockets

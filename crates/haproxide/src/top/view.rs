@@ -197,10 +197,9 @@ fn detail(model: &Model, line: &Line) -> Vec<TextLine<'static>> {
     text
 }
 
-/// Draws the whole screen.
-pub fn draw(frame: &mut Frame<'_>, model: &Model, app: &mut App) {
-    let lines = model.lines(&app.options);
-    let selected = app.selected_index(&lines);
+/// Draws the whole screen: `lines` are the model's lines for `app`'s options.
+pub fn draw(frame: &mut Frame<'_>, model: &Model, app: &mut App, lines: &[Line]) {
+    let selected = app.selected_index(lines);
     let detail_lines = match lines.get(selected) {
         Some(line) if app.detail => detail(model, line),
         _ => Vec::new(),
@@ -224,7 +223,7 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model, app: &mut App) {
     let split = app.options.split;
     let shown = columns(table_area.width, split);
     let rows_visible = usize::from(table_area.height.saturating_sub(1));
-    app.scroll_to_selection(&lines, rows_visible);
+    app.scroll_to_selection(lines, rows_visible);
     let mut headings: Vec<String> = Vec::new();
     let mut widths: Vec<Constraint> = Vec::new();
     if split {
@@ -363,7 +362,8 @@ mod tests {
     /// spaces cut.
     fn screen(model: &Model, app: &mut App, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal.draw(|frame| draw(frame, model, app)).unwrap();
+        let lines = model.lines(&app.options);
+        terminal.draw(|frame| draw(frame, model, app, &lines)).unwrap();
         let buffer = terminal.backend().buffer();
         let mut text = String::new();
         for y in 0..height {
