@@ -258,6 +258,7 @@ mod tests {
             last_change: None,
             agent: Arc::from(""),
             pid: Some(1),
+            rates: [None; 6],
         };
         let mut model = Model::default();
         model.follow(&["a.sock".to_owned()]);
@@ -298,7 +299,10 @@ mod tests {
         press(&mut app, &model, Key::Down);
         press(&mut app, &model, Key::Char('D'));
         assert_eq!(app.prompt, Prompt::Confirm(Action::Drain, s2()));
-        assert_eq!(press(&mut app, &model, Key::Char('y')), Effect::Run(Action::Drain, s2()));
+        assert_eq!(
+            press(&mut app, &model, Key::Char('y')),
+            Effect::Run(Action::Drain, s2())
+        );
         press(&mut app, &model, Key::Char('M'));
         assert_eq!(press(&mut app, &model, Key::Char('n')), Effect::Redraw);
         assert_eq!(app.messages, ["cancelled"]);

@@ -3,7 +3,6 @@
 //! server actions sent to every socket. Blocking I/O with timeouts: `top`
 //! waits for one refresh at a time anyway.
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
@@ -11,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haproxy::{Endpoint, ObjectType, StatReader, StatRow};
+use rustc_hash::FxHashSet;
 
 use super::model::{Level, Row, Sample};
 
@@ -42,19 +42,37 @@ fn ask(endpoint: &Endpoint, command: &str) -> std::io::Result<Box<dyn Read + Sen
     Ok(stream)
 }
 
-/// The names seen so far, shared so that a name is stored once across
-/// rows, sockets and refreshes.
+/// The texts of one socket's rows (names, statuses, check results), each
+/// stored once across rows and refreshes. HAProxy answers in the same order
+/// every time, so the same cell of the row at the same position in the
+/// previous reply is tried first: most cells cost a comparison, not a hash.
 #[derive(Debug, Default)]
-pub struct Names(HashSet<Arc<str>>);
+pub struct Names(FxHashSet<Arc<str>>);
+
+/// How many text cells a row has: proxy, name, status, check, last check, agent.
+const TEXTS: usize = 6;
 
 impl Names {
-    fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.0.get(name) {
+    /// Forgets every text once far more are stored than `rows` rows use:
+    /// texts that come and go (check outputs) must not pile up in a `top`
+    /// left running for days.
+    fn forget_beyond(&mut self, rows: usize) {
+        if self.0.len() > 2 * rows * TEXTS + 1024 {
+            self.0.clear();
+        }
+    }
+
+    /// The stored `text`; `before` is the same cell's the previous time.
+    fn get(&mut self, text: &str, before: Option<&Arc<str>>) -> Arc<str> {
+        if let Some(before) = before.filter(|before| ***before == *text) {
+            return Arc::clone(before);
+        }
+        if let Some(known) = self.0.get(text) {
             return Arc::clone(known);
         }
-        let name: Arc<str> = Arc::from(name);
-        self.0.insert(Arc::clone(&name));
-        name
+        let stored: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&stored));
+        stored
     }
 }
 
@@ -117,8 +135,8 @@ impl Columns {
     }
 }
 
-/// Reads one row.
-fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names) -> Option<Row> {
+/// Reads one row; `before` is the row at its position in the previous reply.
+fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names, before: Option<&Row>) -> Option<Row> {
     let level = match cells.object_type() {
         ObjectType::Frontend => Level::Frontends,
         ObjectType::Backend => Level::Backends,
@@ -126,14 +144,20 @@ fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names) -> Option<Row>
         ObjectType::Listener => return None,
     };
     let int = |index: Option<usize>| index.and_then(|index| cells.int_at(index).ok().flatten());
+    let small = |index: Option<usize>| int(index).and_then(|value| u32::try_from(value).ok());
     let count = |index: Option<usize>| u64::try_from(int(index).unwrap_or(0)).unwrap_or(0);
-    let proxy = names.get(&cells.pxname());
-    let name = names.get(&cells.svname());
-    let mut text = |index: Option<usize>| names.get(index.and_then(|index| cells.cell(index)).as_deref().unwrap_or(""));
-    let status = text(columns.status);
-    let check = text(columns.check);
-    let last_check = text(columns.last_check);
-    let agent = text(columns.agent);
+    let proxy = names.get(&cells.pxname(), before.map(|row| &row.proxy));
+    let name = names.get(&cells.svname(), before.map(|row| &row.name));
+    let mut text = |index: Option<usize>, before: Option<&Arc<str>>| {
+        names.get(
+            index.and_then(|index| cells.cell(index)).as_deref().unwrap_or(""),
+            before,
+        )
+    };
+    let status = text(columns.status, before.map(|row| &row.status));
+    let check = text(columns.check, before.map(|row| &row.check));
+    let last_check = text(columns.last_check, before.map(|row| &row.last_check));
+    let agent = text(columns.agent, before.map(|row| &row.agent));
     let mut counters = columns.counters.map(count);
     counters[5] += columns.errors.map(count).iter().sum::<u64>();
     Some(Row {
@@ -141,23 +165,30 @@ fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names) -> Option<Row>
         proxy,
         name,
         status,
-        weight: int(columns.weight),
-        current: int(columns.current).unwrap_or(0),
+        weight: small(columns.weight),
+        current: small(columns.current).unwrap_or(0),
         counters,
         check,
         last_check,
-        last_change: int(columns.last_change),
+        last_change: small(columns.last_change),
         agent,
-        pid: int(columns.pid),
+        pid: small(columns.pid),
+        rates: [None; 6],
     })
 }
 
-/// `show stat` of `endpoint`, read as it arrives; `buffer` is the read
-/// buffer to use, handed back for the next refresh.
-pub fn sample(endpoint: &Endpoint, names: &mut Names, buffer: Vec<u8>) -> (Result<Sample, String>, Vec<u8>) {
+/// `show stat` of `endpoint`, read as it arrives; `previous` are its rows
+/// the last time, `buffer` the read buffer to use, handed back for the next
+/// refresh.
+pub fn sample(
+    endpoint: &Endpoint,
+    names: &mut Names,
+    previous: &[Row],
+    buffer: Vec<u8>,
+) -> (Result<Sample, String>, Vec<u8>) {
     match ask(endpoint, "show stat") {
         Ok(stream) => {
-            let (rows, buffer) = read_rows(stream, names, buffer);
+            let (rows, buffer) = read_rows(stream, names, previous, buffer);
             (
                 rows.map(|rows| Sample {
                     at: Instant::now(),
@@ -170,17 +201,24 @@ pub fn sample(endpoint: &Endpoint, names: &mut Names, buffer: Vec<u8>) -> (Resul
     }
 }
 
-/// The rows of a `show stat` reply read from `reply`; the read buffer back.
-pub fn read_rows(reply: impl Read, names: &mut Names, buffer: Vec<u8>) -> (Result<Vec<Row>, String>, Vec<u8>) {
+/// The rows of a `show stat` reply read from `reply` (`previous`: the
+/// rows of the source's previous reply); the read buffer back.
+pub fn read_rows(
+    reply: impl Read,
+    names: &mut Names,
+    previous: &[Row],
+    buffer: Vec<u8>,
+) -> (Result<Vec<Row>, String>, Vec<u8>) {
     let mut reader = match StatReader::with_buffer(reply, buffer) {
         Ok(reader) => reader,
         Err(error) => return (Err(format!("show stat: {error}")), Vec::new()),
     };
     let columns = Columns::of(reader.header());
     reader.only_first_cells(columns.end());
-    let mut rows = Vec::new();
+    names.forget_beyond(previous.len());
+    let mut rows = Vec::with_capacity(previous.len());
     let read = reader.for_each_row(|cells| {
-        rows.extend(row(cells, &columns, names));
+        rows.extend(row(cells, &columns, names, previous.get(rows.len())));
         Ok::<(), haproxy::ReadError>(())
     });
     let whole = reader.ended_with_line_end();
@@ -210,7 +248,7 @@ mod tests {
     fn a_reply_of_haproxy_2_6_gives_its_rows_listeners_left_out() {
         let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
         let mut names = Names::default();
-        let (rows, _) = read_rows(&reply[..], &mut names, Vec::new());
+        let (rows, _) = read_rows(&reply[..], &mut names, &[], Vec::new());
         let rows = rows.unwrap();
         assert_eq!(rows.len(), 17);
         let s2 = rows.iter().find(|row| &*row.name == "s2").unwrap();
@@ -238,7 +276,7 @@ mod tests {
     fn a_cut_reply_is_an_error_not_fewer_rows() {
         let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
         let cut = &reply[..reply.len() - 10];
-        let (rows, _) = read_rows(cut, &mut Names::default(), Vec::new());
+        let (rows, _) = read_rows(cut, &mut Names::default(), &[], Vec::new());
         assert_eq!(rows.unwrap_err(), "show stat: the reply ended early");
     }
 }

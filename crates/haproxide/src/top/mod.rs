@@ -129,14 +129,17 @@ impl Top {
             .iter()
             .map(|label| self.readers.remove(label).unwrap_or_default())
             .collect();
+        let model = &self.model;
         let replies: Vec<_> = std::thread::scope(|scope| {
             let tasks: Vec<_> = self
                 .endpoints
                 .iter()
                 .zip(readers.iter_mut())
-                .map(|((_, endpoint), (names, buffer))| {
+                .enumerate()
+                .map(|(index, ((_, endpoint), (names, buffer)))| {
+                    let previous = model.latest_rows(index);
                     scope.spawn(move || {
-                        let (reply, returned) = fetch::sample(endpoint, names, std::mem::take(buffer));
+                        let (reply, returned) = fetch::sample(endpoint, names, previous, std::mem::take(buffer));
                         *buffer = returned;
                         reply
                     })

@@ -5,6 +5,8 @@
 //! split per socket, sorted and filtered. The view only draws this.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,9 +62,9 @@ pub struct Row {
     /// `status` (`UP`, `DOWN`, `DRAIN`, `MAINT`, `OPEN`, `no check`…).
     pub status: Arc<str>,
     /// `weight`.
-    pub weight: Option<i64>,
+    pub weight: Option<u32>,
     /// `scur`: current sessions.
-    pub current: i64,
+    pub current: u32,
     /// The counters, in [`Counter::ALL`]'s order.
     pub counters: [u64; 6],
     /// `check_status`.
@@ -70,11 +72,15 @@ pub struct Row {
     /// `last_chk`: the last check's output.
     pub last_check: Arc<str>,
     /// `lastchg`: seconds since the last status change.
-    pub last_change: Option<i64>,
+    pub last_change: Option<u32>,
     /// `agent_status`.
     pub agent: Arc<str>,
     /// `pid`: the process that answered, to see a reload.
-    pub pid: Option<i64>,
+    pub pid: Option<u32>,
+    /// The counters' rates since the socket's previous reply (set when
+    /// the reply is recorded; single precision, as a row is kept for every
+    /// row of every socket).
+    pub rates: [Option<f32>; 6],
 }
 
 /// What identifies a row across refreshes and sockets.
@@ -84,6 +90,38 @@ impl Row {
     /// Its key.
     pub fn key(&self) -> RowKey {
         (self.level, Arc::clone(&self.proxy), Arc::clone(&self.name))
+    }
+}
+
+/// Finds rows by key: where the rows of the same key were in another list
+/// (HAProxy answers in its configuration's order, so the same position
+/// nearly always holds it), else through a map of that list made on the
+/// first miss.
+struct Matcher<'a, T> {
+    items: &'a [T],
+    key: fn(&T) -> (Level, &str, &str),
+    map: Option<FxHashMap<(Level, &'a str, &'a str), usize>>,
+}
+
+impl<'a, T> Matcher<'a, T> {
+    fn new(items: &'a [T], key: fn(&T) -> (Level, &str, &str)) -> Matcher<'a, T> {
+        Matcher { items, key, map: None }
+    }
+
+    /// The index of the item of `wanted`'s key, trying `position` first.
+    fn find(&mut self, position: usize, wanted: (Level, &str, &str)) -> Option<usize> {
+        if self.items.get(position).is_some_and(|item| (self.key)(item) == wanted) {
+            return Some(position);
+        }
+        let (items, key) = (self.items, self.key);
+        let map = self.map.get_or_insert_with(|| {
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| (key(item), index))
+                .collect()
+        });
+        map.get(&wanted).copied()
     }
 }
 
@@ -101,9 +139,8 @@ pub struct Sample {
 pub struct Socket {
     /// Its name in the view.
     pub label: String,
-    /// The latest reply and the one before it.
+    /// The latest reply, its rows' rates taken from the one before.
     latest: Option<Sample>,
-    previous: Option<Sample>,
     /// Why the latest refresh got no reply.
     pub error: Option<String>,
 }
@@ -113,7 +150,6 @@ impl Socket {
         Socket {
             label,
             latest: None,
-            previous: None,
             error: None,
         }
     }
@@ -256,23 +292,40 @@ impl Model {
             .collect();
     }
 
-    /// Records socket `index`'s reply (or why there is none).
+    /// Records socket `index`'s reply (or why there is none): each row's
+    /// rates come from the same row of the socket's previous reply.
     pub fn record(&mut self, index: usize, reply: Result<Sample, String>) {
         let Some(socket) = self.sockets.get_mut(index) else {
             return;
         };
         match reply {
-            Ok(sample) => {
-                socket.previous = socket.latest.replace(sample);
+            Ok(mut sample) => {
+                if let Some(previous) = &socket.latest {
+                    let seconds = sample.at.duration_since(previous.at).as_secs_f64();
+                    let mut before = Matcher::new(&previous.rows, |row: &Row| (row.level, &row.proxy, &row.name));
+                    for (position, row) in sample.rows.iter_mut().enumerate() {
+                        if let Some(found) = before.find(position, (row.level, &row.proxy, &row.name)) {
+                            row.rates = rates(row, &previous.rows[found], seconds);
+                        }
+                    }
+                }
+                socket.latest = Some(sample);
                 socket.error = None;
             }
             Err(error) => {
                 // What it said before is no longer true: out of the sums.
                 socket.latest = None;
-                socket.previous = None;
                 socket.error = Some(error);
             }
         }
+    }
+
+    /// Socket `index`'s latest rows (none when it has not answered).
+    pub fn latest_rows(&self, index: usize) -> &[Row] {
+        self.sockets
+            .get(index)
+            .and_then(|socket| socket.latest.as_ref())
+            .map_or(&[], |sample| &sample.rows)
     }
 
     /// How many rows the sockets' latest replies hold.
@@ -303,36 +356,34 @@ impl Model {
     /// The table's lines for `options`.
     pub fn lines(&self, options: &ViewOptions) -> Vec<Line> {
         let filter = options.filter.to_lowercase();
-        let wanted = |row: &Row| match options.level {
+        let wanted = |row: &&Row| match options.level {
             Level::Servers => row.level == Level::Servers || (options.tree && row.level == Level::Backends),
             level => row.level == level,
         };
-        // Lines by key (and socket, when split), in first-seen order.
-        let mut index: HashMap<(RowKey, Option<usize>), usize> = HashMap::new();
         let mut lines: Vec<Line> = Vec::new();
         for (socket_index, socket) in self.sockets.iter().enumerate() {
             let Some(latest) = &socket.latest else { continue };
-            let previous: HashMap<RowKey, &Row> = socket
-                .previous
-                .iter()
-                .flat_map(|sample| sample.rows.iter().map(|row| (row.key(), row)))
-                .collect();
-            let seconds = socket
-                .previous
-                .as_ref()
-                .map(|previous| latest.at.duration_since(previous.at).as_secs_f64());
-            for row in latest.rows.iter().filter(|row| wanted(row)) {
-                let key = row.key();
-                let rates = rates(row, previous.get(&key).copied(), seconds);
-                let slot = (key.clone(), options.split.then_some(socket_index));
-                match index.get(&slot) {
-                    Some(&at) => lines[at].add(row, rates),
-                    None => {
-                        index.insert(slot, lines.len());
-                        lines.push(Line::first(key, options.split.then_some(socket_index), row, rates));
-                    }
+            let rows = latest.rows.iter().filter(wanted);
+            if options.split || lines.is_empty() {
+                let socket = options.split.then_some(socket_index);
+                lines.extend(rows.map(|row| Line::first(row.key(), socket, row)));
+                continue;
+            }
+            // Summed: each row goes to its line, made when no socket had it.
+            let known = lines.len();
+            let mut matcher = Matcher::new(&lines[..known], |line: &Line| (line.key.0, &line.key.1, &line.key.2));
+            let mut found = Vec::with_capacity(known);
+            let mut new = Vec::new();
+            for (position, row) in rows.enumerate() {
+                match matcher.find(position, (row.level, &row.proxy, &row.name)) {
+                    Some(at) => found.push((at, row)),
+                    None => new.push(row),
                 }
             }
+            for (at, row) in found {
+                lines[at].add(row);
+            }
+            lines.extend(new.into_iter().map(|row| Line::first(row.key(), None, row)));
         }
         if !filter.is_empty() {
             lines.retain(|line| {
@@ -345,47 +396,44 @@ impl Model {
 }
 
 /// The rates of `row` since `previous`, `seconds` earlier.
-fn rates(row: &Row, previous: Option<&Row>, seconds: Option<f64>) -> [Option<f64>; 6] {
+fn rates(row: &Row, previous: &Row, seconds: f64) -> [Option<f32>; 6] {
     let mut rates = [None; 6];
-    let (Some(previous), Some(seconds)) = (previous, seconds) else {
-        return rates;
-    };
     if seconds <= 0.0 || previous.pid != row.pid {
         return rates; // a new process: its counters started again
     }
     for (slot, (now, before)) in rates.iter_mut().zip(row.counters.iter().zip(previous.counters)) {
         // A counter that went down was cleared or restarted: no rate.
-        *slot = (*now >= before).then(|| (*now - before) as f64 / seconds);
+        *slot = (*now >= before).then(|| ((*now - before) as f64 / seconds) as f32);
     }
     rates
 }
 
 impl Line {
-    fn first(key: RowKey, socket: Option<usize>, row: &Row, rates: [Option<f64>; 6]) -> Line {
+    fn first(key: RowKey, socket: Option<usize>, row: &Row) -> Line {
         Line {
             heading: key.0 == Level::Backends,
             key,
             socket,
             status: row.status.to_string(),
-            weight: row.weight,
-            current: row.current,
-            rates,
+            weight: row.weight.map(i64::from),
+            current: i64::from(row.current),
+            rates: row.rates.map(|rate| rate.map(f64::from)),
             totals: row.counters,
         }
     }
 
     /// Adds another socket's `row` of the same key.
-    fn add(&mut self, row: &Row, rates: [Option<f64>; 6]) {
+    fn add(&mut self, row: &Row) {
         if !self.status.split('/').any(|status| status == &*row.status) {
             self.status.push('/');
             self.status.push_str(&row.status);
         }
-        self.weight = match (self.weight, row.weight) {
+        self.weight = match (self.weight, row.weight.map(i64::from)) {
             (Some(mine), Some(theirs)) => Some(mine + theirs),
             (mine, theirs) => mine.or(theirs),
         };
-        self.current += row.current;
-        for (mine, theirs) in self.rates.iter_mut().zip(rates) {
+        self.current += i64::from(row.current);
+        for (mine, theirs) in self.rates.iter_mut().zip(row.rates.map(|rate| rate.map(f64::from))) {
             *mine = match (*mine, theirs) {
                 (Some(mine), Some(theirs)) => Some(mine + theirs),
                 _ => None,
@@ -430,7 +478,7 @@ mod tests {
 
     /// A row of `level` in `proxy` with `counters` (sessions, requests, in,
     /// out, 5xx, errors) from process `pid`.
-    fn row(level: Level, proxy: &str, name: &str, status: &str, counters: [u64; 6], pid: i64) -> Row {
+    fn row(level: Level, proxy: &str, name: &str, status: &str, counters: [u64; 6], pid: u32) -> Row {
         Row {
             level,
             proxy: proxy.into(),
@@ -444,10 +492,11 @@ mod tests {
             last_change: Some(60),
             agent: "".into(),
             pid: Some(pid),
+            rates: [None; 6],
         }
     }
 
-    fn server(name: &str, status: &str, sessions: u64, pid: i64) -> Row {
+    fn server(name: &str, status: &str, sessions: u64, pid: u32) -> Row {
         row(
             Level::Servers,
             "be_app",

@@ -323,7 +323,7 @@ mod tests {
     /// kB in every row.
     fn model() -> Model {
         let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
-        let (rows, _) = read_rows(&reply[..], &mut Names::default(), Vec::new());
+        let (rows, _) = read_rows(&reply[..], &mut Names::default(), &[], Vec::new());
         let rows = rows.unwrap();
         let later: Vec<_> = rows
             .iter()
