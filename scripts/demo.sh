@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The haproxide demo: builds haproxide, starts two real HAProxy instances on
 # loopback in a temporary directory (the second in master-worker mode with a
-# master CLI), sends them some HTTP traffic, shows `haproxide query` at work,
+# master CLI), sends them some HTTP traffic, shows `haproxide query` and one
+# screen of `haproxide top` at work,
 # then runs `haproxide pull` and shows the spool filling, and `haproxide
 # process`, which aggregates the rounds into the local store, then a
 # cluster of the two instances pulled as two load balancers, served to
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/lib.sh
-need_packages haproxy curl
+need_packages haproxy curl tmux
 HAPROXY=/usr/sbin/haproxy
 echo "== building haproxide (release)"
 build_release
@@ -79,6 +80,13 @@ show query --socket-dir "$DIR/run" --format table "show stat"
 show query --socket-dir "$DIR/run" --format table --columns pxname,svname,status,stot,hrsp_2xx,lbtot "show stat"
 echo; echo "\$ haproxide query --socket-dir $DIR/run --format json 'show stat' | head -3"
 "$BIN" query --socket-dir "$DIR/run" --format json "show stat" | head -3 | cut -c1-220
+
+echo; echo "\$ haproxide top --socket-dir $DIR/run    # a live view of both; here one screen of it, in a 100x14 tmux"
+TMUX_SERVER=haproxide-demo-$$
+tmux -L "$TMUX_SERVER" -f /dev/null new-session -d -x 100 -y 14 "$BIN" top --socket-dir "$DIR/run" --interval 0.5
+sleep 1.5 # two refreshes: rates need two replies
+tmux -L "$TMUX_SERVER" capture-pane -p | sed -e 's/ *$//'
+tmux -L "$TMUX_SERVER" kill-server
 echo; echo "\$ haproxide query --socket-dir $DIR/run --format table 'show info' | head -12"
 "$BIN" query --socket-dir "$DIR/run" --format table "show info" | head -12
 echo; echo "\$ haproxide query -s $DIR/master.sock '@1 show info' | head -8   # master CLI, routed to worker 1"
