@@ -253,10 +253,8 @@ mod tests {
             weight: Some(1),
             current: 0,
             counters: [0; 6],
-            check: Arc::from(""),
-            last_check: Arc::from(""),
+            health: Arc::default(),
             last_change: None,
-            agent: Arc::from(""),
             pid: Some(1),
             rates: [None; 6],
         };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use haproxy::{Endpoint, ObjectType, StatReader, StatRow};
 use rustc_hash::FxHashSet;
 
-use super::model::{Level, Row, Sample};
+use super::model::{Health, Level, Row, Sample};
 
 /// How long a socket has to accept, and then between two reads.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
@@ -148,16 +148,19 @@ fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names, before: Option
     let count = |index: Option<usize>| u64::try_from(int(index).unwrap_or(0)).unwrap_or(0);
     let proxy = names.get(&cells.pxname(), before.map(|row| &row.proxy));
     let name = names.get(&cells.svname(), before.map(|row| &row.name));
-    let mut text = |index: Option<usize>, before: Option<&Arc<str>>| {
-        names.get(
-            index.and_then(|index| cells.cell(index)).as_deref().unwrap_or(""),
-            before,
-        )
+    let cell = |index: Option<usize>| index.and_then(|index| cells.cell(index)).unwrap_or_default();
+    let status = names.get(&cell(columns.status), before.map(|row| &row.status));
+    let texts = [columns.check, columns.last_check, columns.agent].map(cell);
+    let health = match before.map(|row| &row.health) {
+        Some(same) if *same.check == *texts[0] && *same.last_check == *texts[1] && *same.agent == *texts[2] => {
+            Arc::clone(same)
+        }
+        before => Arc::new(Health {
+            check: names.get(&texts[0], before.map(|health| &health.check)),
+            last_check: names.get(&texts[1], before.map(|health| &health.last_check)),
+            agent: names.get(&texts[2], before.map(|health| &health.agent)),
+        }),
     };
-    let status = text(columns.status, before.map(|row| &row.status));
-    let check = text(columns.check, before.map(|row| &row.check));
-    let last_check = text(columns.last_check, before.map(|row| &row.last_check));
-    let agent = text(columns.agent, before.map(|row| &row.agent));
     let mut counters = columns.counters.map(count);
     counters[5] += columns.errors.map(count).iter().sum::<u64>();
     Some(Row {
@@ -168,10 +171,8 @@ fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names, before: Option
         weight: small(columns.weight),
         current: small(columns.current).unwrap_or(0),
         counters,
-        check,
-        last_check,
+        health,
         last_change: small(columns.last_change),
-        agent,
         pid: small(columns.pid),
         rates: [None; 6],
     })
@@ -270,6 +271,27 @@ mod tests {
                 .windows(2)
                 .all(|pair| Arc::ptr_eq(&pair[0].proxy, &pair[1].proxy))
         );
+    }
+
+    #[test]
+    fn the_next_reply_shares_every_unchanged_text_with_the_previous_one() {
+        let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
+        let mut names = Names::default();
+        let (first, _) = read_rows(&reply[..], &mut names, &[], Vec::new());
+        let first = first.unwrap();
+        let text = String::from_utf8_lossy(reply).replace("be_app,s1,", "be_app,s1x,");
+        let (second, _) = read_rows(text.as_bytes(), &mut Names::default(), &first, Vec::new());
+        let second = second.unwrap();
+        for (before, now) in first.iter().zip(&second) {
+            assert!(Arc::ptr_eq(&before.health, &now.health), "{}", now.name);
+            assert!(Arc::ptr_eq(&before.proxy, &now.proxy), "{}", now.name);
+            assert_eq!(
+                Arc::ptr_eq(&before.name, &now.name),
+                &*now.name != "s1x",
+                "{}",
+                now.name
+            );
+        }
     }
 
     #[test]

@@ -67,20 +67,28 @@ pub struct Row {
     pub current: u32,
     /// The counters, in [`Counter::ALL`]'s order.
     pub counters: [u64; 6],
-    /// `check_status`.
-    pub check: Arc<str>,
-    /// `last_chk`: the last check's output.
-    pub last_check: Arc<str>,
+    /// What its checks say, shared with the previous reply's row while unchanged.
+    pub health: Arc<Health>,
     /// `lastchg`: seconds since the last status change.
     pub last_change: Option<u32>,
-    /// `agent_status`.
-    pub agent: Arc<str>,
     /// `pid`: the process that answered, to see a reload.
     pub pid: Option<u32>,
     /// The counters' rates since the socket's previous reply (set when
     /// the reply is recorded; single precision, as a row is kept for every
     /// row of every socket).
     pub rates: [Option<f32>; 6],
+}
+
+/// What a server's checks say: shown in the detail pane only, so kept
+/// behind one pointer that the next reply's row shares while it holds.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Health {
+    /// `check_status`.
+    pub check: Arc<str>,
+    /// `last_chk`: the last check's output.
+    pub last_check: Arc<str>,
+    /// `agent_status`.
+    pub agent: Arc<str>,
 }
 
 /// What identifies a row across refreshes and sockets.
@@ -487,10 +495,12 @@ mod tests {
             weight: Some(1),
             current: 2,
             counters,
-            check: "L7OK".into(),
-            last_check: "HTTP status check returned code <3C>200<3E>".into(),
+            health: Arc::new(Health {
+                check: "L7OK".into(),
+                last_check: "HTTP status check returned code <3C>200<3E>".into(),
+                agent: "".into(),
+            }),
             last_change: Some(60),
-            agent: "".into(),
             pid: Some(pid),
             rates: [None; 6],
         }
