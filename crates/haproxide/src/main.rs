@@ -128,7 +128,7 @@ enum CheckCommand {
     /// Ask the agent as HAProxy does; CRITICAL on down, fail, stopped or maint, WARNING on drain or 0%.
     #[command(display_name = "haproxide")]
     Agent(AgentCheckArgs),
-    /// Ask logs' /healthz: OK while every stage moves, CRITICAL naming the stalled ones.
+    /// Ask logs' /healthz and /metrics: OK while every stage moves, WARNING while Kafka takes nothing or messages wait in the disk buffer, CRITICAL naming the stalled stages.
     #[command(display_name = "haproxide")]
     Logs(LogsCheckArgs),
     /// How long ago pull delivered its last round into the spool.

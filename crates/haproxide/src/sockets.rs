@@ -43,6 +43,16 @@ pub fn discover(dir: &Path) -> io::Result<Discovery> {
     Ok(found)
 }
 
+/// `items` named for display: each named once (a second with the same
+/// `full` name is dropped), by its `short` name unless another shares it,
+/// then by its `full` name.
+pub fn labelled<T>(mut items: Vec<T>, full: impl Fn(&T) -> String, short: impl Fn(&T) -> String) -> Vec<(String, T)> {
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|item| seen.insert(full(item)));
+    let labels = distinct_names(items.iter().map(short).collect(), |index| full(&items[index]));
+    labels.into_iter().zip(items).collect()
+}
+
 /// `short` names, except where two or more are equal: those take
 /// `longer(index)` instead (a full path, say), so every name says which socket.
 pub fn distinct_names(short: Vec<String>, longer: impl Fn(usize) -> String) -> Vec<String> {

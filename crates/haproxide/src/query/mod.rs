@@ -219,8 +219,6 @@ fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
         sources.push(ReplySource::Socket(Endpoint::Unix(PathBuf::from(DEBIAN_SOCKET))));
     }
     // A socket named twice (`-s X -s X`, or in --socket-dir too) is asked once.
-    let mut seen = std::collections::HashSet::new();
-    sources.retain(|source| seen.insert(source.full_name()));
     let short = |source: &ReplySource| match source {
         ReplySource::Socket(endpoint) => endpoint.short_name(),
         ReplySource::File(path) => path.file_name().map_or_else(
@@ -228,10 +226,8 @@ fn targets(args: &QueryArgs) -> anyhow::Result<(Vec<Target>, Vec<String>)> {
             |name| name.to_string_lossy().into_owned(),
         ),
     };
-    let labels = sockets::distinct_names(sources.iter().map(short).collect(), |index| sources[index].full_name());
-    let targets = labels
+    let targets = sockets::labelled(sources, ReplySource::full_name, short)
         .into_iter()
-        .zip(sources)
         .map(|(label, source)| Target { label, source })
         .collect();
     Ok((targets, problems))

@@ -18,29 +18,32 @@ use super::model::{Health, Level, Row, Sample};
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A connection to `endpoint` with [`TIMEOUT`]s, `command` sent.
-fn ask(endpoint: &Endpoint, command: &str) -> std::io::Result<Box<dyn Read + Send>> {
-    let line = format!("{command}\n");
-    let stream: Box<dyn Read + Send> = match endpoint {
+fn ask(endpoint: &Endpoint, command: &str) -> std::io::Result<Box<dyn ReadWrite>> {
+    let mut stream: Box<dyn ReadWrite> = match endpoint {
         Endpoint::Unix(path) => {
-            let mut stream = UnixStream::connect(path)?;
+            let stream = UnixStream::connect(path)?;
             stream.set_read_timeout(Some(TIMEOUT))?;
             stream.set_write_timeout(Some(TIMEOUT))?;
-            stream.write_all(line.as_bytes())?;
             Box::new(stream)
         }
         Endpoint::Tcp { host, port } => {
             let address = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))?
                 .next()
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
-            let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)?;
+            let stream = TcpStream::connect_timeout(&address, TIMEOUT)?;
             stream.set_read_timeout(Some(TIMEOUT))?;
             stream.set_write_timeout(Some(TIMEOUT))?;
-            stream.write_all(line.as_bytes())?;
             Box::new(stream)
         }
     };
+    stream.write_all(format!("{command}\n").as_bytes())?;
     Ok(stream)
 }
+
+/// A connected stream of either kind.
+trait ReadWrite: Read + Write + Send {}
+
+impl<S: Read + Write + Send> ReadWrite for S {}
 
 /// The texts of one socket's rows (names, statuses, check results), each
 /// stored once across rows and refreshes. HAProxy answers in the same order

@@ -72,12 +72,11 @@ impl Sockets {
             let found = crate::sockets::discover(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
             endpoints.extend(found.sockets.into_iter().map(Endpoint::Unix));
         }
-        let mut seen = std::collections::HashSet::new();
-        endpoints.retain(|endpoint| seen.insert(endpoint.to_string()));
-        let labels = crate::sockets::distinct_names(endpoints.iter().map(Endpoint::short_name).collect(), |index| {
-            endpoints[index].to_string()
-        });
-        Ok(labels.into_iter().zip(endpoints).collect())
+        Ok(crate::sockets::labelled(
+            endpoints,
+            Endpoint::to_string,
+            Endpoint::short_name,
+        ))
     }
 }
 
@@ -95,8 +94,6 @@ pub struct Top {
     /// The table's lines for the model and the options, made again only
     /// when either changes (not at every draw).
     lines: Vec<model::Line>,
-    /// Why the socket directory could not be listed, at the last refresh.
-    listing_problem: Option<String>,
 }
 
 impl Top {
@@ -109,18 +106,15 @@ impl Top {
             model: Model::default(),
             app: App::default(),
             lines: Vec::new(),
-            listing_problem: None,
         }
     }
 
     /// Asks every socket for `show stat`, all at once.
     pub fn refresh(&mut self) {
         match self.sockets.list() {
-            Ok(endpoints) => {
-                self.endpoints = endpoints;
-                self.listing_problem = None;
-            }
-            Err(problem) => self.listing_problem = Some(problem),
+            Ok(endpoints) => self.endpoints = endpoints,
+            // The sockets listed last time are asked again.
+            Err(problem) => self.app.messages = vec![format!("cannot list the socket directory: {problem}")],
         }
         let labels: Vec<String> = self.endpoints.iter().map(|(label, _)| label.clone()).collect();
         self.model.follow(&labels);
@@ -130,29 +124,17 @@ impl Top {
             .map(|label| self.readers.remove(label).unwrap_or_default())
             .collect();
         let model = &self.model;
-        let replies: Vec<_> = std::thread::scope(|scope| {
-            let tasks: Vec<_> = self
-                .endpoints
-                .iter()
-                .zip(readers.iter_mut())
-                .enumerate()
-                .map(|(index, ((_, endpoint), (names, buffer)))| {
-                    let previous = model.latest_rows(index);
-                    scope.spawn(move || {
-                        let (reply, returned) = fetch::sample(endpoint, names, previous, std::mem::take(buffer));
-                        *buffer = returned;
-                        reply
-                    })
-                })
-                .collect();
-            tasks
-                .into_iter()
-                .map(|task| {
-                    task.join()
-                        .unwrap_or_else(|_| Err("bug: the reading thread panicked".to_owned()))
-                })
-                .collect()
-        });
+        let jobs = self.endpoints.iter().zip(readers.iter_mut()).enumerate();
+        let replies = in_parallel(
+            jobs,
+            |(index, ((_, endpoint), (names, buffer)))| {
+                let previous = model.latest_rows(index);
+                let (reply, returned) = fetch::sample(endpoint, names, previous, std::mem::take(buffer));
+                *buffer = returned;
+                reply
+            },
+            || Err("bug: the reading thread panicked".to_owned()),
+        );
         for (index, reply) in replies.into_iter().enumerate() {
             self.model.record(index, reply);
         }
@@ -178,40 +160,42 @@ impl Top {
     /// status line's messages.
     fn act(&mut self, action: &Action, server: &RowKey) {
         let command = action.command(&server.1, &server.2);
-        let replies: Vec<String> = std::thread::scope(|scope| {
-            let tasks: Vec<_> = self
-                .endpoints
-                .iter()
-                .map(|(label, endpoint)| {
-                    let command = &command;
-                    scope.spawn(move || match fetch::command(endpoint, command) {
-                        Ok(reply) if reply.is_empty() => format!("{label}: done"),
-                        Ok(reply) => format!("{label}: {reply}"),
-                        Err(error) => format!("{label}: {error}"),
-                    })
-                })
-                .collect();
-            tasks
-                .into_iter()
-                .map(|task| {
-                    task.join()
-                        .unwrap_or_else(|_| "bug: the sending thread panicked".to_owned())
-                })
-                .collect()
-        });
+        let replies = in_parallel(
+            &self.endpoints,
+            |(label, endpoint)| match fetch::command(endpoint, &command) {
+                Ok(reply) if reply.is_empty() => format!("{label}: done"),
+                Ok(reply) => format!("{label}: {reply}"),
+                Err(error) => format!("{label}: {error}"),
+            },
+            || "bug: the sending thread panicked".to_owned(),
+        );
         self.app.messages = std::iter::once(format!("{command}:")).chain(replies).collect();
     }
 
     /// Draws the screen on `terminal`.
     pub fn draw<B: Backend>(&mut self, terminal: &mut ratatui::Terminal<B>) -> anyhow::Result<()> {
-        if let Some(problem) = &self.listing_problem {
-            self.app.messages = vec![format!("cannot list the socket directory: {problem}")];
-        }
         terminal
             .draw(|frame| view::draw(frame, &self.model, &mut self.app, &self.lines))
             .map_err(|error| anyhow::anyhow!("cannot draw: {error}"))?;
         Ok(())
     }
+}
+
+/// Runs `work` on every one of `items` at once, a thread each; the results
+/// in `items`' order, `panicked()` for one whose thread panicked (a bug).
+fn in_parallel<I: Send, T: Send>(
+    items: impl IntoIterator<Item = I>,
+    work: impl Fn(I) -> T + Sync,
+    panicked: impl Fn() -> T,
+) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let work = &work;
+        let tasks: Vec<_> = items.into_iter().map(|item| scope.spawn(move || work(item))).collect();
+        tasks
+            .into_iter()
+            .map(|task| task.join().unwrap_or_else(|_| panicked()))
+            .collect()
+    })
 }
 
 /// Runs `haproxide top` until `q`, Ctrl-C or a stop signal.
