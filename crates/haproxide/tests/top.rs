@@ -44,6 +44,16 @@ fn status_line(screen: &str) -> &str {
     screen.trim_end().lines().last().unwrap_or_default()
 }
 
+/// Whether a `haproxide top` of `socket_dir` still runs.
+fn top_running(socket_dir: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
+            let words: Vec<&[u8]> = cmdline.split(|byte| *byte == 0).collect();
+            words.contains(&&b"top"[..]) && words.contains(&socket_dir.as_bytes())
+        })
+    })
+}
+
 /// `status` of `backend/server` in `show stat` of the lab's instance `index`.
 fn haproxy_status(lab: &Lab, index: usize, backend: &str, server: &str) -> String {
     let stat = haproxy::ShowStat::parse(lab.instance(index).raw_command("show stat")).unwrap();
@@ -182,6 +192,14 @@ fn top_shows_sorts_filters_drains_and_outlives_a_stopped_instance() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!tmux.running(), "top did not quit on q");
+
+    // Closing its terminal (tmux's SIGHUP) ends top too, within a second or so.
+    let closed = Tmux::start(lab.dir(), 80, 24, &[binary, "top", "--socket-dir", &socket_dir]);
+    closed.wait_for_screen("top drawn", WAIT, |screen| screen.starts_with("haproxide top:"));
+    drop(closed);
+    testkit::wait_for("top gone with its terminal", Duration::from_secs(5), || {
+        !top_running(&socket_dir)
+    });
     stop.store(true, Ordering::Relaxed);
     load.join().unwrap();
 }

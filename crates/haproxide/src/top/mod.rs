@@ -278,7 +278,14 @@ fn watch<B: Backend>(
     Ok(())
 }
 
-/// A flag set by SIGTERM, SIGHUP or SIGINT, from a thread that waits for them.
+/// How long the loop has to end after a stop signal before the process
+/// ends without it: a SIGHUP usually means the terminal is gone, and
+/// crossterm may then be stuck reading a closed input, out of the loop's
+/// reach.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// A flag set by SIGTERM, SIGHUP or SIGINT, from a thread that waits for
+/// them; the process exits (0) if the loop has not ended [`STOP_GRACE`] later.
 fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -289,6 +296,9 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
         .spawn(move || {
             runtime.block_on(shutdown.requested());
             flag.store(true, Ordering::Relaxed);
+            std::thread::sleep(STOP_GRACE);
+            ratatui::restore();
+            std::process::exit(0);
         })
         .context("cannot start the signal thread")?;
     Ok(stop)
