@@ -265,19 +265,13 @@ mod tests {
             row(Level::Servers, "s1"),
             row(Level::Servers, "s2"),
         ];
-        model.record(
-            0,
-            Ok(Sample {
-                at: Instant::now(),
-                rows,
-            }),
-        );
+        model.record(0, Ok(Sample::of(None, Instant::now(), &rows)));
         model
     }
 
     /// Presses `key` on the lines `model` shows with `app`'s options.
     fn press(app: &mut App, model: &Model, key: Key) -> Effect {
-        let lines = model.lines(&app.options);
+        let lines = model.lines(&app.options, &mut Vec::new());
         app.key(key, &lines)
     }
 

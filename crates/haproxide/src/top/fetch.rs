@@ -6,13 +6,11 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haproxy::{Endpoint, ObjectType, StatReader, StatRow};
-use rustc_hash::FxHashSet;
 
-use super::model::{Health, Level, Row, Sample};
+use super::model::{Level, Reading, Sample};
 
 /// How long a socket has to accept, and then between two reads.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,37 +43,32 @@ trait ReadWrite: Read + Write + Send {}
 
 impl<S: Read + Write + Send> ReadWrite for S {}
 
-/// The texts of one socket's rows (names, statuses, check results), each
-/// stored once across rows and refreshes. HAProxy answers in the same order
-/// every time, so the same cell of the row at the same position in the
-/// previous reply is tried first: most cells cost a comparison, not a hash.
-#[derive(Debug, Default)]
-pub struct Names(FxHashSet<Arc<str>>);
+/// A reply read in large gulps. HAProxy writes a reply in pieces of its
+/// buffer's size (16 kB), and a reader woken for each piece spends more
+/// CPU on the wake-ups than on the bytes; so after a read that found fewer
+/// than [`GULP`] bytes waiting, the next one first gives HAProxy
+/// [`GULP_WAIT`] to fill the socket's buffer (about 200 kB by default).
+struct Gulps<R> {
+    reply: R,
+    wait: bool,
+}
 
-/// How many text cells a row has: proxy, name, status, check, last check, agent.
-const TEXTS: usize = 6;
+/// A read of fewer bytes than this waits before the next.
+const GULP: usize = 64 * 1024;
 
-impl Names {
-    /// Forgets every text once far more are stored than `rows` rows use:
-    /// texts that come and go (check outputs) must not pile up in a `top`
-    /// left running for days.
-    fn forget_beyond(&mut self, rows: usize) {
-        if self.0.len() > 2 * rows * TEXTS + 1024 {
-            self.0.clear();
-        }
-    }
+/// How long. A HAProxy sharing two cores with three others writes about
+/// 12 kB a millisecond (measured: reads of 12 to 37 kB after this wait);
+/// alone, it fills the socket's buffer in about this time.
+const GULP_WAIT: Duration = Duration::from_millis(2);
 
-    /// The stored `text`; `before` is the same cell's the previous time.
-    fn get(&mut self, text: &str, before: Option<&Arc<str>>) -> Arc<str> {
-        if let Some(before) = before.filter(|before| ***before == *text) {
-            return Arc::clone(before);
+impl<R: Read> Read for Gulps<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.wait {
+            std::thread::sleep(GULP_WAIT);
         }
-        if let Some(known) = self.0.get(text) {
-            return Arc::clone(known);
-        }
-        let stored: Arc<str> = Arc::from(text);
-        self.0.insert(Arc::clone(&stored));
-        stored
+        let read = self.reply.read(buffer)?;
+        self.wait = read > 0 && read < GULP.min(buffer.len());
+        Ok(read)
     }
 }
 
@@ -138,8 +131,8 @@ impl Columns {
     }
 }
 
-/// Reads one row; `before` is the row at its position in the previous reply.
-fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names, before: Option<&Row>) -> Option<Row> {
+/// What one row states, `None` for a listener's.
+fn reading<'a>(cells: &StatRow<'a>, columns: &Columns) -> Option<Reading<'a>> {
     let level = match cells.object_type() {
         ObjectType::Frontend => Level::Frontends,
         ObjectType::Backend => Level::Backends,
@@ -149,90 +142,72 @@ fn row(cells: &StatRow<'_>, columns: &Columns, names: &mut Names, before: Option
     let int = |index: Option<usize>| index.and_then(|index| cells.int_at(index).ok().flatten());
     let small = |index: Option<usize>| int(index).and_then(|value| u32::try_from(value).ok());
     let count = |index: Option<usize>| u64::try_from(int(index).unwrap_or(0)).unwrap_or(0);
-    let proxy = names.get(&cells.pxname(), before.map(|row| &row.proxy));
-    let name = names.get(&cells.svname(), before.map(|row| &row.name));
     let cell = |index: Option<usize>| index.and_then(|index| cells.cell(index)).unwrap_or_default();
-    let status = names.get(&cell(columns.status), before.map(|row| &row.status));
-    let texts = [columns.check, columns.last_check, columns.agent].map(cell);
-    let health = match before.map(|row| &row.health) {
-        Some(same) if *same.check == *texts[0] && *same.last_check == *texts[1] && *same.agent == *texts[2] => {
-            Arc::clone(same)
-        }
-        before => Arc::new(Health {
-            check: names.get(&texts[0], before.map(|health| &health.check)),
-            last_check: names.get(&texts[1], before.map(|health| &health.last_check)),
-            agent: names.get(&texts[2], before.map(|health| &health.agent)),
-        }),
-    };
     let mut counters = columns.counters.map(count);
     counters[5] += columns.errors.map(count).iter().sum::<u64>();
-    Some(Row {
+    Some(Reading {
         level,
-        proxy,
-        name,
-        status,
+        proxy: cells.pxname(),
+        name: cells.svname(),
+        status: cell(columns.status),
         weight: small(columns.weight),
         current: small(columns.current).unwrap_or(0),
         counters,
-        health,
+        health: [columns.check, columns.last_check, columns.agent].map(cell),
         last_change: small(columns.last_change),
         pid: small(columns.pid),
-        rates: [None; 6],
     })
 }
 
-/// `show stat` of `endpoint`, read as it arrives; `previous` are its rows
-/// the last time, `buffer` the read buffer to use, handed back for the next
-/// refresh.
-pub fn sample(
-    endpoint: &Endpoint,
-    names: &mut Names,
-    previous: &[Row],
-    buffer: Vec<u8>,
-) -> (Result<Sample, String>, Vec<u8>) {
+/// `show stat` of `endpoint`, read as it arrives into `previous` (its
+/// rows the last time, if any); `buffer` is the read buffer to use,
+/// handed back for the next refresh.
+pub fn sample(endpoint: &Endpoint, previous: Option<Sample>, buffer: Vec<u8>) -> (Result<Sample, String>, Vec<u8>) {
+    let at = Instant::now();
+    let mut sample = previous.unwrap_or_else(|| Sample::new(at));
     match ask(endpoint, "show stat") {
         Ok(stream) => {
-            let (rows, buffer) = read_rows(stream, names, previous, buffer);
-            (
-                rows.map(|rows| Sample {
-                    at: Instant::now(),
-                    rows,
-                }),
+            let (read, buffer) = read_rows(
+                Gulps {
+                    reply: stream,
+                    wait: false,
+                },
+                &mut sample,
+                at,
                 buffer,
-            )
+            );
+            (read.map(|()| sample), buffer)
         }
         Err(error) => (Err(error.to_string()), buffer),
     }
 }
 
-/// The rows of a `show stat` reply read from `reply` (`previous`: the
-/// rows of the source's previous reply); the read buffer back.
-pub fn read_rows(
-    reply: impl Read,
-    names: &mut Names,
-    previous: &[Row],
-    buffer: Vec<u8>,
-) -> (Result<Vec<Row>, String>, Vec<u8>) {
+/// Reads the rows of a `show stat` reply, asked for at `at`, from `reply`
+/// into `sample`; the read buffer back. After an error, `sample` holds
+/// part of the reply: it is to be dropped.
+pub fn read_rows(reply: impl Read, sample: &mut Sample, at: Instant, buffer: Vec<u8>) -> (Result<(), String>, Vec<u8>) {
     let mut reader = match StatReader::with_buffer(reply, buffer) {
         Ok(reader) => reader,
         Err(error) => return (Err(format!("show stat: {error}")), Vec::new()),
     };
     let columns = Columns::of(reader.header());
     reader.only_first_cells(columns.end());
-    names.forget_beyond(previous.len());
-    let mut rows = Vec::with_capacity(previous.len());
+    let mut update = sample.update(at);
     let read = reader.for_each_row(|cells| {
-        rows.extend(row(cells, &columns, names, previous.get(rows.len())));
+        if let Some(reading) = reading(cells, &columns) {
+            update.push(&reading);
+        }
         Ok::<(), haproxy::ReadError>(())
     });
+    update.finish();
     let whole = reader.ended_with_line_end();
     let buffer = reader.into_buffer();
-    let rows = match read {
-        Ok(()) if whole => Ok(rows),
+    let read = match read {
+        Ok(()) if whole => Ok(()),
         Ok(()) => Err("show stat: the reply ended early".to_owned()),
         Err(error) => Err(format!("show stat: {error}")),
     };
-    (rows, buffer)
+    (read, buffer)
 }
 
 /// Sends `command` to `endpoint`; its reply, trimmed (HAProxy answers a
@@ -246,14 +221,22 @@ pub fn command(endpoint: &Endpoint, command: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    const REPLY: &[u8] = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
+
+    /// `reply` read into `previous` (or into no rows), asked for now.
+    fn read(reply: &[u8], previous: Option<Sample>) -> Result<Sample, String> {
+        let at = Instant::now();
+        let mut sample = previous.unwrap_or_else(|| Sample::new(at));
+        read_rows(reply, &mut sample, at, Vec::new()).0.map(|()| sample)
+    }
 
     #[test]
     fn a_reply_of_haproxy_2_6_gives_its_rows_listeners_left_out() {
-        let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
-        let mut names = Names::default();
-        let (rows, _) = read_rows(&reply[..], &mut names, &[], Vec::new());
-        let rows = rows.unwrap();
+        let rows = read(REPLY, None).unwrap().rows;
         assert_eq!(rows.len(), 17);
         let s2 = rows.iter().find(|row| &*row.name == "s2").unwrap();
         assert_eq!(
@@ -278,30 +261,24 @@ mod tests {
 
     #[test]
     fn the_next_reply_shares_every_unchanged_text_with_the_previous_one() {
-        let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
-        let mut names = Names::default();
-        let (first, _) = read_rows(&reply[..], &mut names, &[], Vec::new());
-        let first = first.unwrap();
-        let text = String::from_utf8_lossy(reply).replace("be_app,s1,", "be_app,s1x,");
-        let (second, _) = read_rows(text.as_bytes(), &mut Names::default(), &first, Vec::new());
-        let second = second.unwrap();
-        for (before, now) in first.iter().zip(&second) {
-            assert!(Arc::ptr_eq(&before.health, &now.health), "{}", now.name);
-            assert!(Arc::ptr_eq(&before.proxy, &now.proxy), "{}", now.name);
-            assert_eq!(
-                Arc::ptr_eq(&before.name, &now.name),
-                &*now.name != "s1x",
-                "{}",
-                now.name
-            );
+        let first = read(REPLY, None).unwrap();
+        let before: Vec<_> = first
+            .rows
+            .iter()
+            .map(|row| (Arc::clone(&row.proxy), Arc::clone(&row.name)))
+            .collect();
+        let text = String::from_utf8_lossy(REPLY).replace("be_app,s1,", "be_app,s1x,");
+        // s1x stands where s1 stood: it and the rows after it are made anew.
+        let second = read(text.as_bytes(), Some(first)).unwrap();
+        for ((proxy, name), now) in before.iter().zip(&second.rows) {
+            assert!(Arc::ptr_eq(proxy, &now.proxy), "{}", now.name);
+            assert_eq!(Arc::ptr_eq(name, &now.name), &*now.name != "s1x", "{}", now.name);
         }
     }
 
     #[test]
     fn a_cut_reply_is_an_error_not_fewer_rows() {
-        let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
-        let cut = &reply[..reply.len() - 10];
-        let (rows, _) = read_rows(cut, &mut Names::default(), &[], Vec::new());
-        assert_eq!(rows.unwrap_err(), "show stat: the reply ended early");
+        let cut = &REPLY[..REPLY.len() - 10];
+        assert_eq!(read(cut, None).unwrap_err(), "show stat: the reply ended early");
     }
 }

@@ -1,8 +1,8 @@
 //! `haproxide top`: a live terminal view of every HAProxy stats socket at
 //! once, hatop's successor. Every `--interval` it reads `show stat` from
-//! each socket ([`fetch`]), keeps the latest two replies per socket and
-//! turns them into rates, sums or per-socket lines, sorted and filtered
-//! ([`model`]); the keys ([`app`]) change the view and send server actions
+//! each socket ([`fetch`]) into that socket's rows, each row updated in
+//! place with its rates, and turns them into sums or per-socket lines,
+//! sorted and filtered ([`model`]); the keys ([`app`]) change the view and send server actions
 //! (drain, maint, ready, weight) to every socket after a confirmation; the
 //! screen is drawn with ratatui ([`view`]). A socket that stops answering is
 //! named in the status line while the others stay live; `--socket-dir` is
@@ -25,8 +25,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
 use self::app::{Action, App, Effect, Key};
-use self::fetch::Names;
-use self::model::{Model, RowKey};
+use self::model::{Model, RowKey, Sample};
 
 /// The flags of `haproxide top`.
 #[derive(Debug, clap::Args)]
@@ -85,8 +84,8 @@ impl Sockets {
 pub struct Top {
     sockets: Sockets,
     endpoints: Vec<(String, Endpoint)>,
-    /// Per socket label: its interned names and its read buffer.
-    readers: std::collections::HashMap<String, (Names, Vec<u8>)>,
+    /// Per socket label: its read buffer.
+    buffers: std::collections::HashMap<String, Vec<u8>>,
     /// What the sockets said.
     pub model: Model,
     /// What the operator chose.
@@ -94,6 +93,8 @@ pub struct Top {
     /// The table's lines for the model and the options, made again only
     /// when either changes (not at every draw).
     lines: Vec<model::Line>,
+    /// Their sorted order, the next sort's starting point.
+    order: Vec<usize>,
 }
 
 impl Top {
@@ -102,10 +103,11 @@ impl Top {
         Top {
             sockets,
             endpoints: Vec::new(),
-            readers: std::collections::HashMap::new(),
+            buffers: std::collections::HashMap::new(),
             model: Model::default(),
             app: App::default(),
             lines: Vec::new(),
+            order: Vec::new(),
         }
     }
 
@@ -118,18 +120,20 @@ impl Top {
         }
         let labels: Vec<String> = self.endpoints.iter().map(|(label, _)| label.clone()).collect();
         self.model.follow(&labels);
-        self.readers.retain(|label, _| labels.contains(label));
-        let mut readers: Vec<(Names, Vec<u8>)> = labels
+        self.buffers.retain(|label, _| labels.contains(label));
+        let mut readers: Vec<(Option<Sample>, Vec<u8>)> = labels
             .iter()
-            .map(|label| self.readers.remove(label).unwrap_or_default())
+            .enumerate()
+            .map(|(index, label)| {
+                let buffer = self.buffers.remove(label).unwrap_or_default();
+                (self.model.take_latest(index), buffer)
+            })
             .collect();
-        let model = &self.model;
-        let jobs = self.endpoints.iter().zip(readers.iter_mut()).enumerate();
+        let jobs = self.endpoints.iter().zip(readers.iter_mut());
         let replies = in_parallel(
             jobs,
-            |(index, ((_, endpoint), (names, buffer)))| {
-                let previous = model.latest_rows(index);
-                let (reply, returned) = fetch::sample(endpoint, names, previous, std::mem::take(buffer));
+            |((_, endpoint), (previous, buffer))| {
+                let (reply, returned) = fetch::sample(endpoint, previous.take(), std::mem::take(buffer));
                 *buffer = returned;
                 reply
             },
@@ -138,15 +142,15 @@ impl Top {
         for (index, reply) in replies.into_iter().enumerate() {
             self.model.record(index, reply);
         }
-        for (label, reader) in labels.into_iter().zip(readers) {
-            self.readers.insert(label, reader);
+        for (label, (_, buffer)) in labels.into_iter().zip(readers) {
+            self.buffers.insert(label, buffer);
         }
         self.relayout();
     }
 
     /// Makes the table's lines again, after the model or the options changed.
     fn relayout(&mut self) {
-        self.lines = self.model.lines(&self.app.options);
+        self.lines = self.model.lines(&self.app.options, &mut self.order);
     }
 
     /// Handles `key`.

@@ -1,14 +1,16 @@
-//! What `top` shows, as plain data: each socket's latest `show stat` rows
-//! and the one before, the per-second rates between them (a counter that
-//! went down, or a new PID, is a reset: no rate, not a negative one), the
-//! rows aggregated across sockets (summed, as `process` sums processes) or
-//! split per socket, sorted and filtered. The view only draws this.
+//! What `top` shows, as plain data: each socket's latest `show stat` rows,
+//! each updated in place by the next reply with the per-second rates of the
+//! change (a counter that went down, or a new PID, is a reset: no rate, not
+//! a negative one), the rows aggregated across sockets (summed, as
+//! `process` sums processes) or split per socket, sorted and filtered. The
+//! view only draws this.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Instant;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Which proxies a view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,6 +93,49 @@ pub struct Health {
     pub agent: Arc<str>,
 }
 
+/// One row as a reply states it, its texts borrowed from the reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading<'a> {
+    /// Its level.
+    pub level: Level,
+    /// `pxname`.
+    pub proxy: Cow<'a, str>,
+    /// `svname`.
+    pub name: Cow<'a, str>,
+    /// `status`.
+    pub status: Cow<'a, str>,
+    /// `weight`.
+    pub weight: Option<u32>,
+    /// `scur`.
+    pub current: u32,
+    /// The counters, in [`Counter::ALL`]'s order.
+    pub counters: [u64; 6],
+    /// `check_status`, `last_chk` and `agent_status`.
+    pub health: [Cow<'a, str>; 3],
+    /// `lastchg`.
+    pub last_change: Option<u32>,
+    /// `pid`.
+    pub pid: Option<u32>,
+}
+
+impl Health {
+    /// What `reading` says of its checks.
+    fn of(reading: &Reading<'_>, names: &mut Names) -> Arc<Health> {
+        let [check, last_check, agent] = &reading.health;
+        Arc::new(Health {
+            check: names.get(check),
+            last_check: names.get(last_check),
+            agent: names.get(agent),
+        })
+    }
+
+    /// Whether `reading` says the same.
+    fn says(&self, reading: &Reading<'_>) -> bool {
+        let [check, last_check, agent] = &reading.health;
+        *self.check == **check && *self.last_check == **last_check && *self.agent == **agent
+    }
+}
+
 /// What identifies a row across refreshes and sockets.
 pub type RowKey = (Level, Arc<str>, Arc<str>);
 
@@ -98,6 +143,44 @@ impl Row {
     /// Its key.
     pub fn key(&self) -> RowKey {
         (self.level, Arc::clone(&self.proxy), Arc::clone(&self.name))
+    }
+
+    /// Its key, borrowed.
+    fn key_ref(&self) -> (Level, &str, &str) {
+        (self.level, &self.proxy, &self.name)
+    }
+
+    /// The row `reading` states, without rates.
+    fn new(reading: &Reading<'_>, names: &mut Names) -> Row {
+        Row {
+            level: reading.level,
+            proxy: names.get(&reading.proxy),
+            name: names.get(&reading.name),
+            status: names.get(&reading.status),
+            weight: reading.weight,
+            current: reading.current,
+            counters: reading.counters,
+            health: Health::of(reading, names),
+            last_change: reading.last_change,
+            pid: reading.pid,
+            rates: [None; 6],
+        }
+    }
+
+    /// Becomes what `reading` (of the same key, `seconds` later) states,
+    /// its rates taken from the change; unchanged texts are kept, not
+    /// looked up.
+    fn update(&mut self, reading: &Reading<'_>, seconds: f64, names: &mut Names) {
+        self.rates = rates(&reading.counters, reading.pid, self, seconds);
+        self.counters = reading.counters;
+        names.set(&mut self.status, &reading.status);
+        if !self.health.says(reading) {
+            self.health = Health::of(reading, names);
+        }
+        self.weight = reading.weight;
+        self.current = reading.current;
+        self.last_change = reading.last_change;
+        self.pid = reading.pid;
     }
 }
 
@@ -133,13 +216,131 @@ impl<'a, T> Matcher<'a, T> {
     }
 }
 
+/// The texts of one socket's rows (names, statuses, check results), each
+/// stored once across its rows and replies.
+#[derive(Debug, Default)]
+pub struct Names(FxHashSet<Arc<str>>);
+
+/// How many text cells a row has: proxy, name, status, check, last check, agent.
+const TEXTS: usize = 6;
+
+impl Names {
+    /// Forgets every text once far more are stored than `rows` rows use:
+    /// texts that come and go (check outputs) must not pile up in a `top`
+    /// left running for days.
+    fn forget_beyond(&mut self, rows: usize) {
+        if self.0.len() > 2 * rows * TEXTS + 1024 {
+            self.0.clear();
+        }
+    }
+
+    /// The stored `text`.
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(text) {
+            return Arc::clone(known);
+        }
+        let stored: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&stored));
+        stored
+    }
+
+    /// Makes `slot` hold `text`, looked up only when it changed.
+    fn set(&mut self, slot: &mut Arc<str>, text: &str) {
+        if **slot != *text {
+            *slot = self.get(text);
+        }
+    }
+}
+
 /// One socket's reply at one moment.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Sample {
-    /// When it was read.
+    /// When it was asked for.
     pub at: Instant,
     /// Its rows, in HAProxy's order.
     pub rows: Vec<Row>,
+    /// The rows' texts.
+    names: Names,
+}
+
+impl Sample {
+    /// No rows yet.
+    pub fn new(at: Instant) -> Sample {
+        Sample {
+            at,
+            rows: Vec::new(),
+            names: Names::default(),
+        }
+    }
+
+    /// Starts reading the socket's next reply, asked for at `at`, into
+    /// these rows.
+    pub fn update(&mut self, at: Instant) -> Update<'_> {
+        let seconds = at.saturating_duration_since(self.at).as_secs_f64();
+        self.at = at;
+        self.names.forget_beyond(self.rows.len());
+        Update {
+            sample: self,
+            seconds,
+            read: 0,
+            moved: None,
+        }
+    }
+}
+
+/// A reply being read into a [`Sample`], row by row. HAProxy answers in
+/// its configuration's order, so each row nearly always stands where it
+/// stood in the previous reply: that row is updated in place, its rates
+/// taken from the change, and nothing is copied or allocated. From the
+/// first row that stands elsewhere (a server added, a reload), the rows
+/// are made anew and matched to the previous ones by key at the end.
+pub struct Update<'a> {
+    sample: &'a mut Sample,
+    /// Seconds since the previous reply was asked for.
+    seconds: f64,
+    /// Rows read so far.
+    read: usize,
+    /// From the first row out of place: where it was, and the rows since.
+    moved: Option<(usize, Vec<Row>)>,
+}
+
+impl Update<'_> {
+    /// Takes the reply's next row.
+    pub fn push(&mut self, reading: &Reading<'_>) {
+        let position = self.read;
+        self.read += 1;
+        let names = &mut self.sample.names;
+        if self.moved.is_none() {
+            match self.sample.rows.get_mut(position) {
+                Some(row) if row.key_ref() == (reading.level, &*reading.proxy, &*reading.name) => {
+                    row.update(reading, self.seconds, names);
+                    return;
+                }
+                _ => self.moved = Some((position, Vec::new())),
+            }
+        }
+        if let Some((_, rows)) = &mut self.moved {
+            rows.push(Row::new(reading, names));
+        }
+    }
+
+    /// Ends the reply: the rows past its end go; the rows made anew take
+    /// their rates from the previous rows of their key.
+    pub fn finish(self) {
+        let rows = &mut self.sample.rows;
+        let Some((at, mut moved)) = self.moved else {
+            rows.truncate(self.read);
+            return;
+        };
+        let before = rows.split_off(at);
+        let mut matcher = Matcher::new(&before, Row::key_ref);
+        for (offset, row) in moved.iter_mut().enumerate() {
+            if let Some(found) = matcher.find(offset, row.key_ref()) {
+                row.rates = rates(&row.counters, row.pid, &before[found], self.seconds);
+            }
+        }
+        rows.append(&mut moved);
+    }
 }
 
 /// A socket as `top` follows it.
@@ -300,23 +501,18 @@ impl Model {
             .collect();
     }
 
-    /// Records socket `index`'s reply (or why there is none): each row's
-    /// rates come from the same row of the socket's previous reply.
+    /// Takes socket `index`'s latest reply out, to read the next one into.
+    pub fn take_latest(&mut self, index: usize) -> Option<Sample> {
+        self.sockets.get_mut(index)?.latest.take()
+    }
+
+    /// Records socket `index`'s reply (or why there is none).
     pub fn record(&mut self, index: usize, reply: Result<Sample, String>) {
         let Some(socket) = self.sockets.get_mut(index) else {
             return;
         };
         match reply {
-            Ok(mut sample) => {
-                if let Some(previous) = &socket.latest {
-                    let seconds = sample.at.duration_since(previous.at).as_secs_f64();
-                    let mut before = Matcher::new(&previous.rows, |row: &Row| (row.level, &row.proxy, &row.name));
-                    for (position, row) in sample.rows.iter_mut().enumerate() {
-                        if let Some(found) = before.find(position, (row.level, &row.proxy, &row.name)) {
-                            row.rates = rates(row, &previous.rows[found], seconds);
-                        }
-                    }
-                }
+            Ok(sample) => {
                 socket.latest = Some(sample);
                 socket.error = None;
             }
@@ -361,8 +557,12 @@ impl Model {
         })
     }
 
-    /// The table's lines for `options`.
-    pub fn lines(&self, options: &ViewOptions) -> Vec<Line> {
+    /// The table's lines for `options`. `order` is where the lines made
+    /// last time went when sorted, updated: each refresh makes the lines in
+    /// the same order, so starting the sort from the last one's result
+    /// leaves it a check of the order, with nothing moved, while nothing
+    /// changed place.
+    pub fn lines(&self, options: &ViewOptions, order: &mut Vec<usize>) -> Vec<Line> {
         let filter = options.filter.to_lowercase();
         let wanted = |row: &&Row| match options.level {
             Level::Servers => row.level == Level::Servers || (options.tree && row.level == Level::Backends),
@@ -398,18 +598,19 @@ impl Model {
                 line.key.2.to_lowercase().contains(&filter) || line.key.1.to_lowercase().contains(&filter)
             });
         }
-        sort(&mut lines, options);
+        sort(&mut lines, options, order);
         lines
     }
 }
 
-/// The rates of `row` since `previous`, `seconds` earlier.
-fn rates(row: &Row, previous: &Row, seconds: f64) -> [Option<f32>; 6] {
+/// The rates of `counters` (from process `pid`) since `previous`,
+/// `seconds` earlier.
+fn rates(counters: &[u64; 6], pid: Option<u32>, previous: &Row, seconds: f64) -> [Option<f32>; 6] {
     let mut rates = [None; 6];
-    if seconds <= 0.0 || previous.pid != row.pid {
+    if seconds <= 0.0 || previous.pid != pid {
         return rates; // a new process: its counters started again
     }
-    for (slot, (now, before)) in rates.iter_mut().zip(row.counters.iter().zip(previous.counters)) {
+    for (slot, (now, before)) in rates.iter_mut().zip(counters.iter().zip(previous.counters)) {
         // A counter that went down was cleared or restarted: no rate.
         *slot = (*now >= before).then(|| ((*now - before) as f64 / seconds) as f32);
     }
@@ -453,9 +654,44 @@ impl Line {
     }
 }
 
-/// Sorts `lines` by the chosen column; in the tree, servers stay under
-/// their backend (backends sorted by name, servers within each).
-fn sort(lines: &mut [Line], options: &ViewOptions) {
+#[cfg(test)]
+impl Row {
+    /// What a reply stating this row reads as.
+    pub fn reading(&self) -> Reading<'_> {
+        Reading {
+            level: self.level,
+            proxy: Cow::Borrowed(&self.proxy),
+            name: Cow::Borrowed(&self.name),
+            status: Cow::Borrowed(&self.status),
+            weight: self.weight,
+            current: self.current,
+            counters: self.counters,
+            health: [&self.health.check, &self.health.last_check, &self.health.agent]
+                .map(|text| Cow::Borrowed(&**text)),
+            last_change: self.last_change,
+            pid: self.pid,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Sample {
+    /// `previous` (or nothing) updated by a reply of `rows` asked for at `at`.
+    pub fn of(previous: Option<Sample>, at: Instant, rows: &[Row]) -> Sample {
+        let mut sample = previous.unwrap_or_else(|| Sample::new(at));
+        let mut update = sample.update(at);
+        for row in rows {
+            update.push(&row.reading());
+        }
+        update.finish();
+        sample
+    }
+}
+
+/// Sorts `lines` by the chosen column, starting from `order` (see
+/// [`Model::lines`]); in the tree, servers stay under their backend
+/// (backends sorted by name, servers within each).
+fn sort(lines: &mut [Line], options: &ViewOptions, order: &mut Vec<usize>) {
     let compare = |a: &Line, b: &Line| {
         let order = match options.sort {
             Column::Name => (&a.key.1, &a.key.2).cmp(&(&b.key.1, &b.key.2)),
@@ -465,8 +701,12 @@ fn sort(lines: &mut [Line], options: &ViewOptions) {
         let order = if options.descending { order.reverse() } else { order };
         order.then_with(|| (&a.key.1, &a.key.2, a.socket).cmp(&(&b.key.1, &b.key.2, b.socket)))
     };
+    if order.len() != lines.len() {
+        *order = (0..lines.len()).collect();
+    }
     if options.level == Level::Servers && options.tree {
-        lines.sort_by(|a, b| {
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&lines[a], &lines[b]);
             a.key
                 .1
                 .cmp(&b.key.1)
@@ -474,7 +714,26 @@ fn sort(lines: &mut [Line], options: &ViewOptions) {
                 .then_with(|| compare(a, b))
         });
     } else {
-        lines.sort_by(compare);
+        order.sort_by(|&a, &b| compare(&lines[a], &lines[b]));
+    }
+    permute(lines, order);
+}
+
+/// Puts `items[order[k]]` at `k`, for `order` a permutation of the
+/// indices: one swap per item out of place, following each cycle.
+fn permute<T>(items: &mut [T], order: &[usize]) {
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut at = start;
+        while !placed[at] {
+            placed[at] = true;
+            let from = order[at];
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
     }
 }
 
@@ -524,20 +783,9 @@ mod tests {
         let mut model = Model::default();
         model.follow(&["a.sock".to_owned(), "b.sock".to_owned()]);
         for (index, [before, after]) in [first, second].into_iter().enumerate() {
-            model.record(
-                index,
-                Ok(Sample {
-                    at: start,
-                    rows: before,
-                }),
-            );
-            model.record(
-                index,
-                Ok(Sample {
-                    at: start + Duration::from_secs(2),
-                    rows: after,
-                }),
-            );
+            let before = Sample::of(None, start, &before);
+            let after = Sample::of(Some(before), start + Duration::from_secs(2), &after);
+            model.record(index, Ok(after));
         }
         model
     }
@@ -559,7 +807,7 @@ mod tests {
             [vec![server("s1", "UP", 50, 8)], vec![server("s1", "UP", 70, 9)]],
         );
         let options = ViewOptions { split: true, ..flat() };
-        let lines = model.lines(&options);
+        let lines = model.lines(&options, &mut Vec::new());
         // Name, socket, sessions/s, bytes in/s.
         type Rates<'a> = (&'a str, Option<usize>, Option<f64>, Option<f64>);
         let rates: Vec<Rates<'_>> = lines
@@ -585,7 +833,7 @@ mod tests {
             [vec![server("s1", "UP", 0, 7)], vec![server("s1", "UP", 20, 7)]],
             [vec![server("s1", "UP", 0, 8)], vec![server("s1", "DRAIN", 40, 8)]],
         );
-        let lines = model.lines(&flat());
+        let lines = model.lines(&flat(), &mut Vec::new());
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(line.socket, None);
@@ -603,11 +851,11 @@ mod tests {
         );
         model.record(1, Err("Connection refused (os error 111)".to_owned()));
         assert_eq!(model.problems(), [("b.sock", "Connection refused (os error 111)")]);
-        let lines = model.lines(&flat());
+        let lines = model.lines(&flat(), &mut Vec::new());
         assert_eq!((lines[0].totals[0], lines[0].weight), (20, Some(1)));
         // Following the same sockets again keeps what they said.
         model.follow(&["a.sock".to_owned(), "b.sock".to_owned()]);
-        assert_eq!(model.lines(&flat())[0].totals[0], 20);
+        assert_eq!(model.lines(&flat(), &mut Vec::new())[0].totals[0], 20);
     }
 
     #[test]
@@ -632,7 +880,7 @@ mod tests {
         let model = model([rows(1), rows(2)], [rows(1), rows(2)]);
         let names = |options: &ViewOptions| -> Vec<String> {
             model
-                .lines(options)
+                .lines(options, &mut Vec::new())
                 .iter()
                 .map(|line| format!("{}/{}", line.key.1, line.key.2))
                 .collect()
@@ -666,5 +914,95 @@ mod tests {
             ..flat()
         };
         assert_eq!(names(&frontends), ["fe_main/FRONTEND"]);
+    }
+
+    #[test]
+    fn a_reply_like_the_last_updates_every_row_in_place() {
+        let start = Instant::now();
+        let rows = [server("s1", "UP", 10, 7), server("s2", "UP", 10, 7)];
+        let first = Sample::of(None, start, &rows);
+        let texts: Vec<_> = first
+            .rows
+            .iter()
+            .map(|row| (Arc::clone(&row.name), Arc::clone(&row.health)))
+            .collect();
+        let later = [server("s1", "UP", 30, 7), server("s2", "UP", 16, 7)];
+        let second = Sample::of(Some(first), start + Duration::from_secs(2), &later);
+        for (row, (name, health)) in second.rows.iter().zip(&texts) {
+            assert!(
+                Arc::ptr_eq(&row.name, name) && Arc::ptr_eq(&row.health, health),
+                "{}",
+                row.name
+            );
+        }
+        let sessions: Vec<_> = second.rows.iter().map(|row| (row.counters[0], row.rates[0])).collect();
+        assert_eq!(sessions, [(30, Some(10.0)), (16, Some(3.0))]);
+    }
+
+    #[test]
+    fn rows_out_of_place_are_made_anew_with_rates_from_the_rows_of_their_key_and_rows_gone_are_dropped() {
+        let start = Instant::now();
+        let first = Sample::of(
+            None,
+            start,
+            &[
+                server("s1", "UP", 10, 7),
+                server("s2", "UP", 10, 7),
+                server("s3", "UP", 10, 7),
+            ],
+        );
+        // s0 added before s2, s3 gone: s2 now stands where s3 stood.
+        let later = [
+            server("s1", "UP", 12, 7),
+            server("s0", "UP", 5, 7),
+            server("s2", "DOWN", 14, 7),
+        ];
+        let second = Sample::of(Some(first), start + Duration::from_secs(2), &later);
+        let rows: Vec<_> = second
+            .rows
+            .iter()
+            .map(|row| (&*row.name, &*row.status, row.rates[0]))
+            .collect();
+        assert_eq!(
+            rows,
+            [("s1", "UP", Some(1.0)), ("s0", "UP", None), ("s2", "DOWN", Some(2.0))]
+        );
+        let fewer = Sample::of(Some(second), start + Duration::from_secs(4), &later[..1]);
+        assert_eq!(fewer.rows.len(), 1);
+        assert_eq!(fewer.rows[0].rates[0], Some(0.0));
+    }
+
+    #[test]
+    fn permute_puts_each_item_where_the_order_says() {
+        let orders: [&[usize]; 4] = [&[0, 1, 2, 3, 4], &[4, 3, 2, 1, 0], &[1, 2, 3, 4, 0], &[2, 0, 1, 4, 3]];
+        for order in orders {
+            let mut items = ['a', 'b', 'c', 'd', 'e'];
+            permute(&mut items, order);
+            let expected: Vec<char> = order.iter().map(|&index| (b'a' + index as u8) as char).collect();
+            assert_eq!(items.to_vec(), expected, "{order:?}");
+        }
+    }
+
+    #[test]
+    fn a_sort_started_from_the_last_order_gives_the_same_lines_as_one_from_scratch() {
+        let rows = |factor: u64| -> Vec<Row> {
+            (0..6)
+                .map(|n| server(&format!("s{n}"), "UP", (n * 7 % 5) * factor, 7))
+                .collect()
+        };
+        let model = model([rows(1), rows(2)], [rows(1), rows(3)]);
+        let by_rate = ViewOptions {
+            sort: Column::Rate(Counter::Sessions),
+            descending: true,
+            ..flat()
+        };
+        let mut order = Vec::new();
+        let by_name = model.lines(&flat(), &mut order);
+        assert_eq!(order, [0, 1, 2, 3, 4, 5]);
+        let first = model.lines(&by_rate, &mut order);
+        assert_eq!(first, model.lines(&by_rate, &mut Vec::new()));
+        // Started from the rate order, the name sort is still by name.
+        assert_eq!(model.lines(&flat(), &mut order), by_name);
+        assert_eq!(model.lines(&by_rate, &mut order), first);
     }
 }

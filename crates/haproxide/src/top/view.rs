@@ -315,7 +315,7 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
-    use crate::top::fetch::{Names, read_rows};
+    use crate::top::fetch::read_rows;
     use crate::top::model::Sample;
 
     /// Two sockets that both answered HAProxy 2.6's saved `show stat` twice,
@@ -323,37 +323,25 @@ mod tests {
     /// kB in every row.
     fn model() -> Model {
         let reply = include_bytes!("../../../../fixtures/haproxy-2.6.12-debian/show_stat.out");
-        let (rows, _) = read_rows(&reply[..], &mut Names::default(), &[], Vec::new());
-        let rows = rows.unwrap();
-        let later: Vec<_> = rows
-            .iter()
-            .cloned()
-            .map(|mut row| {
-                row.counters[0] += 10;
-                row.counters[1] += 10;
-                row.counters[2] += 10_000;
-                row
-            })
-            .collect();
         let start = Instant::now();
         let mut model = Model::default();
         model.follow(&["hap0.sock".to_owned(), "hap1.sock".to_owned()]);
         for index in 0..2 {
-            model.record(
-                index,
-                Ok(Sample {
-                    at: start,
-                    rows: rows.clone(),
-                }),
-            );
-            let at = start + Duration::from_secs(1);
-            model.record(
-                index,
-                Ok(Sample {
-                    at,
-                    rows: later.clone(),
-                }),
-            );
+            let mut sample = Sample::new(start);
+            read_rows(&reply[..], &mut sample, start, Vec::new()).0.unwrap();
+            let later: Vec<_> = sample
+                .rows
+                .iter()
+                .cloned()
+                .map(|mut row| {
+                    row.counters[0] += 10;
+                    row.counters[1] += 10;
+                    row.counters[2] += 10_000;
+                    row
+                })
+                .collect();
+            let sample = Sample::of(Some(sample), start + Duration::from_secs(1), &later);
+            model.record(index, Ok(sample));
         }
         model
     }
@@ -362,7 +350,7 @@ mod tests {
     /// spaces cut.
     fn screen(model: &Model, app: &mut App, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        let lines = model.lines(&app.options);
+        let lines = model.lines(&app.options, &mut Vec::new());
         terminal.draw(|frame| draw(frame, model, app, &lines)).unwrap();
         let buffer = terminal.backend().buffer();
         let mut text = String::new();
