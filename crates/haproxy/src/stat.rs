@@ -24,7 +24,7 @@ use std::fmt;
 
 use std::io::Read;
 
-use memchr::{memchr, memchr_iter, memrchr};
+use memchr::{memchr, memchr_iter, memchr2, memrchr};
 
 /// The object a `show stat` row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -722,12 +722,19 @@ impl<'a> StatRow<'a> {
         let Some(&span) = self.spans.get(index) else {
             return Ok(None);
         };
-        let raw = field_text(self.text, span);
+        // Spans lie within the text: the bytes need no character boundary check.
         if !span.escaped()
-            && let Some(number) = parse_plain_int(raw.as_bytes())
+            && let Some(number) = self.text.as_bytes().get(span.range()).and_then(parse_plain_int)
         {
             return Ok(number);
         }
+        self.careful_int_at(index)
+    }
+
+    /// [`StatRow::int_at`] for a cell that is not plain digits: quoted,
+    /// padded, too long, or not a number (the error).
+    #[cold]
+    fn careful_int_at(&self, index: usize) -> Result<Option<i64>, ValueError> {
         let text = self.cell(index).unwrap_or_default();
         let trimmed = text.trim();
         if trimmed.is_empty() {
@@ -891,13 +898,15 @@ impl<'a> Scanner<'a> {
 
     /// Appends the spans of one record and moves past its line end.
     fn scan_record(&mut self, spans: &mut Vec<Span>) -> Result<(), StatError> {
-        let end = self.line_end();
+        // One search finds the line's end or, first, a quote in it.
+        let end = match memchr2(b'\n', b'"', &self.bytes[self.pos..]) {
+            Some(offset) if self.bytes[self.pos + offset] == b'"' => return self.scan_quoted_record(spans),
+            Some(offset) => self.pos + offset,
+            None => self.bytes.len(),
+        };
         let mut line_bytes = &self.bytes[self.pos..end];
         if line_bytes.last() == Some(&b'\r') {
             line_bytes = &line_bytes[..line_bytes.len() - 1];
-        }
-        if memchr(b'"', line_bytes).is_some() {
-            return self.scan_quoted_record(spans);
         }
         let base = self.pos;
         let mut start = 0;
