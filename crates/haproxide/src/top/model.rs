@@ -423,8 +423,9 @@ pub struct Line {
     pub key: RowKey,
     /// The socket it comes from (split view), or `None` (every socket).
     pub socket: Option<usize>,
-    /// The status: one, or the different ones joined by `/`.
-    pub status: String,
+    /// The status: one, or the different ones joined by `/` (shared
+    /// with the rows while it is one).
+    pub status: Arc<str>,
     /// The weight (summed across sockets).
     pub weight: Option<i64>,
     /// Current sessions (summed).
@@ -623,7 +624,7 @@ impl Line {
             heading: key.0 == Level::Backends,
             key,
             socket,
-            status: row.status.to_string(),
+            status: Arc::clone(&row.status),
             weight: row.weight.map(i64::from),
             current: i64::from(row.current),
             rates: row.rates.map(|rate| rate.map(f64::from)),
@@ -633,9 +634,8 @@ impl Line {
 
     /// Adds another socket's `row` of the same key.
     fn add(&mut self, row: &Row) {
-        if !self.status.split('/').any(|status| status == &*row.status) {
-            self.status.push('/');
-            self.status.push_str(&row.status);
+        if *self.status != *row.status && !self.status.split('/').any(|status| status == &*row.status) {
+            self.status = Arc::from(format!("{}/{}", self.status, row.status));
         }
         self.weight = match (self.weight, row.weight.map(i64::from)) {
             (Some(mine), Some(theirs)) => Some(mine + theirs),
@@ -837,7 +837,7 @@ mod tests {
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(line.socket, None);
-        assert_eq!(line.status, "UP/DRAIN");
+        assert_eq!(&*line.status, "UP/DRAIN");
         assert_eq!((line.weight, line.current), (Some(2), 4));
         assert_eq!(line.rates[0], Some(30.0));
         assert_eq!(line.totals[0], 60);

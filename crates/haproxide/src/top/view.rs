@@ -97,7 +97,7 @@ fn cell(line: &Line, column: Column, tree: bool) -> String {
             Level::Servers => format!("{}/{}", line.key.1, line.key.2),
             _ => line.key.1.to_string(),
         },
-        Column::Status => line.status.clone(),
+        Column::Status => line.status.to_string(),
         Column::Weight => line.weight.map_or_else(String::new, |weight| weight.to_string()),
         Column::Current => line.current.to_string(),
         Column::Rate(counter) => human(line.rates[counter as usize]),
