@@ -6,11 +6,14 @@
 #
 #   bash bench/top.sh [REFRESHES]
 #
-# Runs crates/haproxide/benches/top.rs (release build) on their sockets.
+# Runs crates/haproxide/benches/top.rs (release build) on their sockets, then
+# the same under valgrind's callgrind with 2 and with 6 refreshes: the
+# difference over 4 is the instructions of one refresh, a figure that does
+# not move with what else the machine does (the CPU time does, by half).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-need_packages haproxy
+need_packages haproxy valgrind
 need_cargo
 REFRESHES=${1:-20}
 start_lab haproxide-top-bench
@@ -25,3 +28,11 @@ for _ in $(seq 1 300); do
 done
 echo "== $(haproxy -v | head -1); $(ls "$DIR/run" | wc -l) instances"
 TOP_SOCKET_DIR=$DIR/run cargo bench -q -p haproxide --bench top -- "$REFRESHES" 2>&1 | grep -v '^$'
+BENCH=$(cargo bench -p haproxide --bench top --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p')
+instructions() {
+    TOP_SOCKET_DIR=$DIR/run valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BENCH" "$1" 2>&1 |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+two=$(instructions 2)
+six=$(instructions 6)
+echo "top refresh under callgrind: $(((six - two) / 4)) instructions per refresh"

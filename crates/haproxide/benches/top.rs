@@ -8,26 +8,24 @@
 //! the rows turned into the table's lines (rates, sums over sockets, the
 //! servers tree sorted by name) and the screen drawn (200×50, on ratatui's
 //! TestBackend: the cells `top` would send a terminal). Printed: CPU time
-//! per refresh (user + system, every thread, from /proc/self/stat), wall
-//! time per refresh, the rows read, and the peak RSS (VmHWM).
+//! per refresh (user + system, every thread: the process's CPU clock), its
+//! mean and median, wall time per refresh, the rows read, and the peak RSS
+//! (VmHWM).
 
 // A benchmark fails by panicking, like a test.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use haproxide::top::{Sockets, Top};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-/// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name in parentheses: utime and stime are 14 and 15.
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
+/// User + system CPU time of this process so far, every thread.
+fn cpu() -> Duration {
+    let time = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).unwrap();
+    Duration::from(time)
 }
 
 /// A line of /proc/self/status, in kB.
@@ -47,15 +45,20 @@ fn main() {
     top.draw(&mut terminal).unwrap();
     let problems = top.model.problems();
     assert!(problems.is_empty(), "{problems:?}");
-    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    let mut cpu_times = Vec::new();
+    let wall = Instant::now();
     for _ in 0..refreshes {
+        let before = cpu();
         top.refresh();
         top.draw(&mut terminal).unwrap();
+        cpu_times.push((cpu() - before).as_secs_f64() * 1000.0);
     }
-    let cpu_ms = (cpu_seconds() - cpu) * 1000.0 / f64::from(refreshes);
     let wall_ms = wall.elapsed().as_secs_f64() * 1000.0 / f64::from(refreshes);
+    let cpu_ms = cpu_times.iter().sum::<f64>() / f64::from(refreshes);
+    cpu_times.sort_by(f64::total_cmp);
+    let median_ms = cpu_times[cpu_times.len() / 2];
     println!(
-        "top refresh: {} sockets, {} rows: {cpu_ms:.1} ms CPU, {wall_ms:.1} ms wall per refresh (mean of {refreshes}); peak RSS {:.1} MB",
+        "top refresh: {} sockets, {} rows: {cpu_ms:.1} ms CPU (median {median_ms:.1}), {wall_ms:.1} ms wall per refresh (mean of {refreshes}); peak RSS {:.1} MB",
         top.model.sockets.len(),
         top.model.row_count(),
         status_kb("VmHWM:") as f64 / 1024.0
