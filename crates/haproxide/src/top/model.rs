@@ -973,6 +973,30 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_in_another_order_keeps_every_rows_rates() {
+        let start = Instant::now();
+        let before: Vec<Row> = (1..=5).map(|n| server(&format!("s{n}"), "UP", 10 * n, 7)).collect();
+        let first = Sample::of(None, start, &before);
+        // Every server 4 s later with 8 × n more sessions, listed backwards.
+        let later: Vec<Row> = (1..=5)
+            .rev()
+            .map(|n| server(&format!("s{n}"), "UP", 18 * n, 7))
+            .collect();
+        let second = Sample::of(Some(first), start + Duration::from_secs(4), &later);
+        let rows: Vec<_> = second.rows.iter().map(|row| (&*row.name, row.rates[0])).collect();
+        assert_eq!(
+            rows,
+            [
+                ("s5", Some(10.0)),
+                ("s4", Some(8.0)),
+                ("s3", Some(6.0)),
+                ("s2", Some(4.0)),
+                ("s1", Some(2.0))
+            ]
+        );
+    }
+
+    #[test]
     fn permute_puts_each_item_where_the_order_says() {
         let orders: [&[usize]; 4] = [&[0, 1, 2, 3, 4], &[4, 3, 2, 1, 0], &[1, 2, 3, 4, 0], &[2, 0, 1, 4, 3]];
         for order in orders {
