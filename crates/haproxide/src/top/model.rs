@@ -525,14 +525,6 @@ impl Model {
         }
     }
 
-    /// Socket `index`'s latest rows (none when it has not answered).
-    pub fn latest_rows(&self, index: usize) -> &[Row] {
-        self.sockets
-            .get(index)
-            .and_then(|socket| socket.latest.as_ref())
-            .map_or(&[], |sample| &sample.rows)
-    }
-
     /// How many rows the sockets' latest replies hold.
     pub fn row_count(&self) -> usize {
         self.sockets
@@ -553,7 +545,12 @@ impl Model {
     /// The latest row of `key` on each socket that has it.
     pub fn rows_of<'a>(&'a self, key: &'a RowKey) -> impl Iterator<Item = (&'a str, &'a Row)> + 'a {
         self.sockets.iter().filter_map(move |socket| {
-            let row = socket.latest.as_ref()?.rows.iter().find(|row| row.key() == *key)?;
+            let row = socket
+                .latest
+                .as_ref()?
+                .rows
+                .iter()
+                .find(|row| row.key_ref() == (key.0, &*key.1, &*key.2))?;
             Some((socket.label.as_str(), row))
         })
     }
@@ -584,7 +581,7 @@ impl Model {
             let mut found = Vec::with_capacity(known);
             let mut new = Vec::new();
             for (position, row) in rows.enumerate() {
-                match matcher.find(position, (row.level, &row.proxy, &row.name)) {
+                match matcher.find(position, row.key_ref()) {
                     Some(at) => found.push((at, row)),
                     None => new.push(row),
                 }
