@@ -275,6 +275,13 @@ mod tests {
         app.key(key, &lines)
     }
 
+    /// Presses the key of each character of `text` in turn.
+    fn type_text(app: &mut App, model: &Model, text: &str) {
+        for character in text.chars() {
+            press(app, model, Key::Char(character));
+        }
+    }
+
     fn s2() -> RowKey {
         (Level::Servers, Arc::from("be_app"), Arc::from("s2"))
     }
@@ -310,26 +317,12 @@ mod tests {
         let model = model();
         let mut app = App::default();
         press(&mut app, &model, Key::End);
-        for key in [
-            Key::Char('W'),
-            Key::Char('2'),
-            Key::Char('x'),
-            Key::Char('5'),
-            Key::Enter,
-        ] {
-            press(&mut app, &model, key);
-        }
+        type_text(&mut app, &model, "W2x5");
+        press(&mut app, &model, Key::Enter);
         assert_eq!(app.prompt, Prompt::Confirm(Action::Weight(25), s2()));
         press(&mut app, &model, Key::Escape);
-        for key in [
-            Key::Char('W'),
-            Key::Char('3'),
-            Key::Char('0'),
-            Key::Char('0'),
-            Key::Enter,
-        ] {
-            press(&mut app, &model, key);
-        }
+        type_text(&mut app, &model, "W300");
+        press(&mut app, &model, Key::Enter);
         assert_eq!(app.prompt, Prompt::None);
         assert_eq!(app.messages, ["weight \"300\": a number from 0 to 256"]);
     }
@@ -338,15 +331,9 @@ mod tests {
     fn the_filter_is_typed_applied_and_cleared_and_keys_change_the_view() {
         let model = model();
         let mut app = App::default();
-        for key in [
-            Key::Char('/'),
-            Key::Char('s'),
-            Key::Char('x'),
-            Key::Backspace,
-            Key::Char('2'),
-        ] {
-            press(&mut app, &model, key);
-        }
+        type_text(&mut app, &model, "/sx");
+        press(&mut app, &model, Key::Backspace);
+        type_text(&mut app, &model, "2");
         assert_eq!(app.prompt, Prompt::Filter("s2".to_owned()));
         assert_eq!(app.options.filter, "", "applied on Enter only");
         press(&mut app, &model, Key::Enter);
@@ -354,15 +341,7 @@ mod tests {
         press(&mut app, &model, Key::Char('/'));
         press(&mut app, &model, Key::Escape);
         assert_eq!(app.options.filter, "");
-        for key in [
-            Key::Char('1'),
-            Key::Char('t'),
-            Key::Char('p'),
-            Key::Char('S'),
-            Key::Char('i'),
-        ] {
-            press(&mut app, &model, key);
-        }
+        type_text(&mut app, &model, "1tpSi");
         assert_eq!(
             app.options,
             ViewOptions {
