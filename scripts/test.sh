@@ -30,6 +30,9 @@ export TANSU_BIN
 PROMTOOL_BIN=$(bash scripts/promtool.sh)
 export PROMTOOL_BIN
 echo "== $("${HAPROXY_BIN:-/usr/sbin/haproxy}" -v | head -1)"
+# The build and its test binaries need about 2 GB; say what the disk has, so
+# that a link that fails for space is told apart from one that fails for code.
+echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free where the build goes"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
