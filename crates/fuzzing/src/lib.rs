@@ -118,47 +118,73 @@ impl Read for Cuts<'_> {
 }
 
 /// `show stat`, streamed in random cuts: the rows and cells the reader
-/// yields are the whole-reply parser's.
+/// yields are the whole-reply parser's; and so are those of a reader that
+/// splits out only some cells (bit `i` of the cut sizes chooses cell `i`),
+/// every other cell absent.
 pub fn stat_reader(data: &[u8]) {
     let (sizes, reply) = data.split_at(data.len().min(8));
+    let mut choice = [0; 8];
+    choice[..sizes.len()].copy_from_slice(sizes);
+    let choice = u64::from_le_bytes(choice);
+    let Some(streamed) = stream(sizes, reply, None) else {
+        return;
+    };
+    let Ok(whole) = ShowStat::from_bytes(reply.to_vec()) else {
+        panic!("the reader took a reply the parser refuses");
+    };
+    let parsed: Vec<Vec<Option<String>>> = whole
+        .rows()
+        .map(|row| (0..row.cell_count()).map(|index| owned_cell(&row, index)).collect())
+        .collect();
+    assert_eq!(streamed, parsed, "streamed rows differ from the whole reply's");
+
+    let Some(chosen) = stream(sizes, reply, Some(choice)) else {
+        panic!("a reader of chosen cells failed where one of all cells did not");
+    };
+    let header = whole.header();
+    let names = ["pxname", "svname", "type"].map(|name| header.column(name));
+    let is_chosen = |index: usize| (index < 64 && choice & (1 << index) != 0) || names.contains(&Some(index));
+    let width = chosen.first().map_or(0, Vec::len);
+    let expected: Vec<Vec<Option<String>>> = whole
+        .rows()
+        .map(|row| {
+            (0..width)
+                .map(|index| owned_cell(&row, index).filter(|_| is_chosen(index)))
+                .collect()
+        })
+        .collect();
+    assert_eq!(chosen, expected, "chosen cells differ from the whole reply's");
+}
+
+/// `reply` read by a [`StatReader`] in cuts of `sizes`, splitting out the
+/// cells chosen by the bits of `choice` (all without); `None` when the
+/// reader refused it.
+fn stream(sizes: &[u8], reply: &[u8], choice: Option<u64>) -> Option<Vec<Vec<Option<String>>>> {
+    thread_local! {
+        // One read buffer for every run, as the aggregation reuses one per thread.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let cuts = Cuts {
         sizes,
         next: 0,
         rest: reply,
     };
-    thread_local! {
-        // One read buffer for every run, as the aggregation reuses one per thread.
-        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     let buffer = BUFFER.with(|buffer| std::mem::take(&mut *buffer.borrow_mut()));
-    let Ok(mut reader) = StatReader::with_buffer(cuts, buffer) else {
-        return;
-    };
-    let mut streamed: Vec<Vec<String>> = Vec::new();
+    let mut reader = StatReader::with_buffer(cuts, buffer).ok()?;
+    if let Some(choice) = choice {
+        reader.only_cells((0..64).filter(|index| choice & (1 << index) != 0));
+    }
+    let mut rows = Vec::new();
     let read = reader.for_each_row(|row| -> Result<(), haproxy::ReadError> {
-        streamed.push(
-            (0..row.cell_count())
-                .filter_map(|index| row.cell(index).map(|cell| cell.into_owned()))
-                .collect(),
-        );
+        rows.push((0..row.cell_count()).map(|index| owned_cell(row, index)).collect());
         Ok(())
     });
     BUFFER.with(|buffer| *buffer.borrow_mut() = reader.into_buffer());
-    if read.is_err() {
-        return;
-    }
-    let Ok(whole) = ShowStat::from_bytes(reply.to_vec()) else {
-        panic!("the reader took a reply the parser refuses");
-    };
-    let parsed: Vec<Vec<String>> = whole
-        .rows()
-        .map(|row| {
-            (0..row.cell_count())
-                .filter_map(|index| row.cell(index).map(|cell| cell.into_owned()))
-                .collect()
-        })
-        .collect();
-    assert_eq!(streamed, parsed, "streamed rows differ from the whole reply's");
+    read.ok().map(|()| rows)
+}
+
+fn owned_cell(row: &haproxy::StatRow<'_>, index: usize) -> Option<String> {
+    row.cell(index).map(|cell| cell.into_owned())
 }
 
 /// `show info`: every field, as text and as an integer.

@@ -7,7 +7,8 @@
 //!   ([`Endpoint`]: UNIX path or TCP) and returns the whole [`Reply`].
 //! - [`ShowStat`] parses `show stat` CSV by header name (HAProxy 1.5 to 3.x);
 //!   [`StatReader`] reads the same rows from a file or socket part by part, for one
-//!   pass over a reply of any size in little memory.
+//!   pass over a reply of any size in little memory, splitting out all cells or
+//!   only those a pass reads.
 //! - [`ShowInfo`] parses `show info`.
 //! - [`ServersState`] parses `show servers state`.
 //! - [`ShowProc`] parses the master CLI's `show proc`, [`ReloadAnswer`] its
@@ -17,7 +18,8 @@
 //! - [`AgentReply`] is what an agent answers an `agent-check`, parsed and rendered.
 //! - [`LogLine`] reads one of HAProxy's log datagrams (RFC 5424 with its
 //!   structured data, RFC 3164, `local`), as bytes; [`scan`] is how it finds
-//!   the ends of their short fields, eight bytes at a time.
+//!   the ends of their short fields, and `show stat`'s commas, eight bytes at a
+//!   time.
 //!
 //! ```
 //! use haproxy::{ObjectType, ShowStat};

@@ -1,13 +1,17 @@
 //! Finding the first byte of a kind eight bytes at a time (SWAR: a `u64`
 //! as eight lanes), for the short fields of log lines, where a call of
 //! `memchr` costs more than the scan. The log parser here and the JSON
-//! writer of `haproxide logs` share it.
+//! writer of `haproxide logs` share it, and [`StatReader`]'s split of
+//! chosen cells finds the commas of `show stat` rows with it.
+//!
+//! [`StatReader`]: crate::StatReader
 //!
 //! A *flags* function gives, for a word read little-endian, the high bit
 //! of each byte it flags. The helpers below are exact for the lowest
 //! flagged byte and may flag bytes above it wrongly (a subtraction's
 //! borrow), so only the lowest one may be used, which is all [`first`]
-//! does.
+//! does. [`every_equal`] is exact for every byte, at a few more
+//! operations, for a scan that takes every flagged byte of a word.
 //!
 //! ```
 //! use haproxy::scan;
@@ -27,6 +31,16 @@ pub const HIGH: u64 = 0x8080_8080_8080_8080;
 pub const fn equal(word: u64, byte: u8) -> u64 {
     let zeroed = word ^ (ONES * byte as u64);
     zeroed.wrapping_sub(ONES) & !zeroed & HIGH
+}
+
+/// Flags exactly the bytes of `word` equal to `byte`, each of them:
+/// no borrow or carry crosses from one byte to the next.
+#[inline(always)]
+pub const fn every_equal(word: u64, byte: u8) -> u64 {
+    let zero_where_equal = word ^ (ONES * byte as u64);
+    // A byte's high bit is set when any of its bits is.
+    let nonzero = ((zero_where_equal & !HIGH) + !HIGH) | zero_where_equal;
+    !nonzero & HIGH
 }
 
 /// Flags the bytes of `word` below `limit` (at most 0x80) and those of
@@ -100,6 +114,31 @@ pub(crate) fn assert_agrees_with_a_byte_loop((flags, flagged): Scan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_equal_flags_exactly_the_equal_bytes() {
+        for byte in 0..=255u8 {
+            for sought in [b',', 0x00, 0x7f, 0x80, 0xff] {
+                for at in 0..8 {
+                    // Beside bytes that would borrow or carry into it.
+                    for around in [b'a', sought.wrapping_add(1), sought.wrapping_sub(1), 0x00, 0xff] {
+                        let mut word = [around; 8];
+                        word[at] = byte;
+                        let expected = word
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, each)| **each == sought)
+                            .fold(0, |flags, (index, _)| flags | 0x80 << (8 * index));
+                        assert_eq!(
+                            every_equal(u64::from_le_bytes(word), sought),
+                            expected,
+                            "{word:?} {sought}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn first_agrees_with_a_byte_loop() {

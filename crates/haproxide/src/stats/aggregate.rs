@@ -1060,19 +1060,16 @@ impl FileTallies {
                 .collect()
         });
         let lbtot = rows.header().column("lbtot");
-        // Split each row only as far as the last column read here.
-        let identity = ["pxname", "svname", "type"].map(|name| rows.header().column(name));
-        let last = indexes
-            .iter()
-            .chain(state_indexes.iter())
-            .flatten()
-            .chain(&identity)
-            .chain([&lbtot])
-            .flatten()
-            .max()
-            .copied()
-            .unwrap_or(0);
-        rows.only_first_cells(last + 1);
+        // Split out of each row only the cells read here.
+        rows.only_cells(
+            indexes
+                .iter()
+                .chain(state_indexes.iter())
+                .flatten()
+                .chain([&lbtot])
+                .flatten()
+                .copied(),
+        );
         let mut last_line = 0;
         let outcome = rows.for_each_row(|row| -> anyhow::Result<()> {
             last_line = row.line();

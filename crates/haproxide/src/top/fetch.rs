@@ -43,6 +43,15 @@ trait ReadWrite: Read + Write + Send {}
 
 impl<S: Read + Write + Send> ReadWrite for S {}
 
+/// The reply of `endpoint` to `command`, to be read in [`Gulps`]: how
+/// `top` reads a socket (and its benchmark, the bytes alone).
+pub fn reply(endpoint: &Endpoint, command: &str) -> std::io::Result<impl Read + use<>> {
+    Ok(Gulps {
+        reply: ask(endpoint, command)?,
+        wait: false,
+    })
+}
+
 /// A reply read in large gulps. HAProxy writes a reply in pieces of its
 /// buffer's size (16 kB), and a reader woken for each piece spends more
 /// CPU on the wake-ups than on the bytes; so after a read that found fewer
@@ -110,9 +119,9 @@ impl Columns {
         }
     }
 
-    /// One past the last column read.
-    fn end(&self) -> usize {
-        let all = [
+    /// The indexes of every column read.
+    fn indexes(&self) -> impl Iterator<Item = usize> {
+        let single = [
             self.status,
             self.weight,
             self.current,
@@ -122,12 +131,7 @@ impl Columns {
             self.agent,
             self.pid,
         ];
-        all.into_iter()
-            .chain(self.counters)
-            .chain(self.errors)
-            .flatten()
-            .max()
-            .map_or(1, |last| last + 1)
+        single.into_iter().chain(self.counters).chain(self.errors).flatten()
     }
 }
 
@@ -143,8 +147,9 @@ fn reading<'a>(cells: &StatRow<'a>, columns: &Columns) -> Option<Reading<'a>> {
     let small = |index: Option<usize>| int(index).and_then(|value| u32::try_from(value).ok());
     let count = |index: Option<usize>| u64::try_from(int(index).unwrap_or(0)).unwrap_or(0);
     let cell = |index: Option<usize>| index.and_then(|index| cells.cell(index)).unwrap_or_default();
-    let mut counters = columns.counters.map(count);
-    counters[5] += columns.errors.map(count).iter().sum::<u64>();
+    // Element by element: `[T; N]::map` costs a tenth of the whole read.
+    let [sessions, requests, bytes_in, bytes_out, server_errors, request_errors] = columns.counters;
+    let [connection_errors, response_errors] = columns.errors;
     Some(Reading {
         level,
         proxy: cells.pxname(),
@@ -152,8 +157,15 @@ fn reading<'a>(cells: &StatRow<'a>, columns: &Columns) -> Option<Reading<'a>> {
         status: cell(columns.status),
         weight: small(columns.weight),
         current: small(columns.current).unwrap_or(0),
-        counters,
-        health: [columns.check, columns.last_check, columns.agent].map(cell),
+        counters: [
+            count(sessions),
+            count(requests),
+            count(bytes_in),
+            count(bytes_out),
+            count(server_errors),
+            count(request_errors) + count(connection_errors) + count(response_errors),
+        ],
+        health: [cell(columns.check), cell(columns.last_check), cell(columns.agent)],
         last_change: small(columns.last_change),
         pid: small(columns.pid),
     })
@@ -165,17 +177,9 @@ fn reading<'a>(cells: &StatRow<'a>, columns: &Columns) -> Option<Reading<'a>> {
 pub fn sample(endpoint: &Endpoint, previous: Option<Sample>, buffer: Vec<u8>) -> (Result<Sample, String>, Vec<u8>) {
     let at = Instant::now();
     let mut sample = previous.unwrap_or_else(|| Sample::new(at));
-    match ask(endpoint, "show stat") {
+    match reply(endpoint, "show stat") {
         Ok(stream) => {
-            let (read, buffer) = read_rows(
-                Gulps {
-                    reply: stream,
-                    wait: false,
-                },
-                &mut sample,
-                at,
-                buffer,
-            );
+            let (read, buffer) = read_rows(stream, &mut sample, at, buffer);
             (read.map(|()| sample), buffer)
         }
         Err(error) => (Err(error.to_string()), buffer),
@@ -191,7 +195,7 @@ pub fn read_rows(reply: impl Read, sample: &mut Sample, at: Instant, buffer: Vec
         Err(error) => return (Err(format!("show stat: {error}")), Vec::new()),
     };
     let columns = Columns::of(reader.header());
-    reader.only_first_cells(columns.end());
+    reader.only_cells(columns.indexes());
     let mut update = sample.update(at);
     let read = reader.for_each_row(|cells| {
         if let Some(reading) = reading(cells, &columns) {
