@@ -6,10 +6,12 @@
 #
 #   bash bench/top.sh [REFRESHES]
 #
-# Runs crates/haproxide/benches/top.rs (release build) on their sockets, then
-# the same under valgrind's callgrind with 2 and with 6 refreshes: the
-# difference over 4 is the instructions of one refresh, a figure that does
-# not move with what else the machine does (the CPU time does, by half).
+# Runs crates/haproxide/benches/top.rs (release build) on their sockets:
+# the refresh, then the floor (the same replies read and thrown away) and
+# one reply read into rows in memory. Then the refresh alone under
+# valgrind's callgrind with 2 and with 6 refreshes: the difference over 4
+# is the instructions of one refresh, a figure that does not move with
+# what else the machine does (the CPU time does, by half).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -30,7 +32,7 @@ echo "== $(haproxy -v | head -1); $(ls "$DIR/run" | wc -l) instances"
 TOP_SOCKET_DIR=$DIR/run cargo bench -q -p haproxide --bench top -- "$REFRESHES" 2>&1 | grep -v '^$'
 BENCH=$(cargo bench -p haproxide --bench top --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p')
 instructions() {
-    TOP_SOCKET_DIR=$DIR/run valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BENCH" "$1" 2>&1 |
+    TOP_SOCKET_DIR=$DIR/run valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BENCH" "$1" --refresh-only 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 two=$(instructions 2)
