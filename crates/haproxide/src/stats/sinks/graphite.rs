@@ -1,9 +1,10 @@
 //! The `graphite` sink: Graphite's plaintext protocol to `server:port`.
 //!
 //! One connection, owned by the sink. A round is encoded as [`Plaintext`]
-//! lines (shared with `local-store`) and written whole, in large
-//! writes (never a syscall per line), and every write
-//! must make progress within `write-timeout`. A snapshot is confirmed only once
+//! lines (shared with `local-store`) and written as it is encoded, a block
+//! of a few hundred rows a write (never a syscall per line, never the whole
+//! round's text in memory), and every write must make progress within
+//! `write-timeout`. A snapshot is confirmed only once
 //! all of it went into a live connection: before writing, the sink checks that
 //! the relay has not closed the connection.
 //!
@@ -283,15 +284,6 @@ impl Sink for Graphite {
         Box::pin(async move {
             let state = &self.state;
             let encoding = Arc::clone(&state.encoding);
-            let (lines, count) = tokio::task::spawn_blocking(move || {
-                let mut lines = Vec::new();
-                encoding
-                    .write_to(&snapshot.batch, &mut lines)
-                    .map(|count| (lines, count as u64))
-            })
-            .await
-            .context("the encoding task failed")?
-            .context("cannot encode the round")?;
             let _ = state
                 .status
                 .subscribe()
@@ -303,11 +295,13 @@ impl Sink for Graphite {
                     "not connected to {} (reconnecting in the background)",
                     state.settings.address()
                 )),
-                Some(Connection::Tcp(stream)) => write_tcp(stream, &lines, state.settings.write_timeout).await,
-                Some(Connection::Udp(socket)) => Ok(send_udp(socket, &lines, &state.counters).await),
+                Some(Connection::Tcp(stream)) => {
+                    stream_tcp(stream, snapshot, encoding, state.settings.write_timeout).await
+                }
+                Some(Connection::Udp(socket)) => send_udp(socket, snapshot, encoding, &state.counters).await,
             };
             match outcome {
-                Ok(bytes) => {
+                Ok((count, bytes)) => {
                     state.counters.lines.fetch_add(count, Ordering::Relaxed);
                     state.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
                     Ok(())
@@ -422,8 +416,17 @@ async fn connect(settings: &GraphiteSettings) -> anyhow::Result<Connection> {
         .context("cannot connect")
 }
 
-/// Writes `lines`, in as few writes as the connection takes; the bytes written.
-async fn write_tcp(stream: &mut TcpStream, lines: &[u8], write_timeout: Duration) -> anyhow::Result<u64> {
+/// Writes the lines of `snapshot` as they are encoded: the encoding runs on
+/// a blocking thread ([`Plaintext::write_to`]) and hands its blocks over
+/// (at most two waiting), which are written here one by one. When a write
+/// fails, or this future is dropped, the encoding stops at its next block.
+/// The lines and the bytes written.
+async fn stream_tcp(
+    stream: &mut TcpStream,
+    snapshot: Arc<Snapshot>,
+    encoding: Arc<Plaintext>,
+    write_timeout: Duration,
+) -> anyhow::Result<(u64, u64)> {
     // A relay that stopped has closed the connection; lines written now would
     // go nowhere, yet the writes would succeed.
     let mut probe = [0u8; 512];
@@ -435,6 +438,49 @@ async fn write_tcp(stream: &mut TcpStream, lines: &[u8], write_timeout: Duration
             Err(error) => return Err(error).context("connection broken"),
         }
     }
+    let (blocks, mut encoded) = tokio::sync::mpsc::channel(2);
+    let (spare, spares) = std::sync::mpsc::channel();
+    let encoder =
+        tokio::task::spawn_blocking(move || encoding.write_to(&snapshot.batch, &mut Handover { blocks, spares }));
+    let mut bytes = 0;
+    while let Some(block) = encoded.recv().await {
+        write_all(stream, &block, write_timeout).await?;
+        bytes += block.len() as u64;
+        let _ = spare.send(block);
+    }
+    let lines = encoder
+        .await
+        .context("the encoding task failed")?
+        .context("cannot encode the round")?;
+    Ok((lines as u64, bytes))
+}
+
+/// What [`Plaintext::write_to`] writes to, on its blocking thread: each
+/// write is a block handed to [`stream_tcp`], in a buffer it gave back
+/// when there is one.
+struct Handover {
+    blocks: tokio::sync::mpsc::Sender<Vec<u8>>,
+    spares: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl std::io::Write for Handover {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut block = self.spares.try_recv().unwrap_or_default();
+        block.clear();
+        block.extend_from_slice(bytes);
+        self.blocks
+            .blocking_send(block)
+            .map_err(|_| std::io::Error::other("the connection's writer stopped"))?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes all of `lines`, in as few writes as the connection takes.
+async fn write_all(stream: &mut TcpStream, lines: &[u8], write_timeout: Duration) -> anyhow::Result<()> {
     let mut rest = lines;
     while !rest.is_empty() {
         let written = tokio::time::timeout(write_timeout, stream.write(rest))
@@ -446,13 +492,28 @@ async fn write_tcp(stream: &mut TcpStream, lines: &[u8], write_timeout: Duration
         }
         rest = &rest[written..];
     }
-    Ok(lines.len() as u64)
+    Ok(())
 }
 
-/// Sends `lines` as datagrams of whole lines; the bytes sent.
-async fn send_udp(socket: &UdpSocket, lines: &[u8], counters: &Counters) -> u64 {
+/// Sends the lines of `snapshot` as datagrams of whole lines; the lines
+/// encoded and the bytes sent.
+async fn send_udp(
+    socket: &UdpSocket,
+    snapshot: Arc<Snapshot>,
+    encoding: Arc<Plaintext>,
+    counters: &Counters,
+) -> anyhow::Result<(u64, u64)> {
+    let (lines, count) = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        encoding
+            .write_to(&snapshot.batch, &mut lines)
+            .map(|count| (lines, count as u64))
+    })
+    .await
+    .context("the encoding task failed")?
+    .context("cannot encode the round")?;
     let mut bytes = 0;
-    for datagram in datagrams(lines) {
+    for datagram in datagrams(&lines) {
         match socket.send(datagram).await {
             Ok(sent) => bytes += sent as u64,
             Err(error) => {
@@ -462,7 +523,7 @@ async fn send_udp(socket: &UdpSocket, lines: &[u8], counters: &Counters) -> u64 
             }
         }
     }
-    bytes
+    Ok((count, bytes))
 }
 
 /// `text` cut into pieces of whole lines of at most [`DATAGRAM`] bytes (a
