@@ -32,13 +32,14 @@
 //! on as many threads as there are cores. A file with a bad cell is left out
 //! whole. Only the tallies are kept, never the replies.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use haproxy::{Header, ObjectType, ShowInfo, StatReader};
+use rustc_hash::FxHashMap;
 use regex::Regex;
 
 use crate::stats::metric_names::{
@@ -972,7 +973,7 @@ impl Sites {
     }
 }
 
-fn merge_into(into: &mut BTreeMap<String, Tally>, from: HashMap<String, Tally>, columns: &Columns) {
+fn merge_into(into: &mut BTreeMap<String, Tally>, from: FxHashMap<String, Tally>, columns: &Columns) {
     for (key, tally) in from {
         match into.get_mut(&key) {
             Some(existing) => existing.merge(&tally, columns),
@@ -1034,9 +1035,9 @@ fn read_in_parallel(stats: &[StatFile], layout: &Layout) -> Vec<Result<FileTalli
 /// The tallies of one `show stat` file, kept apart until the whole file read
 /// cleanly so that a bad cell leaves the file out rather than half of it.
 struct FileTallies {
-    frontends: HashMap<String, Tally>,
-    backends: HashMap<String, Tally>,
-    servers: HashMap<String, HashMap<String, Tally>>,
+    frontends: FxHashMap<String, Tally>,
+    backends: FxHashMap<String, Tally>,
+    servers: FxHashMap<String, FxHashMap<String, Tally>>,
     /// Per kind, per column: whether this reply has it.
     present: PerKind<Vec<bool>>,
 }
@@ -1093,9 +1094,9 @@ impl FileTallies {
                 .collect()
         });
         FileTallies {
-            frontends: HashMap::new(),
-            backends: HashMap::new(),
-            servers: HashMap::new(),
+            frontends: FxHashMap::default(),
+            backends: FxHashMap::default(),
+            servers: FxHashMap::default(),
             present,
         }
     }
@@ -1136,19 +1137,19 @@ impl FileTallies {
                 entry(servers, &svname, &sanitize(&svname), columns.width())
             }
         };
-        let (timed_start, extended_start) = (columns.timed_start(), columns.extended_start());
+        let extended_start = columns.extended_start();
+        // Summed and averaged columns, and the timed ones on balanced rows: sums.
+        let summed_end = if balanced { extended_start } else { columns.timed_start() };
+        let slots = &indexes[kind];
+        for (total, index) in tally.values[..summed_end].iter_mut().zip(&slots[..summed_end]) {
+            *total += value(*index)?;
+        }
+        // Extended columns, each combined its own way, from the first row's value.
         let first = tally.rows == 0.0;
-        for (slot, (total, index)) in tally.values.iter_mut().zip(&indexes[kind]).enumerate() {
-            if slot < timed_start || (slot < extended_start && balanced) {
-                *total += value(*index)?;
-            } else if slot >= extended_start {
-                let value = value(*index)?;
-                *total = if first {
-                    value
-                } else {
-                    columns.reduce(slot).combine(*total, value)
-                };
-            }
+        let extended = tally.values[extended_start..].iter_mut().zip(&slots[extended_start..]);
+        for ((total, index), (_, reduce)) in extended.zip(columns.extended) {
+            let value = value(*index)?;
+            *total = if first { value } else { reduce.combine(*total, value) };
         }
         for ((start, states), index) in columns.state_starts().zip(&state_indexes[kind]) {
             let state = index
@@ -1169,7 +1170,7 @@ impl FileTallies {
 /// The tally kept under `key`, the sanitised form of the `reported` name,
 /// created on first sight (the only allocation per entity, two when the
 /// reported name needs sanitising).
-fn entry<'m>(map: &'m mut HashMap<String, Tally>, reported: &str, key: &str, width: usize) -> &'m mut Tally {
+fn entry<'m>(map: &'m mut FxHashMap<String, Tally>, reported: &str, key: &str, width: usize) -> &'m mut Tally {
     if !map.contains_key(key) {
         let mut tally = Tally::new(width);
         if reported != key {
