@@ -181,21 +181,36 @@ impl Plaintext {
         section: &Section,
         rows: impl Iterator<Item = (&'a Member, &'a [f64])>,
     ) {
-        let mut bases: Vec<String> = Vec::with_capacity(2);
+        // Each field with the space after it, and each member's paths with
+        // the prefix before and the dot after them: a line is then three
+        // copies and its value.
+        let fields: Vec<String> = section.fields().iter().map(|field| format!("{field} ")).collect();
+        let mut bases = [String::new(), String::new()];
         for (member, values) in rows {
-            bases.clear();
-            let path = path(&member.entity);
-            match (&self.group_namespace, &member.group) {
+            let count = match (&self.group_namespace, &member.group) {
                 (Some(namespace), Some(group)) => {
-                    bases.push(format!("{namespace}.{group}.{path}."));
+                    lines.start_base(&mut bases[0]);
+                    bases[0].push_str(namespace);
+                    bases[0].push('.');
+                    bases[0].push_str(group);
+                    bases[0].push('.');
+                    push_path(&mut bases[0], &member.entity);
                     if self.double_writes {
-                        bases.push(format!("{path}."));
+                        lines.start_base(&mut bases[1]);
+                        push_path(&mut bases[1], &member.entity);
+                        2
+                    } else {
+                        1
                     }
                 }
-                _ => bases.push(format!("{path}.")),
-            }
-            for (field, value) in section.fields().iter().zip(values) {
-                for base in &bases {
+                _ => {
+                    lines.start_base(&mut bases[0]);
+                    push_path(&mut bases[0], &member.entity);
+                    1
+                }
+            };
+            for (field, value) in fields.iter().zip(values) {
+                for base in &bases[..count] {
                     lines.push(base, field, *value);
                 }
             }
@@ -217,18 +232,26 @@ pub fn prefix(namespace: &str, host: Option<&str>, fqdn: bool) -> String {
     format!("{namespace}.{}.haproxy", sanitize(&host))
 }
 
-/// The path of an entity, its names sanitised.
-fn path(entity: &Entity) -> String {
-    match entity {
-        Entity::Pipeline => "haproxystats".to_owned(),
-        Entity::Daemon => "daemon".to_owned(),
-        Entity::Process(key) => format!("daemon.process.{}", sanitize(key)),
-        Entity::Frontend(name) => format!("frontend.{}", sanitize(name)),
-        Entity::Backend(name) => format!("backend.{}", sanitize(name)),
+/// Appends the path of an entity, its names sanitised, and a dot.
+fn push_path(out: &mut String, entity: &Entity) {
+    let (kind, name) = match entity {
+        Entity::Pipeline => ("haproxystats.", None),
+        Entity::Daemon => ("daemon.", None),
+        Entity::Process(key) => ("daemon.process.", Some(key)),
+        Entity::Frontend(name) => ("frontend.", Some(name)),
+        Entity::Backend(name) => ("backend.", Some(name)),
         Entity::Server { backend, server } => {
-            format!("backend.{}.server.{}", sanitize(backend), sanitize(server))
+            out.push_str("backend.");
+            out.push_str(&sanitize(backend));
+            out.push('.');
+            ("server.", Some(server))
         }
-        Entity::ServerAcrossBackends(name) => format!("server.{}", sanitize(name)),
+        Entity::ServerAcrossBackends(name) => ("server.", Some(name)),
+    };
+    out.push_str(kind);
+    if let Some(name) = name {
+        out.push_str(&sanitize(name));
+        out.push('.');
     }
 }
 
@@ -252,15 +275,21 @@ impl Lines {
         }
     }
 
-    /// Appends `<prefix>.<base><field> <value> <timestamp>` unless the value is not finite.
+    /// Empties `base` and starts it with `<prefix>.`, for [`Lines::push`].
+    fn start_base(&self, base: &mut String) {
+        base.clear();
+        base.push_str(&self.head);
+    }
+
+    /// Appends `<base><field> <value> <timestamp>` unless the value is not
+    /// finite: `base` is `<prefix>.<path>.` ([`Lines::start_base`]) and
+    /// `field` ends with its space.
     fn push(&mut self, base: &str, field: &str, value: f64) {
         if !value.is_finite() {
             return;
         }
-        self.text.push_str(&self.head);
         self.text.push_str(base);
         self.text.push_str(field);
-        self.text.push(' ');
         if value.fract() == 0.0 && value.abs() < 1e15 {
             self.text.push_str(itoa::Buffer::new().format(value as i64));
         } else {
