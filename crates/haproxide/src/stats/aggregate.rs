@@ -39,8 +39,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use haproxy::{Header, ObjectType, ShowInfo, StatReader};
-use rustc_hash::FxHashMap;
 use regex::Regex;
+use rustc_hash::FxHashMap;
 
 use crate::stats::metric_names::{
     BACKEND, BACKEND_AVG, BACKEND_AVG_TIME, BACKEND_EXTENDED, BACKEND_STATES, CHECK_STATUS, DAEMON_EXTENDED, FRONTEND,
@@ -1139,7 +1139,11 @@ impl FileTallies {
         };
         let extended_start = columns.extended_start();
         // Summed and averaged columns, and the timed ones on balanced rows: sums.
-        let summed_end = if balanced { extended_start } else { columns.timed_start() };
+        let summed_end = if balanced {
+            extended_start
+        } else {
+            columns.timed_start()
+        };
         let slots = &indexes[kind];
         for (total, index) in tally.values[..summed_end].iter_mut().zip(&slots[..summed_end]) {
             *total += value(*index)?;
