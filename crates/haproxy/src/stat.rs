@@ -941,25 +941,24 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Skips blank lines; the line number of the next record, or `None` at
+    /// the end of input.
+    fn record_start(&mut self) -> Option<usize> {
+        self.skip_blank_lines();
+        (!self.at_end()).then_some(self.line)
+    }
+
     /// Skips blank lines, then appends the spans of the next record; its line
     /// number, or `None` at the end of input.
     fn next_record(&mut self, spans: &mut Vec<Span>) -> Option<Result<usize, StatError>> {
-        self.skip_blank_lines();
-        if self.at_end() {
-            return None;
-        }
-        let line = self.line;
+        let line = self.record_start()?;
         Some(self.scan_record(spans).map(|()| line))
     }
 
     /// [`Scanner::next_record`] that splits out the cells of `chosen` only;
     /// `scratch` holds the cells of a quoted record on the way.
     fn next_chosen_record(&mut self, chosen: &mut Chosen, scratch: &mut Vec<Span>) -> Option<Result<usize, StatError>> {
-        self.skip_blank_lines();
-        if self.at_end() {
-            return None;
-        }
-        let line = self.line;
+        let line = self.record_start()?;
         let Some(end) = self.plain_line_end() else {
             return Some(self.scan_quoted_record(scratch).map(|()| {
                 chosen.take(scratch);
