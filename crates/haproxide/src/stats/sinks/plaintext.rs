@@ -187,27 +187,25 @@ impl Plaintext {
         let fields: Vec<String> = section.fields().iter().map(|field| format!("{field} ")).collect();
         let mut bases = [String::new(), String::new()];
         for (member, values) in rows {
-            let count = match (&self.group_namespace, &member.group) {
+            lines.start_base(&mut bases[0]);
+            let grouped = match (&self.group_namespace, &member.group) {
                 (Some(namespace), Some(group)) => {
-                    lines.start_base(&mut bases[0]);
                     bases[0].push_str(namespace);
                     bases[0].push('.');
                     bases[0].push_str(group);
                     bases[0].push('.');
-                    push_path(&mut bases[0], &member.entity);
-                    if self.double_writes {
-                        lines.start_base(&mut bases[1]);
-                        push_path(&mut bases[1], &member.entity);
-                        2
-                    } else {
-                        1
-                    }
+                    true
                 }
-                _ => {
-                    lines.start_base(&mut bases[0]);
-                    push_path(&mut bases[0], &member.entity);
-                    1
-                }
+                _ => false,
+            };
+            push_path(&mut bases[0], &member.entity);
+            // The ungrouped path too, when a grouped one is double-written.
+            let count = if grouped && self.double_writes {
+                lines.start_base(&mut bases[1]);
+                push_path(&mut bases[1], &member.entity);
+                2
+            } else {
+                1
             };
             for (field, value) in fields.iter().zip(values) {
                 for base in &bases[..count] {
