@@ -30,15 +30,19 @@
 //!
 //! Each `show stat` file is streamed ([`StatReader`]) into tallies of its own,
 //! on as many threads as there are cores. A file with a bad cell is left out
-//! whole. Only the tallies are kept, never the replies.
+//! whole. Only the tallies are kept, never the replies. Each thread numbers
+//! the entities it meets, keeping each name once however many files name it,
+//! and keeps one table of sums per kind, indexed by those numbers; the
+//! threads' tables are merged once, by name, at the end.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use haproxy::{Header, ObjectType, ShowInfo, StatReader};
+use haproxy::{ObjectType, ShowInfo, StatReader};
 use regex::Regex;
 use rustc_hash::FxHashMap;
 
@@ -443,44 +447,92 @@ impl<T> std::ops::IndexMut<Kind> for PerKind<T> {
     }
 }
 
-/// Sums, and the parts of means, of one frontend, backend or server; laid out
-/// as [`Columns::names`]: summed, then averaged, then timed columns.
-#[derive(Debug, Clone)]
-struct Tally {
-    values: Vec<f64>,
+/// Sums, and the parts of means, of one frontend, backend or server: its
+/// slots of a [`Table`].
+#[derive(Debug, Clone, Copy)]
+struct Tally<'a> {
+    /// Laid out as [`Columns::names`] (summed, averaged, timed, extended),
+    /// then the counts of each state.
+    values: &'a [f64],
+    /// Rows tallied.
     rows: f64,
+    /// Rows tallied with `lbtot > 0`.
     timed_rows: f64,
-    /// The name as HAProxy reported it, where it differs from the key (its
-    /// sanitised form).
-    reported: Option<Box<str>>,
 }
 
-impl Tally {
-    fn new(width: usize) -> Tally {
-        Tally {
-            values: vec![0.0; width],
-            rows: 0.0,
-            timed_rows: 0.0,
-            reported: None,
+/// The tallies of one kind of entity, one after another, entity by entity:
+/// [`Columns::width`] values, then the rows tallied, then those with
+/// `lbtot > 0`. Entities are numbered by whoever keeps their names; a table
+/// grows to the highest number used, and an entity with no row tallied has
+/// only zeros.
+#[derive(Debug, Clone)]
+struct Table {
+    width: usize,
+    slots: Vec<f64>,
+}
+
+impl Table {
+    fn new(width: usize) -> Table {
+        Table {
+            width,
+            slots: Vec::new(),
         }
     }
 
-    fn merge(&mut self, other: &Tally, columns: &Columns) {
-        let split = columns.extended_start().min(self.values.len());
-        let (summed, rest) = self.values.split_at_mut(split);
-        for (total, value) in summed.iter_mut().zip(&other.values) {
+    fn stride(&self) -> usize {
+        self.width + 2
+    }
+
+    /// Entities with slots (some may have no row tallied).
+    fn len(&self) -> usize {
+        self.slots.len() / self.stride()
+    }
+
+    fn tally(&self, entity: usize) -> Tally<'_> {
+        let slots = &self.slots[entity * self.stride()..][..self.stride()];
+        Tally {
+            values: &slots[..self.width],
+            rows: slots[self.width],
+            timed_rows: slots[self.width + 1],
+        }
+    }
+
+    /// Rows tallied for `entity` (0 when it has no slots yet).
+    fn rows(&self, entity: usize) -> f64 {
+        self.slots
+            .get(entity * self.stride() + self.width)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The slots of `entity`, added (zeroed) if the table is shorter.
+    fn slots_mut(&mut self, entity: usize) -> &mut [f64] {
+        let stride = self.stride();
+        let end = (entity + 1) * stride;
+        if self.slots.len() < end {
+            self.slots.resize(end, 0.0);
+        }
+        &mut self.slots[entity * stride..end]
+    }
+
+    /// Adds `from`'s tally of `entity` to this table's tally of `into`.
+    /// Values are summed, except extended ones, which combine their own way
+    /// (a tally with no row yet takes the other's values).
+    fn fold(&mut self, into: usize, from: &Table, entity: usize, columns: &Columns) {
+        let from = &from.slots[entity * from.stride()..][..from.stride()];
+        let width = self.width;
+        let slots = self.slots_mut(into);
+        if slots[width] == 0.0 {
+            slots.copy_from_slice(from);
+            return;
+        }
+        let split = columns.extended_start();
+        for (total, value) in slots[..split].iter_mut().zip(&from[..split]) {
             *total += value;
         }
-        for (offset, (total, value)) in rest.iter_mut().zip(&other.values[split..]).enumerate() {
+        for (offset, (total, value)) in slots[split..].iter_mut().zip(&from[split..]).enumerate() {
             *total = columns.reduce(split + offset).combine(*total, *value);
         }
-        self.rows += other.rows;
-        self.timed_rows += other.timed_rows;
-    }
-
-    /// The name HAProxy reported for the entity kept under `key`.
-    fn name<'a>(&'a self, key: &'a str) -> &'a str {
-        self.reported.as_deref().unwrap_or(key)
     }
 }
 
@@ -648,8 +700,8 @@ struct Plan {
 }
 
 impl Plan {
-    fn values<'a>(&'a self, tally: &'a Tally) -> impl Iterator<Item = f64> + 'a {
-        self.sources.iter().map(|&(index, derived)| {
+    fn values<'a>(&'a self, tally: Tally<'a>) -> impl Iterator<Item = f64> + 'a {
+        self.sources.iter().map(move |&(index, derived)| {
             let value = tally.values[index];
             match derived {
                 Derived::Sum => value,
@@ -660,14 +712,112 @@ impl Plan {
     }
 }
 
+/// Who an entity of a [`Table`] is: its names as HAProxy reported them, the
+/// keys it is kept under (those names [`sanitize`]d), and where it was first
+/// seen.
+#[derive(Debug, Clone)]
+struct Identity {
+    /// The proxy's name as reported (the backend's, for a server).
+    proxy: Arc<str>,
+    /// The proxy's name sanitised.
+    proxy_key: Arc<str>,
+    /// The server's name as reported; empty for a frontend or a backend.
+    server: Arc<str>,
+    /// The server's name sanitised (the same allocation when it needs no change).
+    server_key: Arc<str>,
+    /// File and line of its first row in a file that was used: where names
+    /// equal once sanitised differ, the batch carries the first one seen.
+    first: (usize, usize),
+    /// The line of its first row in the file being read.
+    line_in_file: usize,
+}
+
+impl Identity {
+    fn new(proxy: Arc<str>, proxy_key: Arc<str>, server: Arc<str>) -> Identity {
+        Identity {
+            proxy,
+            proxy_key,
+            server_key: sanitized(&server),
+            server,
+            first: (usize::MAX, 0),
+            line_in_file: 0,
+        }
+    }
+}
+
+/// One kind's entities merged across the round, in key order: entity `i` of
+/// `table` is `identities[i]`.
+struct Merged {
+    table: Table,
+    identities: Vec<Identity>,
+}
+
+impl Merged {
+    /// A merge with room for up to `entities`, so that the table grows once.
+    fn empty(columns: &Columns, entities: usize) -> Merged {
+        let mut table = Table::new(columns.width());
+        table.slots.reserve_exact(entities * table.stride());
+        Merged {
+            table,
+            identities: Vec::with_capacity(entities),
+        }
+    }
+
+    /// The entities of `sources` with rows tallied, those with the same `key`
+    /// merged into one, in `key` order; each keeps the names of its first row.
+    fn new<'a, K: Ord>(
+        sources: &[(&'a Table, &'a [Identity])],
+        key: impl Fn(&'a Identity) -> K,
+        columns: &Columns,
+    ) -> Merged {
+        let mut order = Vec::new();
+        for (source, (table, identities)) in sources.iter().enumerate() {
+            for (entity, identity) in identities.iter().enumerate() {
+                if table.rows(entity) > 0.0 {
+                    order.push((key(identity), identity.first, source, entity));
+                }
+            }
+        }
+        let mut merged = Merged::empty(columns, order.len());
+        merged.append(&mut order, sources, columns);
+        merged
+    }
+
+    /// Appends the entities of `order` (key, first seen, source, entity) in
+    /// key order, those with the same key merged into one that keeps the
+    /// names of the first seen; leaves `order` empty.
+    fn append<K: Ord>(
+        &mut self,
+        order: &mut Vec<(K, (usize, usize), usize, usize)>,
+        sources: &[(&Table, &[Identity])],
+        columns: &Columns,
+    ) {
+        order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (position, (key, _, source, entity)) in order.iter().enumerate() {
+            let (table, identities) = sources[*source];
+            if position == 0 || order[position - 1].0 != *key {
+                self.identities.push(identities[*entity].clone());
+            }
+            self.table.fold(self.identities.len() - 1, table, *entity, columns);
+        }
+        order.clear();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Identity, Tally<'_>)> {
+        self.identities
+            .iter()
+            .enumerate()
+            .map(|(entity, identity)| (identity, self.table.tally(entity)))
+    }
+}
+
 /// Every frontend, backend and server of a snapshot, merged across processes.
 struct Sites {
     layout: Layout,
-    frontends: BTreeMap<String, Tally>,
-    backends: BTreeMap<String, Tally>,
-    /// Backend name → server name → tally.
-    servers: BTreeMap<String, BTreeMap<String, Tally>>,
-    servers_by_name: BTreeMap<String, Tally>,
+    /// Frontends and backends by name; servers by backend name, then name.
+    kinds: PerKind<Merged>,
+    /// With `aggr-server-metrics`: servers by name alone, across backends.
+    servers_by_name: Option<Merged>,
     /// Per kind, per column of [`Columns::names`]: whether every reply used has it.
     present: PerKind<Vec<bool>>,
 }
@@ -675,20 +825,20 @@ struct Sites {
 impl Sites {
     fn collect(stats: &[StatFile], options: &Options, report: &mut Report) -> Sites {
         let layout = Layout::new(options);
-        let outcomes = read_in_parallel(stats, &layout);
+        let (readings, outcomes) = read_in_parallel(stats, &layout);
         let mut present = PerKind::new(|kind| vec![true; layout.kinds[kind].width()]);
         let mut somewhere = PerKind::new(|kind| vec![false; layout.kinds[kind].width()]);
-        let mut files = Vec::with_capacity(outcomes.len());
+        report.stat_files_used = 0;
         for (file, outcome) in stats.iter().zip(outcomes) {
             match outcome {
-                Ok(tallies) => {
+                Ok(found) => {
                     for kind in Kind::ALL {
-                        for (index, found) in tallies.present[kind].iter().enumerate() {
+                        for (index, found) in found[kind].iter().enumerate() {
                             present[kind][index] &= *found;
                             somewhere[kind][index] |= *found;
                         }
                     }
-                    files.push(tallies);
+                    report.stat_files_used += 1;
                 }
                 Err(problem) => report.problems.push(format!(
                     "{}_stat: {problem}; the file is left out of this snapshot",
@@ -696,8 +846,7 @@ impl Sites {
                 )),
             }
         }
-        report.stat_files_used = files.len();
-        if files.is_empty() {
+        if report.stat_files_used == 0 {
             present = PerKind::new(|kind| vec![false; layout.kinds[kind].width()]);
         } else {
             for kind in Kind::ALL {
@@ -718,39 +867,59 @@ impl Sites {
                 }
             }
         }
-        let mut sites = Sites {
-            layout,
-            frontends: BTreeMap::new(),
-            backends: BTreeMap::new(),
-            servers: BTreeMap::new(),
-            servers_by_name: BTreeMap::new(),
-            present,
-        };
-        let by_name = options.aggr_server_metrics;
-        let kinds = &sites.layout.kinds;
-        for file in files {
-            merge_into(&mut sites.frontends, file.frontends, &kinds[Kind::Frontend]);
-            merge_into(&mut sites.backends, file.backends, &kinds[Kind::Backend]);
-            let server_columns = &kinds[Kind::Server];
-            for (backend, servers) in file.servers {
-                // Keys are moved, not cloned: tens of thousands of servers per round.
-                let merged = sites.servers.entry(backend).or_default();
-                for (server, tally) in servers {
-                    if by_name {
-                        merge_one(&mut sites.servers_by_name, server.clone(), &tally, server_columns);
-                    }
-                    match merged.entry(server) {
-                        std::collections::btree_map::Entry::Occupied(mut existing) => {
-                            existing.get_mut().merge(&tally, server_columns)
+        let kinds = PerKind::new(|kind| {
+            let sources: Vec<(&Table, &[Identity])> = readings
+                .iter()
+                .map(|reading| (&reading.sums[kind], &reading.identities[kind][..]))
+                .collect();
+            let columns = &layout.kinds[kind];
+            match kind {
+                Kind::Frontend | Kind::Backend => Merged::new(&sources, |identity| &*identity.proxy_key, columns),
+                // Backends first, then the servers of each: fewer and
+                // shorter comparisons than sorting every server by both names.
+                Kind::Server => {
+                    let mut proxies: Vec<(&str, usize, &ServerNames)> = readings
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(source, reading)| {
+                            let proxies = reading.server_proxies.iter();
+                            proxies.map(move |names| (&*names.proxy_key, source, names))
+                        })
+                        .collect();
+                    proxies.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    let most = sources.iter().map(|(_, identities)| identities.len()).sum();
+                    let mut merged = Merged::empty(columns, most);
+                    let mut order = Vec::new();
+                    for backend in proxies.chunk_by(|one, other| one.0 == other.0) {
+                        for &(_, source, names) in backend {
+                            let (table, identities) = sources[source];
+                            for &entity in names.servers.values() {
+                                if table.rows(entity) > 0.0 {
+                                    let identity = &identities[entity];
+                                    order.push((&*identity.server_key, identity.first, source, entity));
+                                }
+                            }
                         }
-                        std::collections::btree_map::Entry::Vacant(slot) => {
-                            slot.insert(tally);
-                        }
+                        merged.append(&mut order, &sources, columns);
                     }
+                    merged
                 }
             }
+        });
+        let servers_by_name = options.aggr_server_metrics.then(|| {
+            let servers = &kinds[Kind::Server];
+            Merged::new(
+                &[(&servers.table, &servers.identities[..])],
+                |identity| &*identity.server_key,
+                &layout.kinds[Kind::Server],
+            )
+        });
+        Sites {
+            layout,
+            kinds,
+            servers_by_name,
+            present,
         }
-        sites
     }
 
     /// The fields of `kind` for the `selected` summed columns, then the
@@ -780,34 +949,58 @@ impl Sites {
         plan
     }
 
+    /// The servers of each backend: its key, and where its servers are in
+    /// the servers' [`Merged`] (they are kept by backend first).
+    fn servers_of_backends(&self) -> impl Iterator<Item = (&str, Range<usize>)> {
+        let mut start = 0;
+        self.kinds[Kind::Server]
+            .identities
+            .chunk_by(|one, other| one.proxy_key == other.proxy_key)
+            .map(move |servers| {
+                let range = start..start + servers.len();
+                start = range.end;
+                (&*servers[0].proxy_key, range)
+            })
+    }
+
+    /// The name HAProxy reported for the backend kept under `key`: its
+    /// backend row's, else its first server row's.
+    fn backend_name(&self, key: &str, servers: &Range<usize>) -> String {
+        let backends = &self.kinds[Kind::Backend].identities;
+        let reported = match backends.binary_search_by(|backend| (*backend.proxy_key).cmp(key)) {
+            Ok(found) => &backends[found].proxy,
+            Err(_) => &self.kinds[Kind::Server].identities[servers.start].proxy,
+        };
+        reported.to_string()
+    }
+
     /// Frontends or backends that are not excluded, in name order; returns
     /// the cells computed.
     fn emit_proxies(&self, kind: Kind, options: &Options, batch: &mut Batch) -> usize {
-        let (tallies, excluded, patterns) = match kind {
-            Kind::Frontend => (&self.frontends, &options.exclude_frontends, &options.groups.frontend),
-            Kind::Backend | Kind::Server => (&self.backends, &options.exclude_backends, &options.groups.backend),
+        let (excluded, patterns) = match kind {
+            Kind::Frontend => (&options.exclude_frontends, &options.groups.frontend),
+            Kind::Backend | Kind::Server => (&options.exclude_backends, &options.groups.backend),
         };
+        let merged = &self.kinds[kind];
         let all: Vec<usize> = (0..self.layout.kinds[kind].summed.len()).collect();
         let plan = self.plan(kind, &all);
         let width = plan.fields.len();
         let section = batch.section(plan.fields.clone());
-        section.reserve(tallies.len());
+        section.reserve(merged.identities.len());
         let mut cells = 0;
-        for (key, tally) in tallies.iter().filter(|(key, _)| !excluded.contains(*key)) {
-            let name = tally.name(key).to_owned();
-            let entity = match kind {
-                Kind::Frontend => Entity::Frontend(name),
-                Kind::Backend | Kind::Server => Entity::Backend(name),
-            };
+        for (identity, tally) in merged
+            .iter()
+            .filter(|(identity, _)| !excluded.contains(&*identity.proxy_key))
+        {
             let member = Member {
-                entity,
-                group: group_of(patterns, key),
+                entity: proxy_entity(kind, identity),
+                group: group_of(patterns, &identity.proxy_key),
             };
             section.push(member, plan.values(tally));
             cells += width;
         }
         if options.extended {
-            self.emit_extended_proxies(kind, tallies, excluded, batch);
+            self.emit_extended_proxies(kind, excluded, batch);
         }
         cells
     }
@@ -832,7 +1025,7 @@ impl Sites {
 
     /// A tally's extended values as [`Sites::extended_plan`] lays them out:
     /// a state column no process reported for the entity has no value.
-    fn extended_values(&self, kind: Kind, slots: &[(usize, Reduce)], tally: &Tally, values: &mut Vec<f64>) {
+    fn extended_values(&self, kind: Kind, slots: &[(usize, Reduce)], tally: Tally<'_>, values: &mut Vec<f64>) {
         for &(slot, reduce) in slots {
             let value = tally.values[slot];
             values.push(if reduce == Reduce::Mean {
@@ -850,13 +1043,7 @@ impl Sites {
 
     /// The extended section of frontends or backends; a backend's has the
     /// states of its servers counted too (`agg_server_status=UP`, …).
-    fn emit_extended_proxies(
-        &self,
-        kind: Kind,
-        tallies: &BTreeMap<String, Tally>,
-        excluded: &HashSet<String>,
-        batch: &mut Batch,
-    ) {
+    fn emit_extended_proxies(&self, kind: Kind, excluded: &HashSet<String>, batch: &mut Batch) {
         let (mut fields, slots) = self.extended_plan(kind);
         let backends = kind == Kind::Backend;
         if backends {
@@ -872,31 +1059,34 @@ impl Sites {
             .state_starts()
             .map(|(start, states)| (start, states.labels.len()))
             .collect();
+        let servers_of_backends: BTreeMap<&str, Range<usize>> = self.servers_of_backends().collect();
+        let servers = &self.kinds[Kind::Server].table;
         let section = batch.extended_section(fields);
         let mut values = Vec::new();
-        for (key, tally) in tallies.iter().filter(|(key, _)| !excluded.contains(*key)) {
+        for (identity, tally) in self.kinds[kind]
+            .iter()
+            .filter(|(identity, _)| !excluded.contains(&*identity.proxy_key))
+        {
             values.clear();
             self.extended_values(kind, &slots, tally, &mut values);
             if backends {
-                let servers = self.servers.get(key).filter(|servers| !servers.is_empty());
+                let range = servers_of_backends.get(&*identity.proxy_key);
                 // Status, the same again under its older name, then check results.
                 for &(start, width) in [server_states.first(), server_states.first(), server_states.get(1)]
                     .into_iter()
                     .flatten()
                 {
                     for offset in 0..width {
-                        values.push(servers.map_or(f64::NAN, |servers| {
-                            servers.values().map(|server| server.values[start + offset]).sum()
+                        values.push(range.map_or(f64::NAN, |range| {
+                            range
+                                .clone()
+                                .map(|server| servers.tally(server).values[start + offset])
+                                .sum()
                         }));
                     }
                 }
             }
-            let name = tally.name(key).to_owned();
-            let entity = match kind {
-                Kind::Frontend => Entity::Frontend(name),
-                Kind::Backend | Kind::Server => Entity::Backend(name),
-            };
-            section.push(Member::ungrouped(entity), values.iter().copied());
+            section.push(Member::ungrouped(proxy_entity(kind, identity)), values.iter().copied());
         }
     }
 
@@ -905,37 +1095,39 @@ impl Sites {
     /// cells computed.
     fn emit_servers(&self, options: &Options, batch: &mut Batch) -> usize {
         let mut cells = 0;
-        let included: Vec<(&String, &BTreeMap<String, Tally>)> = self
-            .servers
-            .iter()
+        let servers = &self.kinds[Kind::Server];
+        let included: Vec<(&str, Range<usize>, String)> = self
+            .servers_of_backends()
             .filter(|(backend, _)| !options.exclude_backends.contains(*backend))
+            .map(|(backend, range)| {
+                let reported = self.backend_name(backend, &range);
+                (backend, range, reported)
+            })
             .collect();
-        let backend_name = |key: &str| self.backends.get(key).map_or(key, |tally| tally.name(key)).to_owned();
         let totals = batch.section(vec!["TotalServers".to_owned()]);
-        for (backend, servers) in &included {
+        for (backend, range, reported) in &included {
             let member = Member {
-                entity: Entity::Backend(backend_name(backend)),
+                entity: Entity::Backend(reported.clone()),
                 group: group_of(&options.groups.backend, backend),
             };
-            totals.push(member, [servers.len() as f64]);
+            totals.push(member, [range.len() as f64]);
             cells += 1;
         }
         let plan = self.plan(Kind::Server, &self.layout.server_configured);
         let width = plan.fields.len();
         let section = batch.section(plan.fields.clone());
-        section.reserve(included.iter().map(|(_, servers)| servers.len()).sum());
-        for (backend, servers) in &included {
+        section.reserve(included.iter().map(|(_, range, _)| range.len()).sum());
+        for (backend, range, reported) in &included {
             let group = group_of(&options.groups.backend, backend);
-            let reported_backend = backend_name(backend);
-            for (key, tally) in *servers {
+            for server in range.clone() {
                 let member = Member {
                     entity: Entity::Server {
-                        backend: reported_backend.clone(),
-                        server: tally.name(key).to_owned(),
+                        backend: reported.clone(),
+                        server: servers.identities[server].server.to_string(),
                     },
                     group: group.clone(),
                 };
-                section.push(member, plan.values(tally));
+                section.push(member, plan.values(servers.table.tally(server)));
                 cells += width;
             }
         }
@@ -943,27 +1135,26 @@ impl Sites {
             let (fields, slots) = self.extended_plan(Kind::Server);
             let section = batch.extended_section(fields);
             let mut values = Vec::new();
-            for (backend, servers) in &included {
-                let reported_backend = backend_name(backend);
-                for (key, tally) in *servers {
+            for (_, range, reported) in &included {
+                for server in range.clone() {
                     values.clear();
-                    self.extended_values(Kind::Server, &slots, tally, &mut values);
+                    self.extended_values(Kind::Server, &slots, servers.table.tally(server), &mut values);
                     let entity = Entity::Server {
-                        backend: reported_backend.clone(),
-                        server: tally.name(key).to_owned(),
+                        backend: reported.clone(),
+                        server: servers.identities[server].server.to_string(),
                     };
                     section.push(Member::ungrouped(entity), values.iter().copied());
                 }
             }
         }
-        if options.aggr_server_metrics {
+        if let Some(by_name) = &self.servers_by_name {
             let plan = self.plan(Kind::Server, &self.layout.server_default);
             let width = plan.fields.len();
             let section = batch.section(plan.fields.clone());
-            for (key, tally) in &self.servers_by_name {
+            for (identity, tally) in by_name.iter() {
                 let member = Member {
-                    entity: Entity::ServerAcrossBackends(tally.name(key).to_owned()),
-                    group: group_of(&options.groups.server, key),
+                    entity: Entity::ServerAcrossBackends(identity.server.to_string()),
+                    group: group_of(&options.groups.server, &identity.server_key),
                 };
                 section.push(member, plan.values(tally));
                 cells += width;
@@ -973,23 +1164,12 @@ impl Sites {
     }
 }
 
-fn merge_into(into: &mut BTreeMap<String, Tally>, from: FxHashMap<String, Tally>, columns: &Columns) {
-    for (key, tally) in from {
-        match into.get_mut(&key) {
-            Some(existing) => existing.merge(&tally, columns),
-            None => {
-                into.insert(key, tally);
-            }
-        }
-    }
-}
-
-fn merge_one<K: Ord>(into: &mut BTreeMap<K, Tally>, key: K, tally: &Tally, columns: &Columns) {
-    match into.get_mut(&key) {
-        Some(existing) => existing.merge(tally, columns),
-        None => {
-            into.insert(key, tally.clone());
-        }
+/// A frontend's or backend's entity, by the name HAProxy reported.
+fn proxy_entity(kind: Kind, identity: &Identity) -> Entity {
+    let name = identity.proxy.to_string();
+    match kind {
+        Kind::Frontend => Entity::Frontend(name),
+        Kind::Backend | Kind::Server => Entity::Backend(name),
     }
 }
 
@@ -1001,66 +1181,122 @@ fn group_of(patterns: &[(Arc<str>, Regex)], name: &str) -> Option<Arc<str>> {
         .map(|(group, _)| Arc::clone(group))
 }
 
-/// Reads the files on up to one thread per core; outcomes in file order.
-fn read_in_parallel(stats: &[StatFile], layout: &Layout) -> Vec<Result<FileTallies, String>> {
+/// What became of one `show stat` file: the columns it has, per kind and
+/// column of [`Columns::names`], or why it was left out.
+type FileOutcome = Result<PerKind<Vec<bool>>, String>;
+
+/// Reads the files on up to one thread per core. Returns what each thread
+/// kept, and each file's outcome in file order: the columns it has, or why
+/// it was left out.
+fn read_in_parallel(stats: &[StatFile], layout: &Layout) -> (Vec<Reading>, Vec<FileOutcome>) {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(stats.len())
         .max(1);
     let next = AtomicUsize::new(0);
-    let mut outcomes: Vec<(usize, Result<FileTallies, String>)> = std::thread::scope(|scope| {
+    let mut readings = Vec::with_capacity(threads);
+    let mut outcomes = Vec::with_capacity(stats.len());
+    std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
+                    let mut reading = Reading::new(layout);
                     let mut done = Vec::new();
                     // One read buffer per thread, reused: fewer fresh pages to fault in.
                     let mut buffer = Vec::new();
                     loop {
                         let index = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(file) = stats.get(index) else { return done };
-                        done.push((index, FileTallies::load(file, layout, &mut buffer)));
+                        let Some(file) = stats.get(index) else {
+                            return (reading, done);
+                        };
+                        done.push((index, reading.read_file(index, file, layout, &mut buffer)));
                     }
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap_or_default())
-            .collect()
+        for worker in workers {
+            if let Ok((reading, done)) = worker.join() {
+                readings.push(reading);
+                outcomes.extend(done);
+            }
+        }
     });
     outcomes.sort_by_key(|(index, _)| *index);
-    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+    let outcomes = outcomes.into_iter().map(|(_, outcome)| outcome).collect();
+    (readings, outcomes)
 }
 
-/// The tallies of one `show stat` file, kept apart until the whole file read
-/// cleanly so that a bad cell leaves the file out rather than half of it.
-struct FileTallies {
-    frontends: FxHashMap<String, Tally>,
-    backends: FxHashMap<String, Tally>,
-    servers: FxHashMap<String, FxHashMap<String, Tally>>,
-    /// Per kind, per column: whether this reply has it.
-    present: PerKind<Vec<bool>>,
+/// What one reading thread keeps: every entity of the files it read, numbered
+/// by their names as reported (each name kept once, however many files), the
+/// sums of the files it used, and the tallies of the file being read, kept
+/// apart until the whole file read cleanly so that a bad cell leaves the file
+/// out rather than half of it.
+struct Reading {
+    frontends: FxHashMap<Arc<str>, usize>,
+    backends: FxHashMap<Arc<str>, usize>,
+    /// The server name of a frontend or backend: empty, allocated once.
+    no_server: Arc<str>,
+    /// Proxies with servers: their number in `server_proxies`, by reported name.
+    server_proxy_numbers: FxHashMap<Arc<str>, usize>,
+    server_proxies: Vec<ServerNames>,
+    /// The proxy of the last server row, which the next one most likely shares.
+    last_server_proxy: Option<usize>,
+    identities: PerKind<Vec<Identity>>,
+    sums: PerKind<Table>,
+    file: PerKind<Table>,
 }
 
-impl FileTallies {
-    fn load(file: &StatFile, layout: &Layout, buffer: &mut Vec<u8>) -> Result<FileTallies, String> {
+/// `name` [`sanitize`]d, sharing its allocation when it needs no change.
+fn sanitized(name: &Arc<str>) -> Arc<str> {
+    match sanitize(name) {
+        std::borrow::Cow::Borrowed(_) => Arc::clone(name),
+        std::borrow::Cow::Owned(clean) => clean.into(),
+    }
+}
+
+/// One proxy's servers, numbered by their names as reported.
+struct ServerNames {
+    proxy: Arc<str>,
+    proxy_key: Arc<str>,
+    servers: FxHashMap<Arc<str>, usize>,
+}
+
+impl Reading {
+    fn new(layout: &Layout) -> Reading {
+        Reading {
+            frontends: FxHashMap::default(),
+            backends: FxHashMap::default(),
+            no_server: Arc::from(""),
+            server_proxy_numbers: FxHashMap::default(),
+            server_proxies: Vec::new(),
+            last_server_proxy: None,
+            identities: PerKind::new(|_| Vec::new()),
+            sums: PerKind::new(|kind| Table::new(layout.kinds[kind].width())),
+            file: PerKind::new(|kind| Table::new(layout.kinds[kind].width())),
+        }
+    }
+
+    /// Tallies one `show stat` file, and adds it to the sums if it read
+    /// cleanly; returns the columns it has.
+    fn read_file(&mut self, number: usize, file: &StatFile, layout: &Layout, buffer: &mut Vec<u8>) -> FileOutcome {
+        for kind in Kind::ALL {
+            self.file[kind].slots.fill(0.0);
+        }
         let opened = std::fs::File::open(&file.path).map_err(|error| format!("cannot read: {error}"))?;
         let mut rows = StatReader::with_buffer(opened, std::mem::take(buffer)).map_err(|error| error.to_string())?;
-        let mut tallies = FileTallies::new(rows.header(), layout);
+        let header = rows.header();
         let indexes = PerKind::new(|kind| -> Vec<Option<usize>> {
-            layout.kinds[kind]
-                .names()
-                .map(|name| rows.header().column(name))
-                .collect()
+            layout.kinds[kind].names().map(|name| header.column(name)).collect()
         });
+        let present = PerKind::new(|kind| indexes[kind].iter().map(Option::is_some).collect());
         let state_indexes = PerKind::new(|kind| -> Vec<Option<usize>> {
             layout.kinds[kind]
                 .states
                 .iter()
-                .map(|states| rows.header().column(states.column))
+                .map(|states| header.column(states.column))
                 .collect()
         });
-        let lbtot = rows.header().column("lbtot");
+        let lbtot = header.column("lbtot");
         // Split out of each row only the cells read here.
         rows.only_cells(
             indexes
@@ -1074,7 +1310,7 @@ impl FileTallies {
         let mut last_line = 0;
         let outcome = rows.for_each_row(|row| -> anyhow::Result<()> {
             last_line = row.line();
-            Ok(tallies.add(row, &indexes, &state_indexes, lbtot, layout)?)
+            Ok(self.add(row, &indexes, &state_indexes, lbtot, layout)?)
         });
         // HAProxy ends every reply with a newline: without one, the last row may be cut.
         let complete = rows.ended_with_line_end();
@@ -1083,22 +1319,73 @@ impl FileTallies {
         if !complete {
             return Err(format!("line {}: reply cut short", last_line.max(1)));
         }
-        Ok(tallies)
+        for kind in Kind::ALL {
+            let columns = &layout.kinds[kind];
+            let (sums, tallied) = (&mut self.sums[kind], &self.file[kind]);
+            for entity in 0..tallied.len() {
+                if tallied.rows(entity) == 0.0 {
+                    continue;
+                }
+                if sums.rows(entity) == 0.0 {
+                    let identity = &mut self.identities[kind][entity];
+                    identity.first = (number, identity.line_in_file);
+                }
+                sums.fold(entity, tallied, entity, columns);
+            }
+        }
+        Ok(present)
     }
 
-    fn new(header: &Header, layout: &Layout) -> FileTallies {
-        let present = PerKind::new(|kind| {
-            layout.kinds[kind]
-                .names()
-                .map(|name| header.column(name).is_some())
-                .collect()
-        });
-        FileTallies {
-            frontends: FxHashMap::default(),
-            backends: FxHashMap::default(),
-            servers: FxHashMap::default(),
-            present,
+    /// The number of the entity a row of `kind` is about, given one on first
+    /// sight. Each name is allocated once, shared by the map and the identity.
+    fn entity(&mut self, kind: Kind, pxname: &str, svname: &str) -> usize {
+        let identities = &mut self.identities[kind];
+        let proxies = match kind {
+            Kind::Frontend => &mut self.frontends,
+            Kind::Backend => &mut self.backends,
+            Kind::Server => {
+                let last = self
+                    .last_server_proxy
+                    .filter(|&number| &*self.server_proxies[number].proxy == pxname);
+                let number = match last.or_else(|| self.server_proxy_numbers.get(pxname).copied()) {
+                    Some(number) => number,
+                    None => {
+                        let proxy: Arc<str> = pxname.into();
+                        self.server_proxies.push(ServerNames {
+                            proxy_key: sanitized(&proxy),
+                            proxy: Arc::clone(&proxy),
+                            servers: FxHashMap::default(),
+                        });
+                        self.server_proxy_numbers.insert(proxy, self.server_proxies.len() - 1);
+                        self.server_proxies.len() - 1
+                    }
+                };
+                self.last_server_proxy = Some(number);
+                let names = &mut self.server_proxies[number];
+                if let Some(&entity) = names.servers.get(svname) {
+                    return entity;
+                }
+                let server: Arc<str> = svname.into();
+                names.servers.insert(Arc::clone(&server), identities.len());
+                identities.push(Identity::new(
+                    Arc::clone(&names.proxy),
+                    Arc::clone(&names.proxy_key),
+                    server,
+                ));
+                return identities.len() - 1;
+            }
+        };
+        if let Some(&entity) = proxies.get(pxname) {
+            return entity;
         }
+        let proxy: Arc<str> = pxname.into();
+        proxies.insert(Arc::clone(&proxy), identities.len());
+        identities.push(Identity::new(
+            Arc::clone(&proxy),
+            sanitized(&proxy),
+            Arc::clone(&self.no_server),
+        ));
+        identities.len() - 1
     }
 
     fn add(
@@ -1123,20 +1410,13 @@ impl FileTallies {
             })
         };
         let balanced = kind != Kind::Frontend && value(lbtot)? > 0.0;
-        let pxname = row.pxname();
-        let proxy = sanitize(&pxname);
-        let svname = row.svname();
-        let tally = match kind {
-            Kind::Frontend => entry(&mut self.frontends, &pxname, &proxy, columns.width()),
-            Kind::Backend => entry(&mut self.backends, &pxname, &proxy, columns.width()),
-            Kind::Server => {
-                let servers = match self.servers.get_mut(proxy.as_ref()) {
-                    Some(servers) => servers,
-                    None => self.servers.entry(proxy.clone().into_owned()).or_default(),
-                };
-                entry(servers, &svname, &sanitize(&svname), columns.width())
-            }
-        };
+        let entity = self.entity(kind, &row.pxname(), &row.svname());
+        let width = columns.width();
+        let slots = self.file[kind].slots_mut(entity);
+        let first = slots[width] == 0.0;
+        if first {
+            self.identities[kind][entity].line_in_file = row.line();
+        }
         let extended_start = columns.extended_start();
         // Summed and averaged columns, and the timed ones on balanced rows: sums.
         let summed_end = if balanced {
@@ -1144,13 +1424,12 @@ impl FileTallies {
         } else {
             columns.timed_start()
         };
-        let slots = &indexes[kind];
-        for (total, index) in tally.values[..summed_end].iter_mut().zip(&slots[..summed_end]) {
+        let cells = &indexes[kind];
+        for (total, index) in slots[..summed_end].iter_mut().zip(&cells[..summed_end]) {
             *total += value(*index)?;
         }
         // Extended columns, each combined its own way, from the first row's value.
-        let first = tally.rows == 0.0;
-        let extended = tally.values[extended_start..].iter_mut().zip(&slots[extended_start..]);
+        let extended = slots[extended_start..].iter_mut().zip(&cells[extended_start..]);
         for ((total, index), (_, reduce)) in extended.zip(columns.extended) {
             let value = value(*index)?;
             *total = if first { value } else { reduce.combine(*total, value) };
@@ -1160,29 +1439,15 @@ impl FileTallies {
                 .and_then(|index| row.cell(index))
                 .and_then(|text| (states.state_of)(&text));
             if let Some(state) = state {
-                tally.values[start + state] += 1.0;
+                slots[start + state] += 1.0;
             }
         }
-        tally.rows += 1.0;
+        slots[width] += 1.0;
         if balanced {
-            tally.timed_rows += 1.0;
+            slots[width + 1] += 1.0;
         }
         Ok(())
     }
-}
-
-/// The tally kept under `key`, the sanitised form of the `reported` name,
-/// created on first sight (the only allocation per entity, two when the
-/// reported name needs sanitising).
-fn entry<'m>(map: &'m mut FxHashMap<String, Tally>, reported: &str, key: &str, width: usize) -> &'m mut Tally {
-    if !map.contains_key(key) {
-        let mut tally = Tally::new(width);
-        if reported != key {
-            tally.reported = Some(reported.into());
-        }
-        map.insert(key.to_owned(), tally);
-    }
-    map.get_mut(key).unwrap_or_else(|| unreachable!("inserted just above"))
 }
 
 #[cfg(test)]
@@ -1202,21 +1467,14 @@ mod tests {
     fn extended_fields_combine_their_own_way_and_states_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let header = "# pxname,svname,status,lbtot,check_status,qtime_max,lastchg,uweight,type,\n";
-        let files: Vec<StatFile> = [
-            "fe,FRONTEND,OPEN,,,,,,0,\nbe,s1,UP,3,L7OK,40,100,10,2,\nbe,s2,MAINT (via be/s1),0,,0,5,0,2,\nbe,BACKEND,UP,3,,40,5,10,1,\n",
-            "fe,FRONTEND,STOP,,,,,,0,\nbe,s1,DOWN 1/2,1,* L4CON,90,30,20,2,\nbe,s2,no check,0,,0,7,0,2,\nbe,BACKEND,UP,1,,90,7,20,1,\n",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(index, rows)| {
-            let path = dir.path().join(format!("p{index}_stat"));
-            std::fs::write(&path, format!("{header}{rows}\n")).unwrap();
-            StatFile {
-                socket: format!("p{index}"),
-                path,
-            }
-        })
-        .collect();
+        let files = stat_files(
+            dir.path(),
+            header,
+            &[
+                "fe,FRONTEND,OPEN,,,,,,0,\nbe,s1,UP,3,L7OK,40,100,10,2,\nbe,s2,MAINT (via be/s1),0,,0,5,0,2,\nbe,BACKEND,UP,3,,40,5,10,1,\n",
+                "fe,FRONTEND,STOP,,,,,,0,\nbe,s1,DOWN 1/2,1,* L4CON,90,30,20,2,\nbe,s2,no check,0,,0,7,0,2,\nbe,BACKEND,UP,1,,90,7,20,1,\n",
+            ],
+        );
         let options = Options {
             extended: true,
             ..Options::default()
@@ -1281,6 +1539,81 @@ mod tests {
                 .map(|section| section.fields().to_vec())
                 .collect::<Vec<_>>(),
             "the other sinks' sections are the same either way"
+        );
+    }
+
+    /// Writes one `show stat` file per entry of `replies`, under one header.
+    fn stat_files(dir: &std::path::Path, header: &str, replies: &[&str]) -> Vec<StatFile> {
+        replies
+            .iter()
+            .enumerate()
+            .map(|(index, rows)| {
+                let path = dir.join(format!("p{index}_stat"));
+                std::fs::write(&path, format!("{header}{rows}\n")).unwrap();
+                StatFile {
+                    socket: format!("p{index}"),
+                    path,
+                }
+            })
+            .collect()
+    }
+
+    /// Every member of the batch's sections that has `field`, with its value.
+    fn values_of(batch: &Batch, field: &str) -> Vec<(Entity, f64)> {
+        batch
+            .sections()
+            .iter()
+            .filter_map(|section| Some((section, section.fields().iter().position(|name| name == field)?)))
+            .flat_map(|(section, column)| {
+                section
+                    .rows()
+                    .map(move |(member, values)| (member.entity.clone(), values[column]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_equal_once_sanitised_merge_under_the_first_seen_in_a_file_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = stat_files(
+            dir.path(),
+            "# pxname,svname,scur,lbtot,type,\n",
+            &[
+                // Left out whole (a bad cell), so its names are not the first seen.
+                "x y,FRONTEND,abc,,0,\nb e,s 1,100,0,2,\n",
+                "x.y,FRONTEND,5,,0,\nb e,s 1,2,0,2,\nb e,BACKEND,2,0,1,\n",
+                "x y,FRONTEND,7,,0,\nb.e,s.1,3,0,2,\nb.e,s_2,1,0,2,\nb.e,BACKEND,4,0,1,\n",
+            ],
+        );
+        let options = Options {
+            aggr_server_metrics: true,
+            ..Options::default()
+        };
+        let mut batch = Batch::new(1);
+        let report = aggregate(&[], &files, &options, &mut batch);
+        assert_eq!(report.stat_files_used, 2);
+        assert_eq!(
+            report.problems,
+            ["p0_stat: line 2: column `scur` holds \"abc\", not an integer; the file is left out of this snapshot"]
+        );
+        let server = |backend: &str, server: &str| Entity::Server {
+            backend: backend.into(),
+            server: server.into(),
+        };
+        assert_eq!(
+            values_of(&batch, "scur"),
+            [
+                (Entity::Frontend("x.y".into()), 12.0),
+                (Entity::Backend("b e".into()), 6.0),
+                (server("b e", "s 1"), 5.0),
+                (server("b e", "s_2"), 1.0),
+                (Entity::ServerAcrossBackends("s 1".into()), 5.0),
+                (Entity::ServerAcrossBackends("s_2".into()), 1.0),
+            ]
+        );
+        assert_eq!(
+            values_of(&batch, "TotalServers"),
+            [(Entity::Backend("b e".into()), 2.0)]
         );
     }
 
