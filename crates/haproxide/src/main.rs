@@ -213,6 +213,27 @@ struct HaproxykafkaCli {
     config: PathBuf,
 }
 
+/// The command line of `datawave-haproxy-agent` (Datawave's name).
+#[derive(Debug, Parser)]
+#[command(about = "haproxide, called as Datawave's `datawave-haproxy-agent`: reads its config.yml")]
+struct DatawaveCli {
+    /// Datawave's agent configuration file (YAML).
+    #[arg(short = 'c', long = "config", value_name = "PATH", default_value = agent::datawave::DEFAULT_CONFIG_FILE)]
+    config: PathBuf,
+    /// Ignore the configuration file: the defaults and these flags only.
+    #[arg(short = 's', long = "skip-config")]
+    skip_config: bool,
+    /// The address to listen on where the file sets no `bind` (the file wins, as with Datawave's agent).
+    #[arg(short = 'b', long = "bind", value_name = "ADDR", default_value = agent::datawave::DEFAULT_BIND)]
+    bind: String,
+    /// The port to listen on where the file sets no `port` (the file wins, as with Datawave's agent).
+    #[arg(short = 'p', long = "port", value_name = "N", default_value_t = agent::datawave::DEFAULT_PORT)]
+    port: u16,
+    /// How much to log.
+    #[arg(short = 'l', long = "loglevel", value_parser = agent::datawave::LOG_LEVELS, default_value = "info")]
+    loglevel: String,
+}
+
 /// Flags of `backends` (and of `ep2`).
 #[derive(Debug, Args)]
 struct BackendsArgs {
@@ -327,6 +348,7 @@ fn main() -> ExitCode {
         "haproxystats-pull" => compat(Stats::Pull, argv),
         "haproxystats-process" => compat(Stats::Process, argv),
         "ep2" => ep2(argv),
+        "datawave-haproxy-agent" => datawave(argv),
         "haproxykafka" => {
             let cli = HaproxykafkaCli::parse_from(argv);
             logs_program(logs::haproxykafka::load(&cli.config).map_err(anyhow::Error::from))
@@ -370,6 +392,18 @@ fn ep2(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     backends::ep2_main(&config, backends_run(cli.once, cli.dry_run))
 }
 
+fn datawave(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    let cli = DatawaveCli::parse_from(argv);
+    let flags = agent::datawave::Flags {
+        config: (!cli.skip_config).then_some(cli.config.as_path()),
+        bind: &cli.bind,
+        port: cli.port,
+        loglevel: &cli.loglevel,
+    };
+    let config = config::check_loaded(agent::datawave::configure(&flags)?, Program::Agent)?;
+    agent::main(&config, false)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Query(args) => {
@@ -380,8 +414,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => stats_program(Stats::Pull, &args),
         Command::Process(args) => stats_program(Stats::Process, &args),
         Command::Agent(args) => {
-            let config = config::load_checked(args.files.file.as_deref(), args.files.dir.as_deref(), Program::Agent)?;
-            agent::main(&config, args.check)
+            let config = match args.files.file.as_deref() {
+                Some(path) if config::is_yaml(path) => agent::datawave::load(path)?,
+                _ => config::Config::load(args.files.file.as_deref(), args.files.dir.as_deref())?,
+            };
+            agent::main(&config::check_loaded(config, Program::Agent)?, args.check)
         }
         Command::Reload(args) => {
             let mut config = config::Config::load(args.files.file.as_deref(), args.files.dir.as_deref())?;
@@ -451,6 +488,7 @@ fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             }
             haproxide::generate::man_pages(Ep2Cli::command().name("ep2"), &args.dir)?;
             haproxide::generate::man_pages(HaproxykafkaCli::command().name("haproxykafka"), &args.dir)?;
+            haproxide::generate::man_pages(DatawaveCli::command().name("datawave-haproxy-agent"), &args.dir)?;
         }
         Generated::Completions => haproxide::generate::completions(Cli::command(), &args.dir)?,
         Generated::Config => {

@@ -25,6 +25,8 @@ fn health(status: &str, usage: u32, load: f64) -> String {
 struct AgentSetup {
     space: Workspace,
     port: u16,
+    /// Run as `datawave-haproxy-agent -c config.yml`, not `haproxide agent -f agent.conf`.
+    datawave: bool,
 }
 
 impl AgentSetup {
@@ -43,13 +45,41 @@ impl AgentSetup {
         let space = Workspace::new("agent.conf", |_| {
             format!("[agent]\nbind = {bind}\nport = {port}\n{extra}")
         });
-        AgentSetup { space, port }
+        AgentSetup {
+            space,
+            port,
+            datawave: false,
+        }
     }
 
-    /// `haproxide agent ARGS -f CONFIG`.
+    /// Datawave's `config.yml` holding `yaml`, for an agent that will listen
+    /// on `port` (the file's own or one given by `-p`).
+    fn datawave(port: u16, yaml: &str) -> AgentSetup {
+        let space = Workspace::new("config.yml", |_| yaml.to_owned());
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_haproxide"),
+            space.path().join("datawave-haproxy-agent"),
+        )
+        .unwrap();
+        AgentSetup {
+            space,
+            port,
+            datawave: true,
+        }
+    }
+
+    /// `haproxide agent ARGS -f CONFIG`, or `datawave-haproxy-agent -c
+    /// CONFIG ARGS` (through a symlink).
     fn command(&self, args: &[&str]) -> TestCommand {
-        self.space
-            .command(env!("CARGO_BIN_EXE_haproxide"), &[&["agent"], args].concat())
+        if !self.datawave {
+            return self
+                .space
+                .command(env!("CARGO_BIN_EXE_haproxide"), &[&["agent"], args].concat());
+        }
+        let config = self.space.config().to_str().unwrap();
+        TestCommand::new(self.space.path().join("datawave-haproxy-agent"))
+            .args(&[&["-c", config], args].concat())
+            .listing(self.space.path())
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -58,7 +88,12 @@ impl AgentSetup {
 
     /// Starts the agent; returns once it listens.
     fn start(&self) -> Child {
-        let child = self.command(&[]).spawn(&self.space.path().join("agent.log"));
+        self.start_with(&[])
+    }
+
+    /// Starts the agent with `args`; returns once it says it listens.
+    fn start_with(&self, args: &[&str]) -> Child {
+        let child = self.command(args).spawn(&self.space.path().join("agent.log"));
         wait_for("the agent listening", Duration::from_secs(10), || {
             self.space.read("agent.log").contains("agent listening")
         });
@@ -108,6 +143,189 @@ fn wait_for_state(lab: &Lab, status: &str, weight: &str) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Datawave's shipped `example_config.yml` (spec §2), with the health URL
+/// and the port made this test's.
+fn datawave_example(port: u16, url: &str) -> String {
+    format!(
+        "bind: 127.0.0.1\nport: {port}\ndw_health_poller:\n  check_url: {url}\n  check_timeout: 10.0\n  interval: 1.0\n  \
+         down_response: down\n  unavailable_response: \"0% drain\"\n  connection_usage_reduction: 0.7\n  \
+         os_load_reduction: 0.4\n  swap_usage_reduction: 0.3\n  staleness_interval: 0\n  staleness_response: ''\n  \
+         stop_timeout: 0\n"
+    )
+}
+
+#[test]
+fn datawave_haproxy_agent_with_the_example_file_answers_haproxy_as_the_ini_agent_does() {
+    let mut endpoint = HttpServer::start("health");
+    endpoint.respond_json(200, &health("ready", 80, 0.5));
+    let url = format!("http://127.0.0.1:{}/DataWave/Common/Health/health", endpoint.port());
+    let port = free_port();
+    let datawave = AgentSetup::datawave(port, &datawave_example(port, &url));
+    // The same settings in haproxide's INI.
+    let ini = AgentSetup::bound(
+        "127.0.0.1",
+        free_port(),
+        &format!(
+            "health-url = {url}\ntimeout = 10.0\ninterval = 1.0\ndown-response = down\nunavailable-response = 0% drain\n\
+             connection-usage-reduction = 0.7\nos-load-reduction = 0.4\nswap-usage-reduction = 0.3\nstaleness-interval = 0\n"
+        ),
+    );
+    let agents = [datawave.start(), ini.start()];
+    // One HAProxy following each agent.
+    let labs = [&datawave, &ini].map(|setup| {
+        Lab::builder()
+            .backend("be_app", &["s1"])
+            .health_checks()
+            .server_options(&format!(
+                "weight 100 agent-check agent-port {} agent-inter 200ms",
+                setup.port
+            ))
+            .start()
+    });
+    // Both HAProxy reach the state, and both agents give the same bytes.
+    let both = |status: &str, weight: &str, reply: &str| {
+        for lab in &labs {
+            wait_for_state(lab, status, weight);
+        }
+        assert_eq!([datawave.ask(""), ini.ask("")], [reply, reply]);
+    };
+    both("UP", "24", "24% ready up\n");
+    endpoint.respond_json(503, r#"{"Status": "drain", "Details": "connection limit"}"#);
+    both("DRAIN (agent)", "0", "0% drain\n");
+    endpoint.stop();
+    both("DOWN (agent)", "0", "down\n");
+    endpoint.restart();
+    endpoint.respond_json(200, &health("ready", 30, 0.1));
+    both("UP", "75", "75% ready up\n");
+
+    for agent in agents {
+        let (status, took) = terminate(agent);
+        assert!(status.success());
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    }
+    let log = datawave.space.read("agent.log");
+    assert!(
+        log.contains(
+            "dw_health_poller.stop_timeout: haproxide does not wait for a poll under way when it stops, ignored"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn datawave_flags_fill_in_what_the_file_leaves_out_and_the_file_wins() {
+    let dead = format!("http://127.0.0.1:{}/health", free_port());
+    let poller = format!("dw_health_poller:\n  check_url: {dead}\n  interval: 0.1\n");
+    // The file's bind and port win over -b and -p.
+    let port = free_port();
+    let setup = AgentSetup::datawave(port, &format!("bind: 127.0.0.1\nport: {port}\n{poller}"));
+    let other = free_port().to_string();
+    let agent = setup.start_with(&["-b", "::1", "-p", &other]);
+    wait_for("a poll", Duration::from_secs(5), || setup.ask("") == "down\n");
+    terminate(agent);
+    let log = setup.space.read("agent.log");
+    assert!(
+        log.contains(&format!("agent listening on 127.0.0.1:{port}, health from {dead}")),
+        "{log}"
+    );
+
+    // Where the file is silent, the long flags.
+    let port = free_port();
+    let setup = AgentSetup::datawave(port, &poller);
+    let agent = setup.start_with(&["--bind", "::1", "--port", &port.to_string()]);
+    wait_for("a poll", Duration::from_secs(5), || setup.ask_at("::1", "") == "down\n");
+    terminate(agent);
+    let log = setup.space.read("agent.log");
+    assert!(log.contains(&format!("agent listening on [::1]:{port}")), "{log}");
+
+    // -s: the file is not read at all (here it does not exist).
+    let port = free_port();
+    let setup = AgentSetup::datawave(port, &poller);
+    std::fs::remove_file(setup.space.config()).unwrap();
+    let agent = setup.start_with(&["-s", "-b", "127.0.0.1", "-p", &port.to_string()]);
+    terminate(agent);
+    let log = setup.space.read("agent.log");
+    assert!(
+        log.contains(&format!(
+            "agent listening on 127.0.0.1:{port}, health from http://localhost:8080/DataWave/Common/Health/health"
+        )),
+        "{log}"
+    );
+
+    // -l: debug logs each check; critical not even the start.
+    let port = free_port();
+    let setup = AgentSetup::datawave(port, &format!("bind: 127.0.0.1\nport: {port}\n{poller}"));
+    let agent = setup.start_with(&["-l", "debug"]);
+    setup.ask("");
+    wait_for("a debug line", Duration::from_secs(5), || {
+        setup.space.read("agent.log").contains("agent check from 127.0.0.1:")
+    });
+    terminate(agent);
+    let agent = setup
+        .command(&["--loglevel", "critical"])
+        .spawn(&setup.space.path().join("agent.log"));
+    wait_for("a poll", Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok() && setup.ask("") == "down\n"
+    });
+    terminate(agent);
+    assert_eq!(setup.space.read("agent.log"), "");
+}
+
+#[test]
+fn datawave_config_errors_name_the_file_and_line_and_check_config_reads_the_file() {
+    let setup = AgentSetup::datawave(free_port(), "");
+    let config = setup.space.config().display().to_string();
+    let stderr = |output: Output| String::from_utf8(output.stderr).unwrap();
+    let error = stderr(setup.command(&[]).expect_exit(1));
+    assert_eq!(
+        error,
+        format!("datawave-haproxy-agent: {config}:1: the file is empty: expected a YAML mapping of keys\n")
+    );
+    std::fs::write(
+        setup.space.config(),
+        "port: 5555\ndw_health_poller:\n  os_load_reduction: 2\n",
+    )
+    .unwrap();
+    let error = stderr(setup.command(&[]).expect_exit(1));
+    assert!(
+        error.starts_with(&format!(
+            "error: {config}:3: [agent] os-load-reduction = \"2\": must be from 0 to 1\n"
+        )),
+        "{error}"
+    );
+    let missing = setup.space.path().join("absent.yml");
+    let error = stderr(
+        TestCommand::new(setup.space.path().join("datawave-haproxy-agent"))
+            .args(&["-c", missing.to_str().unwrap()])
+            .expect_exit(1),
+    );
+    assert!(error.contains(&missing.display().to_string()), "{error}");
+    // -p takes a port number, as Datawave's argparse does.
+    let error = stderr(setup.command(&["-p", "http"]).expect_exit(2));
+    assert!(error.contains("invalid value 'http' for '--port <N>'"), "{error}");
+
+    // check-config knows the file as Datawave's.
+    std::fs::write(
+        setup.space.config(),
+        datawave_example(5555, "http://127.0.0.1:8080/health"),
+    )
+    .unwrap();
+    let check = TestCommand::new(env!("CARGO_BIN_EXE_haproxide"))
+        .args(&["check-config"])
+        .config(setup.space.config())
+        .expect_success();
+    assert_eq!(
+        stderr(check.clone()),
+        format!(
+            "warning: {config}:14: dw_health_poller.stop_timeout: haproxide does not wait for a poll under way when it stops, ignored\n"
+        )
+    );
+    assert_eq!(
+        String::from_utf8(check.stdout).unwrap(),
+        format!("configuration is valid ({config})\n")
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! SIGTERM/SIGHUP/SIGINT: stop accepting, finish the replies under way (for
 //! at most [`STOP_GRACE`]), exit 0.
 
+pub mod datawave;
 pub mod formula;
 pub mod health;
 
@@ -57,6 +58,7 @@ const BACKLOG: u32 = 4096;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `[agent]` and `[agent-urls]`.
+#[derive(Debug)]
 pub struct Settings {
     address: SocketAddr,
     /// The default source first, then one per `[agent-urls]` key.
@@ -581,6 +583,7 @@ pub async fn run(agent: Arc<Agent>) -> anyhow::Result<ExitCode> {
                             break;
                         }
                     };
+                    tracing::debug!("agent check from {peer}");
                     if let Some(pending) = answer_at_once(&agent, stream) {
                         let Ok(permit) = Arc::clone(&limit).acquire_owned().await else { break 'serving };
                         let agent = Arc::clone(&agent);

@@ -103,6 +103,19 @@ impl Config {
             self.ini.set_flag(section.name, key, value);
         }
     }
+
+    /// Sets `key` of `section` from the flag `--key`, over the files.
+    pub fn set_flag(&mut self, section: &str, key: &'static str, value: &str) {
+        self.ini.set_flag(section, key, value);
+    }
+
+    /// Sets `key` of `section` from the flag `--key` unless a file sets it:
+    /// for programs whose files win over their flags.
+    pub fn set_flag_unless_in_file(&mut self, section: &str, key: &'static str, value: &str) {
+        if self.ini.lookup(section, key).is_none() {
+            self.ini.set_flag(section, key, value);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -258,6 +258,24 @@ pub struct BadValue {
 pub struct Config {
     ini: Ini,
     files: Vec<PathBuf>,
+    /// Values a file gives that its reader ignores: `file:line: key: why`.
+    ignored: Vec<String>,
+}
+
+/// Where [`Config::load_yaml`] puts one value of another program's YAML file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// A value of a section.
+    Value {
+        /// The section it goes in.
+        section: String,
+        /// Its key there.
+        key: String,
+        /// Its text, as the section takes it.
+        text: String,
+    },
+    /// Nowhere: the program ignores the key too; why, for the warning.
+    Ignored(&'static str),
 }
 
 impl Config {
@@ -271,7 +289,11 @@ impl Config {
                 }
             }
         }
-        Config { ini, files: Vec::new() }
+        Config {
+            ini,
+            files: Vec::new(),
+            ignored: Vec::new(),
+        }
     }
 
     /// `key` of `section` as its typed value: set in the section, inherited
@@ -354,24 +376,36 @@ impl Config {
     /// values `place` puts in a section and key, written as the section
     /// takes it (`None` for a key the program does not know: an error
     /// naming its line).
-    pub fn load_yaml(
-        path: &Path,
-        place: impl Fn(&yaml::YamlValue) -> Option<(String, String, String)>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load_yaml(path: &Path, place: impl Fn(&yaml::YamlValue) -> Option<Placed>) -> Result<Config, ConfigError> {
         let mut config = Config::builtin();
         let text = read_text(path)?;
         for value in yaml::flatten(path, &text)? {
-            let Some((section, key, text)) = place(&value) else {
-                return Err(ConfigError::Syntax(ini::SyntaxError {
-                    path: path.to_owned(),
-                    line: value.line,
-                    message: format!("unknown key {}", value.key),
-                }));
-            };
-            config.ini.set_from_file(&section, &key, &text, path, value.line);
+            match place(&value) {
+                Some(Placed::Value { section, key, text }) => {
+                    config.ini.set_from_file(&section, &key, &text, path, value.line)
+                }
+                Some(Placed::Ignored(why)) => config.ignored.push(format!(
+                    "{}:{}: {}: {why}, ignored",
+                    path.display(),
+                    value.line,
+                    value.key
+                )),
+                None => {
+                    return Err(ConfigError::Syntax(ini::SyntaxError {
+                        path: path.to_owned(),
+                        line: value.line,
+                        message: format!("unknown key {}", value.key),
+                    }));
+                }
+            }
         }
         config.files.push(path.to_owned());
         Ok(config)
+    }
+
+    /// Values the files give that their reader ignores, one line each.
+    pub fn ignored(&self) -> &[String] {
+        &self.ignored
     }
 
     /// Forgets the empty values of `section`: they mean "unset" there.
@@ -501,6 +535,9 @@ pub fn load_checked(file: Option<&Path>, dir: Option<&Path>, program: Program) -
 /// command-line flags may have been applied), as [`load_checked`] does.
 pub fn check_loaded(config: Config, program: Program) -> anyhow::Result<Config> {
     let report = schema::check(&config, schema::Scope::Of(program));
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     if !report.errors.is_empty() {
         for error in &report.errors {
             eprintln!("error: {error}");
@@ -511,7 +548,7 @@ pub fn check_loaded(config: Config, program: Program) -> anyhow::Result<Config> 
 }
 
 /// Whether `path` is a YAML file (`.yaml`, `.yml`): HAProxyKafka's, read
-/// into the `[logs…]` sections.
+/// into the `[logs…]` sections, or Datawave's agent's, read into `[agent]`.
 pub fn is_yaml(path: &Path) -> bool {
     path.extension()
         .is_some_and(|extension| extension == "yaml" || extension == "yml")
@@ -520,6 +557,9 @@ pub fn is_yaml(path: &Path) -> bool {
 /// `check-config`: every problem on stderr; exit 1 if any is an error.
 pub fn check_config(file: Option<&Path>, dir: Option<&Path>) -> anyhow::Result<std::process::ExitCode> {
     let (config, scope) = match file {
+        Some(path) if is_yaml(path) && crate::agent::datawave::is_datawave_file(path) => {
+            (crate::agent::datawave::load(path)?, schema::Scope::Of(Program::Agent))
+        }
         Some(path) if is_yaml(path) => (crate::logs::haproxykafka::load(path)?, schema::Scope::Of(Program::Logs)),
         _ => (Config::load(file, dir)?, schema::Scope::All),
     };

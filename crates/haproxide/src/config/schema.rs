@@ -59,6 +59,7 @@ pub fn check(config: &Config, scope: Scope) -> Report {
     if scope == Scope::All {
         warn_unknown(config, &mut report);
     }
+    report.warnings.extend(config.ignored().iter().cloned());
     // Report in the order a reader meets the lines: by file and line.
     report.errors.sort_by_key(|error| match error {
         ConfigError::Value(bad) => match &bad.origin {

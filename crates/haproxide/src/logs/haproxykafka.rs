@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::config::yaml::YamlValue;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Placed};
 
 use super::config::{BUFFER, FIELDS, KAFKA, MONITORING, PARSER, RDKAFKA, SECTION, SOCKET, TRANSFORM};
 
@@ -87,12 +87,17 @@ enum Unit {
 /// Where a value of the YAML file goes: its place in [`PLACES`], a
 /// librdkafka property (`kafka.rdkafka.*`), or a field (`fields.*`, for
 /// mappings other than Wikimedia's); `None` for a key HAProxyKafka lacks.
-fn place(value: &YamlValue) -> Option<(String, String, String)> {
+fn place(value: &YamlValue) -> Option<Placed> {
+    let at = |section: &str, key: &str, text: String| Placed::Value {
+        section: section.to_owned(),
+        key: key.to_owned(),
+        text,
+    };
     if let Some(property) = value.key.strip_prefix("kafka.rdkafka.") {
-        return Some((RDKAFKA.name.to_owned(), property.to_owned(), value.value.clone()));
+        return Some(at(RDKAFKA.name, property, value.value.clone()));
     }
     if let Some(json) = value.key.strip_prefix("fields.") {
-        return Some((FIELDS.name.to_owned(), json.to_owned(), value.value.clone()));
+        return Some(at(FIELDS.name, json, value.value.clone()));
     }
     let (_, section, key, unit) = PLACES.iter().find(|(yaml, ..)| *yaml == value.key)?;
     let text = match unit {
@@ -101,7 +106,7 @@ fn place(value: &YamlValue) -> Option<(String, String, String)> {
         }
         Unit::AsIs | Unit::Milliseconds => value.value.clone(),
     };
-    Some(((*section).to_owned(), (*key).to_owned(), text))
+    Some(at(section, key, text))
 }
 
 /// Loads HAProxyKafka's YAML file into `logs`' sections.
