@@ -11,8 +11,9 @@
 # through it: a good reload, a broken file that changes nothing, JSON steps;
 # then `haproxide backends`, which fills an empty backend from a targets file
 # and follows the file's edits, at run time and then through a template
-# rendered into the configuration and reloaded; last `haproxide logs`. The
-# Nagios checks judge the pipeline and the logs daemon on the way.
+# rendered into the configuration and reloaded; the agent run as Datawave's
+# `datawave-haproxy-agent -c config.yml`; last `haproxide logs`. The Nagios
+# checks judge the pipeline, the agent and the logs daemon on the way.
 # Everything it starts is stopped and removed when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -243,6 +244,38 @@ echo; echo "\$ grep -A3 'backend be_pool' $DIR/hap2.cfg    # rendered, validated
 grep -A3 'backend be_pool' "$DIR/hap2.cfg"
 sleep 2 # two health checks of the new worker
 show query -s "$DIR/run/hap2.sock" --format table --columns pxname,svname,addr,weight,status "show stat be_pool 4 -1"
+
+echo; echo "== agent: Datawave's agent's command line and config.yml, through the datawave-haproxy-agent name"
+HEALTH=$(free_port)
+AGENT=$(free_port)
+# The service's health endpoint, as Datawave's HealthBean answers: 80% of its connections in use, load 0.5.
+mkdir -p "$DIR/health/DataWave/Common/Health"
+printf '{"ConnectionUsagePercent": 80, "Status": "ready", "SystemLoad": 0.5, "SwapBytesUsed": 0}' \
+    >"$DIR/health/DataWave/Common/Health/health"
+python3 -m http.server --bind 127.0.0.1 --directory "$DIR/health" "$HEALTH" >/dev/null 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$HEALTH/DataWave/Common/Health/health" >/dev/null && break; sleep 0.1; done
+cat >"$DIR/config.yml" <<EOF
+bind: 127.0.0.1
+port: $AGENT
+dw_health_poller:
+  check_url: http://127.0.0.1:$HEALTH/DataWave/Common/Health/health
+  check_timeout: 10.0
+  interval: 1.0
+  unavailable_response: "0% drain"
+  stop_timeout: 0
+EOF
+ln -s "$BIN" "$DIR/datawave-haproxy-agent"
+echo; echo "\$ cat $DIR/config.yml"; cat "$DIR/config.yml"
+echo; echo "\$ datawave-haproxy-agent -c $DIR/config.yml -p 6000 &    # the file's port wins, as with Datawave's agent"
+"$DIR/datawave-haproxy-agent" -c "$DIR/config.yml" -p 6000 >"$DIR/agent.log" 2>&1 &
+DATAWAVE=$!
+for _ in $(seq 1 50); do grep -q "replying" "$DIR/agent.log" 2>/dev/null && break; sleep 0.1; done
+# The reply HAProxy's agent-check reads: 1 - 0.8 x 0.7 - 0.5 x 0.4 = 24% of the server's weight.
+show check agent --host 127.0.0.1 --port "$AGENT" || echo "(exit status $?)"
+kill -TERM "$DATAWAVE"
+wait "$DATAWAVE" || echo "(the agent exited with status $?)"
+cat "$DIR/agent.log"
 
 echo; echo "== logs: request logs to Kafka as JSON; Kafka is down here, so nothing is lost to the disk buffer"
 METRICS=$(free_port)

@@ -23,7 +23,7 @@ mkdir -p "$stage/DEBIAN"
 # The binary, stripped, and the names of the programs it replaces.
 install -D -m 0755 "$BIN" "$stage/usr/bin/haproxide"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/bin/haproxide"
-for name in haproxystats-pull haproxystats-process ep2 haproxykafka; do
+for name in haproxystats-pull haproxystats-process ep2 haproxykafka datawave-haproxy-agent; do
     ln -s haproxide "$stage/usr/bin/$name"
 done
 
@@ -84,9 +84,9 @@ Description: one binary for HAProxy operators: stats, agent, reloads, backends, 
  backends that follow Consul, AWS Auto Scaling or a file (ElasticPyProxy's
  successor), request logs to Kafka as JSON (HAProxyKafka's successor), and
  Nagios/Icinga checks. The old programs' names (haproxystats-pull,
- haproxystats-process, ep2, haproxykafka) keep working with their own
- configuration files. Each daemon has a hardened systemd unit with readiness
- and a watchdog; none is enabled until configured.
+ haproxystats-process, ep2, haproxykafka, datawave-haproxy-agent) keep
+ working with their own configuration files. Each daemon has a hardened
+ systemd unit with readiness and a watchdog; none is enabled until configured.
 CONTROL
 
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
