@@ -58,12 +58,15 @@ fn place(value: &YamlValue) -> Option<Placed> {
             text: value.value.clone(),
         });
     }
-    Some(Placed::Ignored(match value.key.as_str() {
-        "dw_health_poller.stop_timeout" => "haproxide does not wait for a poll under way when it stops",
+    Some(match value.key.as_str() {
+        "dw_health_poller.stop_timeout" => {
+            Placed::Ignored("haproxide does not wait for a poll under way when it stops")
+        }
         // `dw_health_poller:` with nothing under it: no settings of its own.
-        POLLER if value.value.is_empty() => "empty, every setting at its default",
-        _ => "not a key of Datawave's agent, which ignores it too",
-    }))
+        POLLER if value.value.is_empty() => Placed::Ignored("empty, every setting at its default"),
+        POLLER => Placed::Refused("expected a mapping of the poller's settings, as Datawave's agent does"),
+        _ => Placed::Ignored("not a key of Datawave's agent, which ignores it too"),
+    })
 }
 
 /// Loads Datawave's YAML file into `[agent]`.
@@ -230,6 +233,12 @@ staleness-interval = 0
             ["DIR/config.yml:2: [agent] connection-usage-reduction = \"1.5\": must be from 0 to 1"]
         );
         assert_eq!(
+            problems("port: 5555\ndw_health_poller: 5\n").0,
+            [
+                "DIR/config.yml:2: dw_health_poller: expected a mapping of the poller's settings, as Datawave's agent does"
+            ]
+        );
+        assert_eq!(
             problems("port: http\n").0,
             ["DIR/config.yml:1: [agent] port = \"http\": expected an integer"]
         );
@@ -245,6 +254,17 @@ staleness-interval = 0
                     "DIR/config.yml:1: logging: not a key of Datawave's agent, which ignores it too, ignored".to_owned(),
                     "DIR/config.yml:3: dw_health_poller.check_urll: not a key of Datawave's agent, which ignores it too, ignored".to_owned(),
                 ]
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_poller_mapping_leaves_every_setting_at_its_default() {
+        assert_eq!(
+            problems("port: 5555\ndw_health_poller:\n"),
+            (
+                vec![],
+                vec!["DIR/config.yml:2: dw_health_poller: empty, every setting at its default, ignored".to_owned()]
             )
         );
     }

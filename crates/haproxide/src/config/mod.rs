@@ -276,6 +276,8 @@ pub enum Placed {
     },
     /// Nowhere: the program ignores the key too; why, for the warning.
     Ignored(&'static str),
+    /// Nowhere: the value cannot be this key's; why, for the error.
+    Refused(&'static str),
 }
 
 impl Config {
@@ -390,6 +392,13 @@ impl Config {
                     value.line,
                     value.key
                 )),
+                Some(Placed::Refused(why)) => {
+                    return Err(ConfigError::Syntax(ini::SyntaxError {
+                        path: path.to_owned(),
+                        line: value.line,
+                        message: format!("{}: {why}", value.key),
+                    }));
+                }
                 None => {
                     return Err(ConfigError::Syntax(ini::SyntaxError {
                         path: path.to_owned(),
