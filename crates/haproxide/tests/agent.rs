@@ -326,6 +326,14 @@ fn datawave_config_errors_name_the_file_and_line_and_check_config_reads_the_file
         String::from_utf8(check.stdout).unwrap(),
         format!("configuration is valid ({config})\n")
     );
+    // So does `haproxide agent` (nothing listens at the URL: `down`).
+    let dead = format!("http://127.0.0.1:{}/health", free_port());
+    std::fs::write(setup.space.config(), datawave_example(5555, &dead)).unwrap();
+    let reply = TestCommand::new(env!("CARGO_BIN_EXE_haproxide"))
+        .args(&["agent", "--check"])
+        .config(setup.space.config())
+        .expect_success();
+    assert_eq!(String::from_utf8(reply.stdout).unwrap(), "down\n");
 }
 
 #[test]
