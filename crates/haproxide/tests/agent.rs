@@ -291,7 +291,7 @@ fn datawave_config_errors_name_the_file_and_line_and_check_config_reads_the_file
     let error = stderr(setup.command(&[]).expect_exit(1));
     assert!(
         error.starts_with(&format!(
-            "error: {config}:3: [agent] os-load-reduction = \"2\": must be from 0 to 1\n"
+            "error: {config}:3: dw_health_poller.os_load_reduction: [agent] os-load-reduction = \"2\": must be from 0 to 1\n"
         )),
         "{error}"
     );

@@ -543,8 +543,8 @@ fn haproxykafka_reads_its_yaml_file() {
     let errors = String::from_utf8_lossy(&output.stderr);
     let file = bad.display();
     for line in [
-        format!("error: {file}:1: [logs] workers = \"0\": must be 1 or more"),
-        format!("error: {file}:3: [logs-socket] mode = \"rw\": expected an octal file mode like 0622"),
+        format!("error: {file}:1: workers: [logs] workers = \"0\": must be 1 or more"),
+        format!("error: {file}:3: socket.mode: [logs-socket] mode = \"rw\": expected an octal file mode like 0622"),
         "error: [logs-rdkafka]: bootstrap.servers is not set: the brokers to produce to".to_owned(),
         format!("error: {file}:5: [logs-kafka]: dlq-topic is not set"),
     ] {

@@ -230,7 +230,9 @@ staleness-interval = 0
         );
         assert_eq!(
             problems("dw_health_poller:\n  connection_usage_reduction: 1.5\n").0,
-            ["DIR/config.yml:2: [agent] connection-usage-reduction = \"1.5\": must be from 0 to 1"]
+            [
+                "DIR/config.yml:2: dw_health_poller.connection_usage_reduction: [agent] connection-usage-reduction = \"1.5\": must be from 0 to 1"
+            ]
         );
         assert_eq!(
             problems("port: 5555\ndw_health_poller: 5\n").0,
@@ -240,7 +242,7 @@ staleness-interval = 0
         );
         assert_eq!(
             problems("port: http\n").0,
-            ["DIR/config.yml:1: [agent] port = \"http\": expected an integer"]
+            ["DIR/config.yml:1: port: [agent] port = \"http\": expected an integer"]
         );
     }
 

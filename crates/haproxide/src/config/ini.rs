@@ -24,6 +24,9 @@ pub enum Origin {
         path: PathBuf,
         /// 1-based line of the `key = value` line.
         line: usize,
+        /// The key as another program's file writes it, when it is not
+        /// the section's (`dw_health_poller.interval` for `[agent] interval`).
+        written_as: Option<String>,
     },
 }
 
@@ -32,7 +35,16 @@ impl fmt::Display for Origin {
         match self {
             Origin::BuiltIn => f.write_str("built-in default"),
             Origin::Flag(name) => write!(f, "command line --{name}"),
-            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::File {
+                path,
+                line,
+                written_as: None,
+            } => write!(f, "{}:{line}", path.display()),
+            Origin::File {
+                path,
+                line,
+                written_as: Some(key),
+            } => write!(f, "{}:{line}: {key}", path.display()),
         }
     }
 }
@@ -158,14 +170,26 @@ impl Ini {
     }
 
     /// Sets a value read from line `line` of `path` by another reader than
-    /// INI's (YAML), stored escaped so a `$` in it is not interpolated.
-    pub fn set_from_file(&mut self, section: &str, key: &str, value: &str, path: &Path, line: usize) {
-        let origin = Origin::File {
+    /// INI's (YAML), where its key is `written_as`; stored escaped so a `$`
+    /// in it is not interpolated.
+    pub fn set_from_file(
+        &mut self,
+        section: &str,
+        key: &str,
+        value: &str,
+        (path, line): (&Path, usize),
+        written_as: &str,
+    ) {
+        let at = |written_as: Option<String>| Origin::File {
             path: path.to_owned(),
             line,
+            written_as,
         };
-        self.section_mut(section, Some(origin.clone()))
-            .set(key.to_ascii_lowercase(), value.replace('$', "$$"), origin);
+        self.section_mut(section, Some(at(None))).set(
+            key.to_ascii_lowercase(),
+            value.replace('$', "$$"),
+            at(Some(written_as.to_owned())),
+        );
     }
 
     /// Forgets the values of `section` that are empty (EP2 reads an empty
@@ -229,6 +253,7 @@ impl Ini {
                     Some(Origin::File {
                         path: path.to_owned(),
                         line: number,
+                        written_as: None,
                     }),
                 );
                 current = Some(name.to_owned());
@@ -271,6 +296,7 @@ impl Ini {
         let origin = Origin::File {
             path: path.to_owned(),
             line,
+            written_as: None,
         };
         self.section_mut(&section, None).set(key, value, origin);
     }
@@ -389,7 +415,8 @@ mod tests {
             x.origin,
             Origin::File {
                 path: "t.conf".into(),
-                line: 10
+                line: 10,
+                written_as: None,
             }
         );
     }

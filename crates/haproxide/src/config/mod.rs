@@ -384,7 +384,9 @@ impl Config {
         for value in yaml::flatten(path, &text)? {
             match place(&value) {
                 Some(Placed::Value { section, key, text }) => {
-                    config.ini.set_from_file(&section, &key, &text, path, value.line)
+                    config
+                        .ini
+                        .set_from_file(&section, &key, &text, (path, value.line), &value.key)
                 }
                 Some(Placed::Ignored(why)) => config.ignored.push(format!(
                     "{}:{}: {}: {why}, ignored",

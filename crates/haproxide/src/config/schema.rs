@@ -63,7 +63,7 @@ pub fn check(config: &Config, scope: Scope) -> Report {
     // Report in the order a reader meets the lines: by file and line.
     report.errors.sort_by_key(|error| match error {
         ConfigError::Value(bad) => match &bad.origin {
-            Origin::File { path, line } => (0, Some(path.clone()), *line),
+            Origin::File { path, line, .. } => (0, Some(path.clone()), *line),
             Origin::Flag(_) | Origin::BuiltIn => (1, None, 0),
         },
         _ => (1, None, 0),

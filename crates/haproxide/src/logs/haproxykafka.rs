@@ -212,7 +212,9 @@ transform_rules:
         let errors = errors_of(&bad);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].ends_with(":7: [logs-socket] mode = \"rw-r--r--\": expected an octal file mode like 0622"),
+            errors[0].ends_with(
+                ":7: socket.mode: [logs-socket] mode = \"rw-r--r--\": expected an octal file mode like 0622"
+            ),
             "{errors:?}"
         );
         let unknown = RSPEC.replace(
