@@ -771,16 +771,28 @@ impl Merged {
         columns: &Columns,
     ) -> Merged {
         let mut order = Vec::new();
-        for (source, (table, identities)) in sources.iter().enumerate() {
-            for (entity, identity) in identities.iter().enumerate() {
-                if table.rows(entity) > 0.0 {
-                    order.push((key(identity), identity.first, source, entity));
-                }
-            }
+        for (source, (_, identities)) in sources.iter().enumerate() {
+            Merged::add_tallied(&mut order, sources, source, 0..identities.len(), &key);
         }
         let mut merged = Merged::empty(columns, order.len());
         merged.append(&mut order, sources, columns);
         merged
+    }
+
+    /// Adds to `order` (for [`Merged::append`]) those of `entities` of
+    /// `sources[source]` that have rows tallied, under their `key`.
+    fn add_tallied<'a, K>(
+        order: &mut Vec<(K, (usize, usize), usize, usize)>,
+        sources: &[(&'a Table, &'a [Identity])],
+        source: usize,
+        entities: impl Iterator<Item = usize>,
+        key: impl Fn(&'a Identity) -> K,
+    ) {
+        let (table, identities) = sources[source];
+        for entity in entities.filter(|&entity| table.rows(entity) > 0.0) {
+            let identity = &identities[entity];
+            order.push((key(identity), identity.first, source, entity));
+        }
     }
 
     /// Appends the entities of `order` (key, first seen, source, entity) in
@@ -892,13 +904,10 @@ impl Sites {
                     let mut order = Vec::new();
                     for backend in proxies.chunk_by(|one, other| one.0 == other.0) {
                         for &(_, source, names) in backend {
-                            let (table, identities) = sources[source];
-                            for &entity in names.servers.values() {
-                                if table.rows(entity) > 0.0 {
-                                    let identity = &identities[entity];
-                                    order.push((&*identity.server_key, identity.first, source, entity));
-                                }
-                            }
+                            let servers = names.servers.values().copied();
+                            Merged::add_tallied(&mut order, &sources, source, servers, |identity| {
+                                &*identity.server_key
+                            });
                         }
                         merged.append(&mut order, &sources, columns);
                     }
