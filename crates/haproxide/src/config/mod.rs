@@ -376,38 +376,35 @@ impl Config {
 
     /// Loads built-in defaults, then the YAML file `path`, each of whose
     /// values `place` puts in a section and key, written as the section
-    /// takes it (`None` for a key the program does not know: an error
-    /// naming its line).
+    /// takes it, or ignores or refuses (`None` for a key the program does
+    /// not know). What is refused or unknown is an error naming its line.
     pub fn load_yaml(path: &Path, place: impl Fn(&yaml::YamlValue) -> Option<Placed>) -> Result<Config, ConfigError> {
         let mut config = Config::builtin();
         let text = read_text(path)?;
         for value in yaml::flatten(path, &text)? {
+            let refused = |message: String| {
+                ConfigError::Syntax(ini::SyntaxError {
+                    path: path.to_owned(),
+                    line: value.line,
+                    message,
+                })
+            };
             match place(&value) {
                 Some(Placed::Value { section, key, text }) => {
                     config
                         .ini
                         .set_from_file(&section, &key, &text, (path, value.line), &value.key)
                 }
-                Some(Placed::Ignored(why)) => config.ignored.push(format!(
-                    "{}:{}: {}: {why}, ignored",
-                    path.display(),
-                    value.line,
-                    value.key
-                )),
-                Some(Placed::Refused(why)) => {
-                    return Err(ConfigError::Syntax(ini::SyntaxError {
+                Some(Placed::Ignored(why)) => {
+                    let origin = Origin::File {
                         path: path.to_owned(),
                         line: value.line,
-                        message: format!("{}: {why}", value.key),
-                    }));
+                        written_as: Some(value.key.clone()),
+                    };
+                    config.ignored.push(format!("{origin}: {why}, ignored"));
                 }
-                None => {
-                    return Err(ConfigError::Syntax(ini::SyntaxError {
-                        path: path.to_owned(),
-                        line: value.line,
-                        message: format!("unknown key {}", value.key),
-                    }));
-                }
+                Some(Placed::Refused(why)) => return Err(refused(format!("{}: {why}", value.key))),
+                None => return Err(refused(format!("unknown key {}", value.key))),
             }
         }
         config.files.push(path.to_owned());
